@@ -1,0 +1,2 @@
+"""checkniner-backup engine."""
+__version__ = "0.1.0"

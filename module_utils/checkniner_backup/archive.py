@@ -1,0 +1,120 @@
+"""The archive: YYYY-MM-DDTHHMMSSZ.tar.gz with manifest.json, <db>.sql and <app>.json at the top level."""
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+
+from .errors import IntegrityError
+from .fsutil import fsync_dir
+
+FORMAT_VERSION = 1
+SUFFIX = ".tar.gz"
+LATEST = "latest.tar.gz"
+MANIFEST = "manifest.json"
+NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-[A-Za-z0-9_.]+)?\.tar\.gz(\.gpg)?$")
+STAMP = "%Y-%m-%dT%H%M%SZ"
+COMPRESSLEVEL = 6
+
+
+def is_archive_name(name):
+    return bool(NAME_RE.match(name)) and name != LATEST
+
+
+def name_for(when, existing_names=(), suffix=SUFFIX):
+    """A name for an archive taken at `when`, strictly after every existing one (lexical order is time order)."""
+    when = when.astimezone(dt.timezone.utc).replace(microsecond=0)
+    newest = max((n for n in existing_names if is_archive_name(n)), default=None)
+    if newest:
+        newest_time = dt.datetime.strptime(NAME_RE.match(newest).group(1), STAMP).replace(tzinfo=dt.timezone.utc)
+        if when <= newest_time:
+            when = newest_time + dt.timedelta(seconds=1)
+    return when.strftime(STAMP) + suffix
+
+
+def time_of(name):
+    match = NAME_RE.match(os.path.basename(name))
+    if not match:
+        return None
+    return dt.datetime.strptime(match.group(1), STAMP).replace(tzinfo=dt.timezone.utc)
+
+
+def write_archive(path, members, manifest, mtime):
+    """Write a tar.gz: manifest first, then members [(arcname, file path)]; temp file, fsync, rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=COMPRESSLEVEL, format=tarfile.PAX_FORMAT) as tar:
+                data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mtime, info.mode = len(data), mtime, 0o640
+                tar.addfile(info, io.BytesIO(data))
+                for arcname, source in members:
+                    info = tarfile.TarInfo(arcname)
+                    info.size, info.mtime, info.mode = os.path.getsize(source), mtime, 0o640
+                    with open(source, "rb") as handle:
+                        tar.addfile(info, handle)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, path)
+        fsync_dir(directory)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return os.path.getsize(path)
+
+
+def read_manifest(path):
+    """The manifest of a local archive (it is the first member: only the head of the file is read)."""
+    try:
+        with tarfile.open(path, mode="r:gz") as tar:
+            member = tar.next()
+            if member is None or member.name != MANIFEST:
+                raise IntegrityError(f"{os.path.basename(path)} has no {MANIFEST} first: not a checkniner-backup archive")
+            return json.load(tar.extractfile(member))
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        raise IntegrityError(f"{os.path.basename(path)} is unreadable ({exc.__class__.__name__}: {exc})") from None
+
+
+def extract_verified(path, dest):
+    """Extract every member into dest, checking each one's sha256 and size against the manifest as it streams.
+
+    Returns the manifest. Raises IntegrityError naming the first problem (truncated, tampered, missing member).
+    """
+    name = os.path.basename(path)
+    try:
+        with tarfile.open(path, mode="r:gz") as tar:
+            first = tar.next()
+            if first is None or first.name != MANIFEST:
+                raise IntegrityError(f"{name} has no {MANIFEST} first: not a checkniner-backup archive")
+            manifest = json.load(tar.extractfile(first))
+            expected = manifest.get("members", {})
+            seen = set()
+            for member in tar:
+                if not member.isfile() or "/" in member.name or member.name.startswith("."):
+                    raise IntegrityError(f"{name} holds an unexpected member {member.name!r}")
+                want = expected.get(member.name)
+                if want is None:
+                    raise IntegrityError(f"{name} holds {member.name}, which its manifest does not list")
+                sha = hashlib.sha256()
+                target = os.path.join(dest, member.name)
+                with tar.extractfile(member) as src, open(target, "wb") as out:
+                    for block in iter(lambda src=src: src.read(1 << 20), b""):
+                        sha.update(block)
+                        out.write(block)
+                if sha.hexdigest() != want["sha256"] or member.size != want["size"]:
+                    raise IntegrityError(f"{name}: member {member.name} does not match its manifest checksum (tampered?)")
+                seen.add(member.name)
+            missing = sorted(set(expected) - seen)
+            if missing:
+                raise IntegrityError(f"{name} is missing member(s) {', '.join(missing)} listed in its manifest")
+            return manifest
+    except IntegrityError:
+        raise
+    except (tarfile.TarError, OSError, EOFError, ValueError, KeyError) as exc:
+        raise IntegrityError(f"{name} is damaged or truncated ({exc.__class__.__name__}: {exc})") from None

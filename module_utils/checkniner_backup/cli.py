@@ -1,0 +1,159 @@
+"""The command line: what cron runs every five minutes, and what operators type on the worst day of the year."""
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__, archive, config as config_mod, runner
+from .errors import BackupError, ConfigError
+from .stores import S3Store
+
+
+def _stamp():
+    return runner.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def say(command, text, error=False):
+    stream = sys.stderr if error else sys.stdout
+    stream.write(f"{_stamp()} checkniner-backup {command}: {text}\n")
+    stream.flush()
+
+
+def emit_json(doc):
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def cmd_run(args, cfg):
+    result = runner.run(cfg)
+    if args.json:
+        emit_json(result.as_dict())
+    say("run", result.line(), error=result.exit_code != 0)
+    return result.exit_code
+
+
+def local_listing(cfg, bdir):
+    state = bdir.state()
+    pending = {}
+    for dest in cfg.destinations:
+        for name in bdir.pending(dest):
+            pending.setdefault(name, []).append(dest.name)
+    rows = []
+    for name in bdir.archive_names():
+        path = bdir.join(name)
+        info = (state.get("archives") or {}).get(name, {})
+        rows.append(
+            {
+                "name": name,
+                "size": os.path.getsize(path),
+                "fingerprint": info.get("fingerprint"),
+                "pending_upload": pending.get(name, []),
+                "location": "local",
+            }
+        )
+    return rows
+
+
+def cmd_list(args, cfg):
+    rows = []
+    if args.remote:
+        if not cfg.destinations:
+            raise ConfigError("S3 is not configured: set S3_BUCKET_NAME to list remote archives")
+        for dest in cfg.destinations:
+            store = S3Store(dest)
+            pointer = store.read_pointer() or {}
+            for obj in store.iter_archives():
+                obj.update(location=dest.name, latest=obj["name"] == pointer.get("name"))
+                rows.append(obj)
+    else:
+        bdir = runner.BackupDir(cfg.require_backup_dir(), create=False)
+        rows = local_listing(cfg, bdir)
+        latest = os.path.realpath(bdir.join(archive.LATEST))
+        for row in rows:
+            row["latest"] = os.path.basename(latest) == row["name"]
+    if args.json:
+        emit_json({"archives": rows})
+        return 0
+    if not rows:
+        print("no archives")
+    for row in rows:
+        flags = []
+        if row.get("latest"):
+            flags.append("latest")
+        if row.get("pending_upload"):
+            flags.append("pending upload: " + ",".join(row["pending_upload"]))
+        print(f"{row['name']}  {runner._human(row['size']):>10}  {row['location']}  {' '.join(flags)}".rstrip())
+    return 0
+
+
+def status_doc(cfg):
+    bdir = runner.BackupDir(cfg.require_backup_dir(), create=False)
+    state = bdir.state()
+    names = bdir.archive_names()
+    return {
+        "backup_dir": bdir.path,
+        "archives": len(names),
+        "latest": state.get("last", {}).get("name") or (names[-1] if names else None),
+        "fingerprint": state.get("last", {}).get("fingerprint"),
+        "last_run": state.get("last_run"),
+        "last_success": state.get("last_success"),
+        "last_change": state.get("last_change"),
+        "pending_uploads": runner.pending_count(cfg, bdir),
+        "destinations": [d.describe() for d in cfg.destinations],
+    }
+
+
+def cmd_status(args, cfg):
+    doc = status_doc(cfg)
+    if args.json:
+        emit_json(doc)
+        return 0
+    for key in ("backup_dir", "archives", "latest", "last_success", "last_change", "pending_uploads"):
+        print(f"{key:16} {doc[key]}")
+    if doc["last_run"]:
+        run = doc["last_run"]
+        print(f"{'last_run':16} {run['at']} {run['outcome']} {run.get('reason') or run.get('error') or ''}".rstrip())
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="checkniner-backup",
+        description="Point-in-time backups of a Django + PostgreSQL application. Configuration: environment.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("run", help="one iteration: snapshot, save if the business data changed, upload")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    p.set_defaults(func=cmd_run, needs_db=True)
+
+    p = sub.add_parser("list", help="list archives (local, or --remote in S3)")
+    p.add_argument("--remote", action="store_true", help="list the archives in S3 instead of the local directory")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list, needs_db=False)
+
+    p = sub.add_parser("status", help="what the last runs did, what waits for upload")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status, needs_db=False)
+    return parser
+
+
+def main(argv=None, env=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command
+    try:
+        cfg = config_mod.load(env, require_database=args.needs_db)
+        return args.func(args, cfg)
+    except BackupError as exc:
+        say(command, f"failed: {exc}", error=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        say(command, "interrupted", error=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

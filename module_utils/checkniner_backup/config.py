@@ -1,0 +1,201 @@
+"""Configuration from the environment (the seed's variable names kept). No other module reads os.environ."""
+
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+from urllib.parse import unquote, urlsplit
+
+from .errors import ConfigError
+
+DEFAULT_APPS = ("auth", "checkouts")
+DEFAULT_PREFIX = "db/"
+DEFAULT_REGION = "us-east-1"
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Database:
+    """Connection parameters of one PostgreSQL database. The password never goes into argv or logs."""
+
+    name: str
+    user: Optional[str] = None
+    password: Optional[str] = None
+    host: Optional[str] = None
+    port: Optional[int] = None
+    options: Dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_url(cls, url, what="DATABASE_URL"):
+        if not url:
+            raise ConfigError(f"{what} is not set: point it at the PostgreSQL database, e.g. postgres://user@host/db")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError(f"{what} is malformed ({exc}): expected postgres://user:password@host:port/dbname") from None
+        if parts.scheme not in ("postgres", "postgresql", "pgsql", "postgis"):
+            raise ConfigError(
+                f"{what} must be a PostgreSQL URL (postgres://...), not {parts.scheme or 'no scheme'}://"
+            )
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ConfigError(f"{what} names no database: expected postgres://user:password@host:port/dbname")
+        options = {}
+        for pair in filter(None, parts.query.split("&")):
+            key, _, value = pair.partition("=")
+            options[unquote(key)] = unquote(value)
+        host = unquote(parts.hostname) if parts.hostname else None
+        # dj-database-url style: a percent-encoded socket directory as the host (postgres://%2Fvar%2Frun%2Fpostgresql/db)
+        if parts.netloc and "%2f" in parts.netloc.lower():
+            host = unquote(parts.netloc.rsplit("@", 1)[-1].split(":")[0])
+        return cls(
+            name=name,
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            host=host or options.pop("host", None),
+            port=port,
+            options=options,
+        )
+
+    def with_name(self, name):
+        return Database(name, self.user, self.password, self.host, self.port, dict(self.options))
+
+    def libpq_env(self):
+        """Environment for libpq programs (psql, pg_dump): everything, the password included, outside argv."""
+        env = {"PGDATABASE": self.name}
+        if self.user:
+            env["PGUSER"] = self.user
+        if self.password is not None:
+            env["PGPASSWORD"] = self.password
+        if self.host:
+            env["PGHOST"] = self.host
+        if self.port:
+            env["PGPORT"] = str(self.port)
+        for key, var in (("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("application_name", "PGAPPNAME")):
+            if key in self.options:
+                env[var] = self.options[key]
+        return env
+
+    def connect_kwargs(self):
+        kwargs = {"dbname": self.name}
+        for key in ("user", "password", "host", "port"):
+            value = getattr(self, key)
+            if value is not None:
+                kwargs[key] = value
+        for key, value in self.options.items():
+            if key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "connect_timeout"):
+                kwargs[key] = value
+        kwargs.setdefault("connect_timeout", 10)
+        return kwargs
+
+    def describe(self):
+        """Safe to log: no password."""
+        where = self.host or "local socket"
+        return f"database {self.name!r} on {where}{':' + str(self.port) if self.port else ''}"
+
+
+@dataclass(frozen=True)
+class S3Destination:
+    bucket: str
+    prefix: str = DEFAULT_PREFIX
+    endpoint_url: Optional[str] = None
+    region: str = DEFAULT_REGION
+    access_key: Optional[str] = None
+    secret_key: Optional[str] = None
+    name: str = "s3"
+
+    def describe(self):
+        where = self.endpoint_url or "AWS"
+        return f"s3://{self.bucket}/{self.prefix} at {where}"
+
+
+@dataclass(frozen=True)
+class Django:
+    python: str
+    manage_py: Optional[str]
+    settings_module: Optional[str]
+
+    def require(self):
+        if not self.manage_py:
+            raise ConfigError("CHECKNINER_MANAGE_PY is not set: point it at the application's manage.py")
+        if not os.path.isfile(self.manage_py):
+            raise ConfigError(f"CHECKNINER_MANAGE_PY does not exist: {self.manage_py}")
+        if not self.settings_module:
+            raise ConfigError("DJANGO_SETTINGS_MODULE is not set: name the application's settings module")
+        if not (os.path.isfile(self.python) and os.access(self.python, os.X_OK)):
+            raise ConfigError(f"CHECKNINER_DJANGO_PYTHON is not an executable interpreter: {self.python}")
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    database: Database
+    backup_dir: Optional[str]
+    apps: List[str]
+    django: Django
+    destinations: List[S3Destination]
+    gpg_recipient: Optional[str] = None
+    healthcheck_url: Optional[str] = None
+    env: Dict[str, str] = field(default_factory=dict, repr=False)
+
+    def require_backup_dir(self):
+        if not self.backup_dir:
+            raise ConfigError("CHECKNINER_BACKUP_DIR is not set: name the local archive directory")
+        return self.backup_dir
+
+
+def parse_apps(value, what="CHECKNINER_BACKUP_APPS"):
+    apps = [a.strip() for a in (value or "").split(",") if a.strip()]
+    bad = [a for a in apps if not _LABEL.match(a)]
+    if bad:
+        raise ConfigError(f"{what} has invalid app labels: {', '.join(bad)} (expected e.g. auth,checkouts)")
+    return apps
+
+
+def _destinations(env):
+    bucket = env.get("S3_BUCKET_NAME", "").strip()
+    if not bucket:
+        return []
+    prefix = env.get("S3_PREFIX", DEFAULT_PREFIX)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return [
+        S3Destination(
+            bucket=bucket,
+            prefix=prefix,
+            endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+            region=env.get("S3_REGION") or DEFAULT_REGION,
+            access_key=env.get("S3_ACCESS_KEY") or None,
+            secret_key=env.get("S3_SECRET_KEY") or None,
+        )
+    ]
+
+
+def load(env=None, require_database=True):
+    """Build the configuration from an environment mapping (os.environ by default)."""
+    env = dict(os.environ if env is None else env)
+    url = env.get("DATABASE_URL", "")
+    database = Database.from_url(url) if (url or require_database) else None
+    apps = parse_apps(env.get("CHECKNINER_BACKUP_APPS", ",".join(DEFAULT_APPS)))
+    if not apps:
+        raise ConfigError("CHECKNINER_BACKUP_APPS is empty: name at least one business app, e.g. auth,checkouts")
+    python = env.get("CHECKNINER_DJANGO_PYTHON") or sys.executable
+    if python and os.sep not in python:
+        python = shutil.which(python, path=env.get("PATH")) or python
+    return Config(
+        database=database,
+        backup_dir=env.get("CHECKNINER_BACKUP_DIR") or None,
+        apps=apps,
+        django=Django(
+            python=python,
+            manage_py=env.get("CHECKNINER_MANAGE_PY") or None,
+            settings_module=env.get("DJANGO_SETTINGS_MODULE") or None,
+        ),
+        destinations=_destinations(env),
+        gpg_recipient=env.get("BACKUPS_GPG_RECIPIENT") or None,
+        healthcheck_url=env.get("CHECKNINER_BACKUP_HEALTHCHECK_URL") or None,
+        env=env,
+    )

@@ -1,0 +1,236 @@
+"""Runs INSIDE the application's interpreter (its Django, its settings), as a script, never imported by the engine.
+
+One process sets Django up once and serves every app:
+
+    python django_helper.py dump OUTDIR     # fixtures of every installed app, from one exported snapshot
+    python django_helper.py load FIXTURE... # loaddata, all fixtures in one transaction
+    python django_helper.py migrate-check   # exit 1 when the database misses migrations
+
+Parameters travel in the environment, never in argv (CHECKNINER_HELPER_DB holds the connection as JSON,
+password included). Progress is reported as one JSON document per line on stdout; the engine may answer
+"stop" or "continue" on stdin after the business apps are written (no need to dump the rest when the
+business data did not change).
+
+This file must not import checkniner_backup: the application's virtualenv does not have it.
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+# Models whose primary keys are artefacts of the database they live in (post_migrate creates them in any order):
+# dumped with natural primary keys so the fixtures load into any freshly migrated database.
+NATURAL_PRIMARY = {"contenttypes.contenttype", "auth.permission"}
+CHUNK = 2000
+
+
+def emit(**doc):
+    sys.stdout.write(json.dumps(doc, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message, code=1):
+    emit(error=message)
+    sys.exit(code)
+
+
+def setup_django():
+    manage_py = os.environ.get("CHECKNINER_MANAGE_PY")
+    if manage_py:
+        project_dir = os.path.dirname(os.path.abspath(manage_py))
+        sys.path.insert(0, project_dir)
+        os.chdir(project_dir)
+    try:
+        import django
+        from django.conf import settings
+    except ImportError as exc:
+        fail(f"Django is not importable with {sys.executable} ({exc}): set CHECKNINER_DJANGO_PYTHON to the app's python")
+    try:
+        databases = settings.DATABASES
+    except Exception as exc:  # noqa: BLE001 - any settings import error is the user's configuration
+        fail(f"cannot load Django settings {os.environ.get('DJANGO_SETTINGS_MODULE')!r}: {exc.__class__.__name__}: {exc}")
+    target = os.environ.get("CHECKNINER_HELPER_DB")
+    if target:
+        # Whatever the settings say, talk to the database the engine is backing up (the SQL and the fixtures
+        # must describe the same database; SET TRANSACTION SNAPSHOT refuses any other one anyway).
+        params = json.loads(target)
+        default = databases.setdefault("default", {})
+        if "postgresql" not in default.get("ENGINE", "") and "postgis" not in default.get("ENGINE", ""):
+            default["ENGINE"] = "django.db.backends.postgresql"
+        default.update(
+            NAME=params["name"],
+            USER=params.get("user") or "",
+            PASSWORD=params.get("password") or "",
+            HOST=params.get("host") or "",
+            PORT=str(params.get("port") or ""),
+        )
+        options = dict(default.get("OPTIONS") or {})
+        for key in ("sslmode", "sslrootcert"):
+            if key in params.get("options", {}):
+                options[key] = params["options"][key]
+        default["OPTIONS"] = options
+    try:
+        django.setup()
+    except Exception as exc:  # noqa: BLE001
+        fail(f"Django setup failed: {exc.__class__.__name__}: {exc}")
+
+
+class HashingWriter:
+    """A text stream that writes UTF-8 to a binary file and hashes as it goes (memory stays flat)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, text):
+        data = text.encode("utf-8")
+        self.sha.update(data)
+        self.size += len(data)
+        self.raw.write(data)
+        return len(text)
+
+    def flush(self):
+        self.raw.flush()
+
+
+def _serializer_class():
+    from django.core.serializers.json import Serializer
+
+    class BackupSerializer(Serializer):
+        """dumpdata's JSON, with natural foreign keys everywhere and natural primary keys only where pks are
+        database artefacts (content types, permissions); every other object keeps its pk, so the fixtures restore
+        the exact ids the SQL has."""
+
+        def get_dump_object(self, obj):
+            self.use_natural_primary_keys = obj._meta.label_lower in NATURAL_PRIMARY
+            return super().get_dump_object(obj)
+
+    return BackupSerializer
+
+
+def app_models(app_config):
+    from django.core import serializers
+    from django.db import router
+
+    models = [
+        m
+        for m in app_config.get_models()
+        if not m._meta.proxy and router.allow_migrate_model("default", m)
+    ]
+    try:
+        ordered = serializers.sort_dependencies([(app_config, models)], allow_cycles=True)
+    except TypeError:  # Django < 4.2
+        ordered = serializers.sort_dependencies([(app_config, models)])
+    return ordered
+
+
+def dump_app(app_config, path, serializer_class):
+    count = 0
+
+    def objects():
+        nonlocal count
+        for model in app_models(app_config):
+            queryset = model._base_manager.using("default").order_by(model._meta.pk.name)
+            for obj in queryset.iterator(chunk_size=CHUNK):
+                count += 1
+                yield obj
+
+    with open(path, "wb") as raw:
+        writer = HashingWriter(raw)
+        serializer_class().serialize(
+            objects(), stream=writer, use_natural_foreign_keys=True, use_natural_primary_keys=False
+        )
+        raw.flush()
+        os.fsync(raw.fileno())
+    if count == 0:
+        os.unlink(path)
+        return None
+    return {"sha256": writer.sha.hexdigest(), "size": writer.size, "objects": count}
+
+
+def applied_migrations(cursor):
+    cursor.execute("SELECT to_regclass('django_migrations') IS NOT NULL")
+    if not cursor.fetchone()[0]:
+        return {}
+    cursor.execute("SELECT DISTINCT ON (app) app, name FROM django_migrations ORDER BY app, applied DESC, id DESC")
+    return dict(cursor.fetchall())
+
+
+def cmd_dump(outdir):
+    from django.apps import apps
+    from django.db import connections, transaction
+
+    business = [a for a in os.environ.get("CHECKNINER_HELPER_APPS", "").split(",") if a]
+    only_business = os.environ.get("CHECKNINER_HELPER_ONLY_BUSINESS") == "1"
+    snapshot = os.environ.get("CHECKNINER_HELPER_SNAPSHOT")
+    handshake = os.environ.get("CHECKNINER_HELPER_HANDSHAKE") == "1"
+    labels = [c.label for c in apps.get_app_configs()]
+    unknown = [a for a in business if a not in labels]
+    if unknown:
+        fail(f"business app(s) not installed in this Django project: {', '.join(unknown)} (installed: {', '.join(labels)})")
+    order = business + ([] if only_business else [label for label in labels if label not in business])
+    serializer_class = _serializer_class()
+    connection = connections["default"]
+    connection.ensure_connection()
+    with transaction.atomic(using="default"):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if snapshot:
+                cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+            migrations = applied_migrations(cursor)
+        for index, label in enumerate(order):
+            info = dump_app(apps.get_app_config(label), os.path.join(outdir, f"{label}.json"), serializer_class)
+            emit(app=label, business=label in business, **(info or {"objects": 0}))
+            if handshake and index == len(business) - 1:
+                emit(phase="business-done")
+                answer = sys.stdin.readline().strip()
+                if answer != "continue":
+                    emit(phase="stopped", migrations=migrations)
+                    return
+    emit(phase="done", migrations=migrations)
+
+
+def cmd_load(fixtures):
+    from django.core.management import call_command
+    from django.db import transaction
+
+    with transaction.atomic(using="default"):
+        call_command("loaddata", *fixtures, verbosity=0)
+    emit(phase="loaded", fixtures=[os.path.basename(f) for f in fixtures])
+
+
+def cmd_migrate_check():
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections["default"])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    missing = [f"{m.app_label}.{m.name}" for m, _ in plan]
+    emit(phase="migrate-check", missing=missing)
+    sys.exit(1 if missing else 0)
+
+
+def main(argv):
+    if not argv:
+        fail("usage: django_helper.py dump OUTDIR | load FIXTURE... | migrate-check", 2)
+    setup_django()
+    command, args = argv[0], argv[1:]
+    try:
+        if command == "dump":
+            cmd_dump(args[0])
+        elif command == "load":
+            cmd_load(args)
+        elif command == "migrate-check":
+            cmd_migrate_check()
+        else:
+            fail(f"unknown helper command {command}", 2)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported as one line to the engine
+        fail(f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

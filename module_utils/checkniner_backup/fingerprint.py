@@ -1,0 +1,24 @@
+"""The business fingerprint: one hash over the business apps' fixtures, the same canonical bytes every time."""
+
+import hashlib
+
+FORMAT = "cnb-fp1"
+
+
+def business_fingerprint(apps, fixtures):
+    """apps: the business app labels; fixtures: {label: sha256 of its fixture} (absent = no rows).
+
+    An app with no rows counts as the empty string, so adding its first row changes the fingerprint.
+    """
+    sha = hashlib.sha256(FORMAT.encode())
+    for label in sorted(apps):
+        sha.update(b"\0" + label.encode() + b"\0" + (fixtures.get(label) or "").encode())
+    return sha.hexdigest()
+
+
+def file_sha256(path, chunk=1 << 20):
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            sha.update(block)
+    return sha.hexdigest()

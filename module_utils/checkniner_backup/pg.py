@@ -1,0 +1,161 @@
+"""PostgreSQL access: connections, the exported snapshot, pg_dump and psql. Secrets travel in the environment."""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from contextlib import contextmanager
+
+from .errors import BackupError, ConfigError
+
+CHUNK = 1 << 20
+
+
+def _psycopg2():
+    try:
+        import psycopg2
+    except ImportError as exc:  # pragma: no cover - dependency of the distribution
+        raise ConfigError("psycopg2 is not installed: pip install psycopg2-binary") from exc
+    return psycopg2
+
+
+def connect(database, autocommit=True):
+    """Open a connection; turn libpq's multi-line errors into one line that names the problem."""
+    psycopg2 = _psycopg2()
+    try:
+        conn = psycopg2.connect(**database.connect_kwargs())
+    except psycopg2.OperationalError as exc:
+        text = " ".join(str(exc).split())
+        if "does not exist" in text and "database" in text:
+            raise ConfigError(f"{database.describe()} does not exist: check DATABASE_URL") from None
+        if "password authentication failed" in text or "no password supplied" in text:
+            raise ConfigError(f"cannot log in to {database.describe()}: wrong user or password in DATABASE_URL") from None
+        raise BackupError(f"cannot connect to {database.describe()}: {text}") from None
+    conn.autocommit = autocommit
+    return conn
+
+
+def server_info(conn):
+    """Identity of the server and database, for the precheck and the manifest (an autocommit connection)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int,"
+            " (SELECT oid FROM pg_database WHERE datname = current_database()), current_database(),"
+            " pg_is_in_recovery()"
+        )
+        version, version_num, db_oid, name, in_recovery = cur.fetchone()
+        system_id = None
+        try:  # needs no privilege on PostgreSQL >= 10, but a proxy or an old server may refuse it
+            cur.execute("SELECT system_identifier::text FROM pg_control_system()")
+            system_id = cur.fetchone()[0]
+        except _psycopg2().Error:
+            pass
+    return {
+        "server_version": version,
+        "server_version_num": version_num,
+        "database_oid": db_oid,
+        "database": name,
+        "system_identifier": system_id,
+        "in_recovery": in_recovery,
+    }
+
+
+def wal_position(conn, in_recovery=False):
+    """Where the write-ahead log is now: every committed write anywhere in the cluster moves it forward."""
+    with conn.cursor() as cur:
+        if in_recovery:
+            cur.execute("SELECT pg_last_wal_replay_lsn()::text, 0")
+        else:
+            cur.execute("SELECT pg_current_wal_insert_lsn()::text, (SELECT timeline_id FROM pg_control_checkpoint())")
+        return cur.fetchone()
+
+
+def unlogged_tables(conn):
+    """Unlogged tables change without writing WAL, so the WAL precheck cannot vouch for them."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_class WHERE relpersistence = 'u' AND relkind IN ('r', 'p')")
+        return cur.fetchone()[0]
+
+
+@contextmanager
+def exported_snapshot(database):
+    """A REPEATABLE READ transaction held open while pg_dump and Django read from its exported snapshot.
+
+    Yields (snapshot_id, settled): settled is True when no transaction was in flight at the snapshot, i.e.
+    every commit already in the WAL is visible to it (the precheck may only trust settled snapshots).
+    """
+    conn = connect(database, autocommit=False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SELECT pg_export_snapshot(), pg_current_snapshot()::text")
+            snapshot_id, snap = cur.fetchone()
+        xmin, xmax, xip = snap.split(":")
+        yield snapshot_id, (xmin == xmax and not xip)
+    finally:
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
+
+
+def find_program(name, env=None):
+    path = shutil.which(name, path=(env or os.environ).get("PATH"))
+    if not path:
+        raise ConfigError(f"{name} is not installed: install the PostgreSQL client (postgresql-client)")
+    return path
+
+
+def program_major(path):
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"(\d+)(?:\.(\d+))?", out)
+    if not match:
+        raise ConfigError(f"cannot tell the version of {path}: {out.strip()!r}")
+    return int(match.group(1)), out.strip().split()[-1]
+
+
+def check_client(path, server_version_num):
+    major, version = program_major(path)
+    server_major = server_version_num // 10000
+    if major < server_major:
+        raise ConfigError(
+            f"{os.path.basename(path)} {version} is older than the server (PostgreSQL {server_major}): "
+            f"install postgresql-client-{server_major} or newer"
+        )
+    return version
+
+
+def pg_dump(database, snapshot_id, out_path, env=None):
+    """Plain SQL that replays into an existing database with zero errors, written and hashed as it streams."""
+    program = find_program("pg_dump", env)
+    argv = [
+        program,
+        "--format=plain",
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--no-privileges",
+        "--no-password",
+        "--quote-all-identifiers",
+    ]
+    if snapshot_id:
+        argv.append(f"--snapshot={snapshot_id}")
+    child_env = dict(env or os.environ)
+    child_env.update(database.libpq_env())
+    sha = hashlib.sha256()
+    size = 0
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env)
+        for chunk in iter(lambda: proc.stdout.read(CHUNK), b""):
+            sha.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+        err = proc.stderr.read().decode("utf-8", "replace")
+        code = proc.wait()
+        out.flush()
+        os.fsync(out.fileno())
+    if code != 0:
+        first = next((line for line in err.splitlines() if line.strip()), f"exit status {code}")
+        raise BackupError(f"pg_dump failed: {first.removeprefix('pg_dump: ').removeprefix('error: ')}")
+    return {"sha256": sha.hexdigest(), "size": size}

@@ -1,0 +1,338 @@
+"""One backup iteration (`checkniner-backup run`): precheck, snapshot, fingerprint, archive, distribute."""
+
+import datetime as dt
+import glob
+import os
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+from . import __version__, archive, pg
+from .errors import BackupError, ConfigError, StoreError
+from .fingerprint import business_fingerprint
+from .fsutil import Busy, atomic_write_json, exclusive_lock, read_json, replace_symlink
+from .snapshot import take
+from .stores import S3Store
+
+STATE = "state.json"
+LOCK = ".lock"
+OUTBOX = "outbox"
+
+
+@dataclass
+class RunResult:
+    outcome: str  # saved | unchanged | busy | failed
+    reason: str = ""
+    name: Optional[str] = None
+    size: int = 0
+    fingerprint: Optional[str] = None
+    duration: float = 0.0
+    uploaded: List[str] = field(default_factory=list)
+    pending: int = 0
+    error: Optional[str] = None
+    exit_code: int = 0
+
+    def line(self):
+        """The one log line a run leaves behind."""
+        took = f"{self.duration:.2f}s"
+        if self.outcome == "saved":
+            text = f"saved {self.name} ({_human(self.size)}, {took})"
+        elif self.outcome == "unchanged":
+            text = f"unchanged ({self.reason}, {took})"
+        elif self.outcome == "busy":
+            text = "busy: another run holds the lock, nothing done"
+        else:
+            text = f"failed: {self.error}"
+        if self.uploaded:
+            text += f"; uploaded {', '.join(self.uploaded)}"
+        if self.pending:
+            text += f"; {self.pending} archive(s) waiting in the outbox"
+        if self.outcome == "saved" and self.error:
+            text += f"; upload failed: {self.error}"
+        return text
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def _human(size):
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024.0
+    return f"{size} B"
+
+
+def utcnow():
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class BackupDir:
+    """The local archive directory: archives, latest.tar.gz, state.json, the lock and the outbox."""
+
+    def __init__(self, path, create=True):
+        self.path = os.path.abspath(path)
+        if create:
+            try:
+                os.makedirs(self.path, mode=0o750, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create CHECKNINER_BACKUP_DIR {self.path}: {exc.strerror}") from None
+            if not os.access(self.path, os.W_OK | os.X_OK):
+                raise ConfigError(f"CHECKNINER_BACKUP_DIR {self.path} is not writable by this user")
+
+    def join(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def archive_names(self):
+        try:
+            entries = os.listdir(self.path)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in entries if archive.is_archive_name(n))
+
+    def state(self):
+        return read_json(self.join(STATE), {}) or {}
+
+    def save_state(self, state):
+        atomic_write_json(self.join(STATE), state)
+
+    def outbox(self, dest):
+        return self.join(OUTBOX, dest.name)
+
+    def pending(self, dest):
+        directory = self.outbox(dest)
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if archive.is_archive_name(n))
+
+    def enqueue(self, dest, name):
+        directory = self.outbox(dest)
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+        atomic_write_json(os.path.join(directory, name), {"queued": utcnow().isoformat()})
+
+    def dequeue(self, dest, name):
+        try:
+            os.unlink(os.path.join(self.outbox(dest), name))
+        except FileNotFoundError:
+            pass
+
+    def clean_leftovers(self):
+        """What a killed run left: temp files and work directories (called under the lock)."""
+        for path in glob.glob(self.join(".tmp-*")) + glob.glob(self.join(OUTBOX, "*", ".tmp-*")):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        for path in glob.glob(self.join(".work-*")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def last_fingerprint(config, bdir, state):
+    """The fingerprint of the last archive: local state, else the newest local manifest, else the S3 pointer."""
+    last = state.get("last") or {}
+    if last.get("fingerprint"):
+        return last["fingerprint"], "state"
+    for name in reversed(bdir.archive_names()):
+        if name.endswith(archive.SUFFIX):
+            try:
+                fingerprint = archive.read_manifest(bdir.join(name)).get("fingerprint")
+            except BackupError:
+                continue
+            if fingerprint:
+                return fingerprint, "local archive"
+    for dest in config.destinations:
+        pointer = S3Store(dest).read_pointer()
+        if pointer and pointer.get("fingerprint"):
+            return pointer["fingerprint"], "S3 pointer"
+    return None, None
+
+
+def distribute(config, bdir, state):
+    """Upload everything waiting in each destination's outbox, oldest first; the pointer follows each upload.
+
+    Nothing local is deleted here. Returns (uploaded names, first error or None).
+    """
+    uploaded, errors = [], []
+    for dest in config.destinations:
+        store = S3Store(dest)
+        try:
+            pointer = None
+            for name in bdir.pending(dest):
+                path = bdir.join(name)
+                if not os.path.exists(path):
+                    bdir.dequeue(dest, name)  # removed by hand: nothing left to send
+                    continue
+                info = (state.get("archives") or {}).get(name) or _describe_local(path)
+                store.upload(path, name, info["sha256"], {"fingerprint": info.get("fingerprint", "")})
+                if pointer is None:
+                    pointer = store.read_pointer() or {}
+                if name >= pointer.get("name", ""):
+                    pointer = {
+                        "name": name,
+                        "sha256": info["sha256"],
+                        "size": os.path.getsize(path),
+                        "fingerprint": info.get("fingerprint"),
+                        "updated": utcnow().isoformat(),
+                    }
+                    store.write_pointer(pointer)
+                bdir.dequeue(dest, name)
+                uploaded.append(name if len(config.destinations) == 1 else f"{name}->{dest.name}")
+        except StoreError as exc:
+            errors.append(exc)
+    return uploaded, (errors[0] if errors else None)
+
+
+def _describe_local(path):
+    from .fingerprint import file_sha256
+
+    fingerprint = None
+    if path.endswith(archive.SUFFIX):
+        try:
+            fingerprint = archive.read_manifest(path).get("fingerprint")
+        except BackupError:
+            pass
+    return {"sha256": file_sha256(path), "fingerprint": fingerprint}
+
+
+def pending_count(config, bdir):
+    return sum(len(bdir.pending(d)) for d in config.destinations)
+
+
+def _identity(info, lsn, timeline):
+    return {
+        "system_identifier": info["system_identifier"],
+        "database_oid": info["database_oid"],
+        "database": info["database"],
+        "timeline": timeline,
+        "lsn": lsn,
+    }
+
+
+def _iterate(config, bdir, state, started):
+    """The body of a run, under the lock. Returns a RunResult (saved or unchanged)."""
+    conn = pg.connect(config.database)
+    try:
+        info = pg.server_info(conn)
+        lsn, timeline = pg.wal_position(conn, info["in_recovery"])
+        unlogged = pg.unlogged_tables(conn)
+    finally:
+        conn.close()
+    pg_dump_version = pg.check_client(pg.find_program("pg_dump", config.env), info["server_version_num"])
+    config.django.require()
+    identity = _identity(info, lsn, timeline)
+    known, _source = last_fingerprint(config, bdir, state)
+    precheck = state.get("precheck") or {}
+    if known and not unlogged and precheck.get("fingerprint") == known and precheck.get("identity") == identity:
+        return RunResult("unchanged", reason="precheck", fingerprint=known)
+
+    workdir = bdir.join(f".work-{os.getpid()}")
+    os.makedirs(workdir, mode=0o700)
+    try:
+        decision = {}
+
+        def decide(business):
+            decision["fingerprint"] = business_fingerprint(config.apps, business)
+            return decision["fingerprint"] != known
+
+        with pg.exported_snapshot(config.database) as (snapshot_id, settled):
+            taken_at = utcnow()
+            snap = take(config, workdir, decide, snapshot_id)
+        fingerprint = decision.get("fingerprint")
+        if fingerprint is None:
+            raise BackupError("Django helper ended before dumping the business apps")
+        state["precheck"] = {"fingerprint": fingerprint, "identity": identity} if settled else {}
+        if not snap.complete:
+            return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
+        if snap.sql is None:
+            raise BackupError("pg_dump produced no SQL")
+
+        name = archive.name_for(taken_at, bdir.archive_names())
+        members = [(f"{info['database']}.sql", os.path.join(workdir, f"{info['database']}.sql"))]
+        manifest_members = {members[0][0]: snap.sql}
+        for label in sorted(snap.fixtures):
+            member = f"{label}.json"
+            members.append((member, os.path.join(workdir, member)))
+            fx = snap.fixtures[label]
+            manifest_members[member] = {"sha256": fx["sha256"], "size": fx["size"], "objects": fx["objects"]}
+        manifest = {
+            "format": "checkniner-backup",
+            "format_version": archive.FORMAT_VERSION,
+            "name": name,
+            "created": taken_at.isoformat(),
+            "host": socket.gethostname(),
+            "database": info["database"],
+            "server_version": info["server_version"],
+            "pg_dump_version": pg_dump_version,
+            "tool_version": __version__,
+            "snapshot": snapshot_id,
+            "apps": sorted(snap.fixtures),
+            "business_apps": list(config.apps),
+            "business_fixtures": {a: snap.fixtures[a]["sha256"] for a in config.apps if a in snap.fixtures},
+            "fingerprint": fingerprint,
+            "members": manifest_members,
+            "migrations": snap.migrations,
+        }
+        path = bdir.join(name)
+        size = archive.write_archive(path, members, manifest, int(taken_at.timestamp()))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    from .fingerprint import file_sha256
+
+    sha256 = file_sha256(path)
+    for dest in config.destinations:
+        bdir.enqueue(dest, name)
+    archives = state.setdefault("archives", {})
+    archives[name] = {"sha256": sha256, "size": size, "fingerprint": fingerprint}
+    state["last"] = {"name": name, "fingerprint": fingerprint, "sha256": sha256, "size": size}
+    state["last_change"] = utcnow().isoformat()
+    bdir.save_state(state)
+    replace_symlink(name, bdir.join(archive.LATEST))
+    return RunResult("saved", name=name, size=size, fingerprint=fingerprint)
+
+
+def run(config):
+    """One iteration. Never raises for the expected outcomes; BackupError subclasses for failures."""
+    started = time.monotonic()
+    bdir = BackupDir(config.require_backup_dir())
+    try:
+        with exclusive_lock(bdir.join(LOCK)):
+            bdir.clean_leftovers()
+            state = bdir.state()
+            # drop bookkeeping of archives that are gone
+            names = set(bdir.archive_names())
+            state["archives"] = {k: v for k, v in (state.get("archives") or {}).items() if k in names}
+            try:
+                result = _iterate(config, bdir, state, started)
+            except BackupError as exc:
+                result = RunResult("failed", error=str(exc), exit_code=exc.exit_code)
+            if result.outcome != "failed" or result.exit_code == 1:
+                uploaded, upload_error = distribute(config, bdir, state)
+                result.uploaded = uploaded
+                if upload_error is not None and result.outcome != "failed":
+                    result.error = str(upload_error)
+                    result.exit_code = 1
+                    if result.outcome != "saved":
+                        result.outcome = "failed"
+            result.pending = pending_count(config, bdir)
+            result.duration = time.monotonic() - started
+            now = utcnow().isoformat()
+            state["last_run"] = {
+                "at": now,
+                "outcome": result.outcome,
+                "reason": result.reason,
+                "error": result.error,
+                "duration": round(result.duration, 3),
+                "name": result.name,
+                "size": result.size,
+            }
+            if result.exit_code == 0:
+                state["last_success"] = now
+            bdir.save_state(state)
+            return result
+    except Busy:
+        return RunResult("busy", duration=time.monotonic() - started)

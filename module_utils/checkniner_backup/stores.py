@@ -1,0 +1,158 @@
+"""S3 distribution (boto3, any S3-compatible endpoint): archives with a checksum, and the latest.json pointer."""
+
+import base64
+import json
+import os
+from contextlib import contextmanager
+
+from .archive import is_archive_name
+from .errors import ConfigError, StoreError
+
+POINTER = "latest.json"
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
+
+
+@contextmanager
+def s3_errors(dest, doing):
+    """Translate boto3's exceptions into one line that names the destination and what to do."""
+    import botocore.exceptions as bx
+
+    try:
+        yield
+    except bx.NoCredentialsError:
+        raise ConfigError(
+            f"no S3 credentials for {dest.describe()}: set S3_ACCESS_KEY and S3_SECRET_KEY (or AWS_* / a profile)"
+        ) from None
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.ConnectionClosedError) as exc:
+        raise StoreError(f"S3 unreachable while {doing} ({dest.describe()}): {exc}") from None
+    except bx.ClientError as exc:
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "")
+        if code in ("NoSuchBucket",):
+            raise StoreError(f"S3 bucket {dest.bucket!r} does not exist ({dest.describe()}): create it or fix S3_BUCKET_NAME") from None
+        if code in _CREDENTIAL_CODES or code == "403":
+            raise StoreError(f"S3 refused the credentials while {doing} ({dest.describe()}): {code}; check S3_ACCESS_KEY/S3_SECRET_KEY") from None
+        raise StoreError(f"S3 error while {doing} ({dest.describe()}): {code} {err.get('Message', '')}".rstrip()) from None
+    except bx.BotoCoreError as exc:
+        raise StoreError(f"S3 failed while {doing} ({dest.describe()}): {exc}") from None
+
+
+class S3Store:
+    def __init__(self, dest):
+        self.dest = dest
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config as BotoConfig
+
+            options = {"retries": {"max_attempts": 3, "mode": "standard"}, "connect_timeout": 5, "read_timeout": 60}
+            if self.dest.endpoint_url:
+                options["s3"] = {"addressing_style": "path"}
+            kwargs = {"region_name": self.dest.region, "config": BotoConfig(**options)}
+            if self.dest.endpoint_url:
+                kwargs["endpoint_url"] = self.dest.endpoint_url
+            if self.dest.access_key and self.dest.secret_key:
+                kwargs["aws_access_key_id"] = self.dest.access_key
+                kwargs["aws_secret_access_key"] = self.dest.secret_key
+            self._client = boto3.session.Session().client("s3", **kwargs)
+        return self._client
+
+    def key(self, name):
+        return f"{self.dest.prefix}{name}"
+
+    def head(self, name):
+        """The object's size and metadata, or None when it is not there."""
+        import botocore.exceptions as bx
+
+        with s3_errors(self.dest, f"checking {name}"):
+            try:
+                resp = self.client.head_object(Bucket=self.dest.bucket, Key=self.key(name), ChecksumMode="ENABLED")
+            except bx.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+        return {
+            "size": resp["ContentLength"],
+            "metadata": resp.get("Metadata", {}),
+            "checksum_sha256": resp.get("ChecksumSHA256"),
+        }
+
+    @staticmethod
+    def matches(head, sha256, size):
+        if head is None or head["size"] != size or head["metadata"].get("sha256") != sha256:
+            return False
+        remote = head.get("checksum_sha256")
+        if remote and "-" not in remote:  # a whole-object checksum (single part): S3 computed it, compare
+            return remote == base64.b64encode(bytes.fromhex(sha256)).decode()
+        return True
+
+    def upload(self, path, name, sha256, metadata):
+        """Make sure the archive is in S3 with a matching checksum. Returns True when it was uploaded now."""
+        size = os.path.getsize(path)
+        if self.matches(self.head(name), sha256, size):
+            return False
+        from boto3.s3.transfer import TransferConfig
+
+        meta = {k: str(v) for k, v in metadata.items()}
+        meta["sha256"] = sha256
+        extra = {"Metadata": meta, "ChecksumAlgorithm": "SHA256", "ContentType": "application/gzip"}
+        transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
+        with s3_errors(self.dest, f"uploading {name}"):
+            self.client.upload_file(path, self.dest.bucket, self.key(name), ExtraArgs=extra, Config=transfer)
+        if not self.matches(self.head(name), sha256, size):
+            raise StoreError(f"S3 upload of {name} did not verify: the stored object's size or checksum differs")
+        return True
+
+    def read_pointer(self):
+        import botocore.exceptions as bx
+
+        with s3_errors(self.dest, f"reading {POINTER}"):
+            try:
+                body = self.client.get_object(Bucket=self.dest.bucket, Key=self.key(POINTER))["Body"].read()
+            except bx.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                    return None
+                raise
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) and is_archive_name(str(doc.get("name", ""))) else None
+
+    def write_pointer(self, doc):
+        body = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+        with s3_errors(self.dest, f"writing {POINTER}"):
+            self.client.put_object(
+                Bucket=self.dest.bucket,
+                Key=self.key(POINTER),
+                Body=body,
+                ContentType="application/json",
+                ChecksumAlgorithm="SHA256",
+            )
+
+    def iter_archives(self):
+        """Every archive under the prefix, oldest first (lexical = time order), page by page: flat memory."""
+        with s3_errors(self.dest, "listing archives"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.dest.bucket, Prefix=self.dest.prefix, Delimiter="/"
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(self.dest.prefix) :]
+                    if is_archive_name(name):
+                        yield {"name": name, "size": obj["Size"], "modified": obj["LastModified"].isoformat()}
+
+    def download(self, name, path):
+        with s3_errors(self.dest, f"downloading {name}"):
+            self.client.download_file(self.dest.bucket, self.key(name), path)
+
+    def delete(self, names):
+        names = list(names)
+        with s3_errors(self.dest, "deleting archives"):
+            for start in range(0, len(names), 1000):
+                batch = [{"Key": self.key(n)} for n in names[start : start + 1000]]
+                self.client.delete_objects(Bucket=self.dest.bucket, Delete={"Objects": batch, "Quiet": True})
