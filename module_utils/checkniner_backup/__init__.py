@@ -1,2 +1,3 @@
 """checkniner-backup engine."""
+
 __version__ = "0.1.0"

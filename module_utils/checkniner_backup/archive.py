@@ -75,7 +75,9 @@ def read_manifest(path):
         with tarfile.open(path, mode="r:gz") as tar:
             member = tar.next()
             if member is None or member.name != MANIFEST:
-                raise IntegrityError(f"{os.path.basename(path)} has no {MANIFEST} first: not a checkniner-backup archive")
+                raise IntegrityError(
+                    f"{os.path.basename(path)} has no {MANIFEST} first: not a checkniner-backup archive"
+                )
             return json.load(tar.extractfile(member))
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
         raise IntegrityError(f"{os.path.basename(path)} is unreadable ({exc.__class__.__name__}: {exc})") from None
@@ -108,7 +110,9 @@ def extract_verified(path, dest):
                         sha.update(block)
                         out.write(block)
                 if sha.hexdigest() != want["sha256"] or member.size != want["size"]:
-                    raise IntegrityError(f"{name}: member {member.name} does not match its manifest checksum (tampered?)")
+                    raise IntegrityError(
+                        f"{name}: member {member.name} does not match its manifest checksum (tampered?)"
+                    )
                 seen.add(member.name)
             missing = sorted(set(expected) - seen)
             if missing:

@@ -5,7 +5,8 @@ import json
 import os
 import sys
 
-from . import __version__, archive, config as config_mod, runner
+from . import __version__, archive, runner
+from . import config as config_mod
 from .errors import BackupError, ConfigError
 from .stores import S3Store
 

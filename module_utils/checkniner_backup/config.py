@@ -35,11 +35,11 @@ class Database:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise ConfigError(f"{what} is malformed ({exc}): expected postgres://user:password@host:port/dbname") from None
-        if parts.scheme not in ("postgres", "postgresql", "pgsql", "postgis"):
             raise ConfigError(
-                f"{what} must be a PostgreSQL URL (postgres://...), not {parts.scheme or 'no scheme'}://"
-            )
+                f"{what} is malformed ({exc}): expected postgres://user:password@host:port/dbname"
+            ) from None
+        if parts.scheme not in ("postgres", "postgresql", "pgsql", "postgis"):
+            raise ConfigError(f"{what} must be a PostgreSQL URL (postgres://...), not {parts.scheme or 'no scheme'}://")
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise ConfigError(f"{what} names no database: expected postgres://user:password@host:port/dbname")

@@ -45,11 +45,12 @@ def setup_django():
         import django
         from django.conf import settings
     except ImportError as exc:
-        fail(f"Django is not importable with {sys.executable} ({exc}): set CHECKNINER_DJANGO_PYTHON to the app's python")
+        fail(f"Django is not importable with {sys.executable} ({exc}): set CHECKNINER_DJANGO_PYTHON")
     try:
         databases = settings.DATABASES
     except Exception as exc:  # noqa: BLE001 - any settings import error is the user's configuration
-        fail(f"cannot load Django settings {os.environ.get('DJANGO_SETTINGS_MODULE')!r}: {exc.__class__.__name__}: {exc}")
+        module = os.environ.get("DJANGO_SETTINGS_MODULE")
+        fail(f"cannot load Django settings {module!r}: {exc.__class__.__name__}: {exc}")
     target = os.environ.get("CHECKNINER_HELPER_DB")
     if target:
         # Whatever the settings say, talk to the database the engine is backing up (the SQL and the fixtures
@@ -114,11 +115,7 @@ def app_models(app_config):
     from django.core import serializers
     from django.db import router
 
-    models = [
-        m
-        for m in app_config.get_models()
-        if not m._meta.proxy and router.allow_migrate_model("default", m)
-    ]
+    models = [m for m in app_config.get_models() if not m._meta.proxy and router.allow_migrate_model("default", m)]
     try:
         ordered = serializers.sort_dependencies([(app_config, models)], allow_cycles=True)
     except TypeError:  # Django < 4.2
@@ -169,7 +166,8 @@ def cmd_dump(outdir):
     labels = [c.label for c in apps.get_app_configs()]
     unknown = [a for a in business if a not in labels]
     if unknown:
-        fail(f"business app(s) not installed in this Django project: {', '.join(unknown)} (installed: {', '.join(labels)})")
+        installed = ", ".join(labels)
+        fail(f"business app(s) not installed in this Django project: {', '.join(unknown)} (installed: {installed})")
     order = business + ([] if only_business else [label for label in labels if label not in business])
     serializer_class = _serializer_class()
     connection = connections["default"]

@@ -30,7 +30,7 @@ def connect(database, autocommit=True):
         if "does not exist" in text and "database" in text:
             raise ConfigError(f"{database.describe()} does not exist: check DATABASE_URL") from None
         if "password authentication failed" in text or "no password supplied" in text:
-            raise ConfigError(f"cannot log in to {database.describe()}: wrong user or password in DATABASE_URL") from None
+            raise ConfigError(f"cannot log in to {database.describe()}: wrong user or password") from None
         raise BackupError(f"cannot connect to {database.describe()}: {text}") from None
     conn.autocommit = autocommit
     return conn

@@ -30,10 +30,15 @@ def s3_errors(dest, doing):
         err = exc.response.get("Error", {})
         code = err.get("Code", "")
         if code in ("NoSuchBucket",):
-            raise StoreError(f"S3 bucket {dest.bucket!r} does not exist ({dest.describe()}): create it or fix S3_BUCKET_NAME") from None
+            where = dest.endpoint_url or "AWS"
+            raise StoreError(f"S3 bucket {dest.bucket!r} does not exist at {where}: check S3_BUCKET_NAME") from None
         if code in _CREDENTIAL_CODES or code == "403":
-            raise StoreError(f"S3 refused the credentials while {doing} ({dest.describe()}): {code}; check S3_ACCESS_KEY/S3_SECRET_KEY") from None
-        raise StoreError(f"S3 error while {doing} ({dest.describe()}): {code} {err.get('Message', '')}".rstrip()) from None
+            raise StoreError(
+                f"S3 refused the credentials while {doing} ({dest.describe()}): {code}; "
+                "check S3_ACCESS_KEY and S3_SECRET_KEY"
+            ) from None
+        message = f"{code} {err.get('Message', '')}".strip()
+        raise StoreError(f"S3 error while {doing} ({dest.describe()}): {message}") from None
     except bx.BotoCoreError as exc:
         raise StoreError(f"S3 failed while {doing} ({dest.describe()}): {exc}") from None
 
