@@ -97,7 +97,7 @@ def extract_verified(path, dest):
             manifest = json.load(tar.extractfile(first))
             expected = manifest.get("members", {})
             seen = set()
-            for member in tar:
+            for member in iter(tar.next, None):
                 if not member.isfile() or "/" in member.name or member.name.startswith("."):
                     raise IntegrityError(f"{name} holds an unexpected member {member.name!r}")
                 want = expected.get(member.name)

@@ -1,0 +1,82 @@
+import pytest
+
+from checkniner_backup import config
+from checkniner_backup.errors import ConfigError
+
+
+def test_database_url_parts_and_secret_stays_out_of_describe():
+    db = config.Database.from_url("postgres://app:p%40ss%2Fw@db.example:6543/checkniner?sslmode=require")
+    assert (db.name, db.user, db.password, db.host, db.port) == ("checkniner", "app", "p@ss/w", "db.example", 6543)
+    assert db.libpq_env()["PGPASSWORD"] == "p@ss/w"
+    assert db.libpq_env()["PGSSLMODE"] == "require"
+    assert "p@ss" not in db.describe()
+
+
+def test_socket_directory_as_host():
+    db = config.Database.from_url("postgres://%2Fvar%2Frun%2Fpostgresql/checkniner")
+    assert db.host == "/var/run/postgresql"
+    assert db.name == "checkniner"
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("", "DATABASE_URL is not set"),
+        ("mysql://u@h/db", "must be a PostgreSQL URL"),
+        ("postgres://u@h:notaport/db", "is malformed"),
+        ("postgres://u@h:5432/", "names no database"),
+    ],
+)
+def test_bad_database_url(url, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load({"DATABASE_URL": url})
+
+
+def test_defaults():
+    cfg = config.load({"DATABASE_URL": "postgres://h/db"})
+    assert cfg.apps == ["auth", "checkouts"]
+    assert cfg.destinations == []
+    assert cfg.backup_dir is None
+
+
+def test_s3_destination_from_seed_variables():
+    cfg = config.load(
+        {
+            "DATABASE_URL": "postgres://h/db",
+            "S3_BUCKET_NAME": "snapshots.example.com",
+            "S3_ACCESS_KEY": "AK",
+            "S3_SECRET_KEY": "SK",
+            "S3_PREFIX": "prod",
+        }
+    )
+    (dest,) = cfg.destinations
+    assert (dest.bucket, dest.prefix, dest.region, dest.access_key) == (
+        "snapshots.example.com",
+        "prod/",
+        "us-east-1",
+        "AK",
+    )
+    assert "SK" not in dest.describe()
+
+
+@pytest.mark.parametrize("apps", ["auth,1bad", "auth;drop"])
+def test_bad_app_labels(apps):
+    with pytest.raises(ConfigError, match="invalid app labels"):
+        config.load({"DATABASE_URL": "postgres://h/db", "CHECKNINER_BACKUP_APPS": apps})
+
+
+def test_require_backup_dir_message():
+    with pytest.raises(ConfigError, match="CHECKNINER_BACKUP_DIR is not set"):
+        config.load({"DATABASE_URL": "postgres://h/db"}).require_backup_dir()
+
+
+def test_django_require_names_the_missing_manage_py(tmp_path):
+    cfg = config.load(
+        {
+            "DATABASE_URL": "postgres://h/db",
+            "CHECKNINER_MANAGE_PY": str(tmp_path / "nope.py"),
+            "DJANGO_SETTINGS_MODULE": "x",
+        }
+    )
+    with pytest.raises(ConfigError, match="CHECKNINER_MANAGE_PY does not exist"):
+        cfg.django.require()
