@@ -1,0 +1,129 @@
+"""Shared pytest fixtures: a real PostgreSQL cluster, a real S3 endpoint (moto server), the sample Django project.
+
+Session-wide: ``pg``, ``s3``, ``template_db`` (migrated + seeded once). Per test: ``app_db`` (a copy of the template),
+``bucket``, ``backup_env`` (the complete environment for the command line) and ``run_cli``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from support.django_project import MANAGE_PY, SETTINGS_MODULE, migrate, seed
+from support.pg import PostgresCluster
+from support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+
+TEMPLATE_DB = "checkniner_template"
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+
+
+class Database(NamedTuple):
+    name: str
+    url: str  # as the application role (checkniner), password URL-quoted
+    superuser_url: str
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if INTEGRATION_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def pg():
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def s3():
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg) -> Database:
+    """The sample project's database, migrated and seeded once; tests get copies through ``app_db``."""
+    pg.create_database(TEMPLATE_DB)
+    url = pg.app_url(TEMPLATE_DB)
+    migrate(url)
+    seed(url)
+    return Database(TEMPLATE_DB, url, pg.superuser_url(TEMPLATE_DB))
+
+
+@pytest.fixture
+def app_db(pg, template_db) -> Database:
+    """A fresh database copied from the template (CREATE DATABASE ... TEMPLATE), dropped after the test."""
+    name = f"cnb_{uuid.uuid4().hex[:12]}"
+    pg.create_database(name, template=template_db.name)
+    try:
+        yield Database(name, pg.app_url(name), pg.superuser_url(name))
+    finally:
+        pg.drop_database(name)
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    """A fresh, uniquely named bucket on the moto server."""
+    return s3.create_bucket(f"cnb-test-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def backup_env(tmp_path, pg, app_db, s3, bucket) -> dict:
+    """The whole environment for running the command line; nothing else leaks in from the caller."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        "PATH": f"{pg.bindir}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "DATABASE_URL": app_db.url,
+        "CHECKNINER_BACKUP_DIR": str(tmp_path / "backups"),
+        "S3_ACCESS_KEY": ACCESS_KEY,
+        "S3_SECRET_KEY": SECRET_KEY,
+        "S3_BUCKET_NAME": bucket,
+        "S3_ENDPOINT_URL": s3.endpoint_url,
+        "S3_REGION": REGION,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+        "CHECKNINER_MANAGE_PY": str(MANAGE_PY),
+        "CHECKNINER_DJANGO_PYTHON": sys.executable,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+
+@pytest.fixture
+def run_cli(backup_env, tmp_path):
+    """``run_cli(*args, env=None, input=None, timeout=300)``: run ``python -m checkniner_backup.cli`` with
+    ``backup_env`` (``env`` entries override it; a value of None removes the variable)."""
+
+    def run(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 300):
+        full_env = dict(backup_env)
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
+        return subprocess.run(
+            [sys.executable, "-m", "checkniner_backup.cli", *args],
+            env=full_env,
+            cwd=tmp_path,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run

@@ -1,0 +1,105 @@
+"""Generate roughly N megabytes of business data for benchmarks.
+
+Each run adds a new batch of pilots (with weights) and many checkouts per pilot across a pool of bulk airstrips,
+with free-text notes, using bulk_create in batches. The size counts the bytes of the row values, which is close to
+the plain SQL dump size; the JSON fixtures are larger.
+"""
+
+import datetime
+import random
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from checkouts.models import AircraftType, Airstrip, Checkout, PilotWeight
+
+from ._demo_data import AIRCRAFT_TYPES, FIRST_NAMES, LAST_NAMES, note
+
+BULK_AIRSTRIPS = 250
+FIRST_DATE = datetime.date(2010, 1, 1)
+MB = 1024 * 1024
+
+
+class Command(BaseCommand):
+    help = "Add roughly N MB of pilots, checkouts and pilot weights (bulk_create, in batches)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--megabytes", type=float, required=True, help="approximate size of data to add")
+        parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument("--seed", type=int, default=None, help="random seed (default: derived from the run)")
+
+    def handle(self, *args, megabytes, batch_size, seed, **options):
+        if megabytes <= 0:
+            raise CommandError("--megabytes must be positive")
+        target = int(megabytes * MB)
+        run = User.objects.filter(username__startswith="bulk").values("username").count()
+        rng = random.Random(seed if seed is not None else run + 1)
+
+        with transaction.atomic():
+            strips = self._airstrips()
+            types = [
+                AircraftType.objects.get_or_create(name=name, defaults={"sorted_position": pos})[0]
+                for pos, name in enumerate(AIRCRAFT_TYPES, start=1)
+            ]
+        combos_per_pilot = [(s.pk, t.pk) for s in strips for t in types]
+        password = make_password("checkniner-bulk")
+        pilots_group, _ = Group.objects.get_or_create(name="Pilots")
+
+        written = rows = pilots = 0
+        batch = []
+        tag = f"{run:06d}"
+        while written < target:
+            with transaction.atomic():
+                pilot = User.objects.create(
+                    username=f"bulk{tag}-{pilots:05d}",
+                    first_name=rng.choice(FIRST_NAMES),
+                    last_name=rng.choice(LAST_NAMES),
+                    email=f"bulk{tag}-{pilots:05d}@example.org",
+                    password=password,
+                )
+                pilot.groups.add(pilots_group)
+                PilotWeight.objects.create(pilot=pilot, weight=rng.randint(55, 110))
+            pilots += 1
+            written += 200
+            # Many checkouts per pilot: a random share of all airstrip/type combinations.
+            for strip_pk, type_pk in rng.sample(
+                combos_per_pilot, rng.randint(len(combos_per_pilot) // 3, len(combos_per_pilot))
+            ):
+                text = note(rng, 8, 80)
+                batch.append(
+                    Checkout(
+                        pilot_id=pilot.pk,
+                        airstrip_id=strip_pk,
+                        aircraft_type_id=type_pk,
+                        date=FIRST_DATE + datetime.timedelta(days=rng.randint(0, 5500)),
+                        notes=text,
+                    )
+                )
+                written += len(text) + 40
+                if len(batch) >= batch_size:
+                    rows += self._flush(batch)
+                if written >= target:
+                    break
+        rows += self._flush(batch)
+        self.stdout.write(f"added {pilots} pilots and {rows} checkouts, about {written / MB:.1f} MB of row data")
+
+    @staticmethod
+    def _flush(batch):
+        with transaction.atomic():
+            Checkout.objects.bulk_create(batch)
+        n = len(batch)
+        batch.clear()
+        return n
+
+    @staticmethod
+    def _airstrips():
+        existing = {s.ident: s for s in Airstrip.objects.filter(ident__startswith="B")}
+        missing = [
+            Airstrip(ident=f"B{n:04d}", name=f"Bulk strip {n}", position=f"-{3 + n % 3}.{n:04d}, 13{n % 10}.{n:04d}")
+            for n in range(1, BULK_AIRSTRIPS + 1)
+            if f"B{n:04d}" not in existing
+        ]
+        Airstrip.objects.bulk_create(missing)
+        return list(Airstrip.objects.filter(ident__startswith="B").order_by("ident")[:BULK_AIRSTRIPS])
