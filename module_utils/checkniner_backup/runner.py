@@ -23,7 +23,7 @@ OUTBOX = "outbox"
 
 @dataclass
 class RunResult:
-    outcome: str  # saved | unchanged | busy | failed
+    outcome: str  # saved | unchanged | busy | failed | would save (dry run)
     reason: str = ""
     name: Optional[str] = None
     size: int = 0
@@ -41,6 +41,8 @@ class RunResult:
             text = f"saved {self.name} ({_human(self.size)}, {took})"
         elif self.outcome == "unchanged":
             text = f"unchanged ({self.reason}, {took})"
+        elif self.outcome == "would save":
+            text = f"would save a new archive ({self.reason}, {took})"
         elif self.outcome == "busy":
             text = "busy: another run holds the lock, nothing done"
         else:
@@ -111,6 +113,7 @@ class BackupDir:
 
     def enqueue(self, dest, name):
         directory = self.outbox(dest)
+        os.makedirs(self.join(OUTBOX), mode=0o750, exist_ok=True)
         os.makedirs(directory, mode=0o750, exist_ok=True)
         atomic_write_json(os.path.join(directory, name), {"queued": utcnow().isoformat()})
 
@@ -151,6 +154,11 @@ def last_fingerprint(config, bdir, state):
     return None, None
 
 
+def pointer_doc(name, sha256, size, fingerprint):
+    """latest.json: finding the newest archive costs one request, however many archives exist."""
+    return {"name": name, "sha256": sha256, "size": size, "fingerprint": fingerprint, "updated": utcnow().isoformat()}
+
+
 def distribute(config, bdir, state):
     """Upload everything waiting in each destination's outbox, oldest first; the pointer follows each upload.
 
@@ -171,13 +179,7 @@ def distribute(config, bdir, state):
                 if pointer is None:
                     pointer = store.read_pointer() or {}
                 if name >= pointer.get("name", ""):
-                    pointer = {
-                        "name": name,
-                        "sha256": info["sha256"],
-                        "size": os.path.getsize(path),
-                        "fingerprint": info.get("fingerprint"),
-                        "updated": utcnow().isoformat(),
-                    }
+                    pointer = pointer_doc(name, info["sha256"], os.path.getsize(path), info.get("fingerprint"))
                     store.write_pointer(pointer)
                 bdir.dequeue(dest, name)
                 uploaded.append(name if len(config.destinations) == 1 else f"{name}->{dest.name}")
@@ -212,8 +214,8 @@ def _identity(info, lsn, timeline):
     }
 
 
-def _iterate(config, bdir, state, started):
-    """The body of a run, under the lock. Returns a RunResult (saved or unchanged)."""
+def _iterate(config, bdir, state, dry_run=False):
+    """The body of a run, under the lock. Returns a RunResult (saved or unchanged; "would save" when dry_run)."""
     conn = pg.connect(config.database)
     try:
         info = pg.server_info(conn)
@@ -236,7 +238,7 @@ def _iterate(config, bdir, state, started):
 
         def decide(business):
             decision["fingerprint"] = business_fingerprint(config.apps, business)
-            return decision["fingerprint"] != known
+            return decision["fingerprint"] != known and not dry_run
 
         with pg.exported_snapshot(config.database) as (snapshot_id, settled):
             taken_at = utcnow()
@@ -244,6 +246,10 @@ def _iterate(config, bdir, state, started):
         fingerprint = decision.get("fingerprint")
         if fingerprint is None:
             raise BackupError("Django helper ended before dumping the business apps")
+        if dry_run:
+            if fingerprint == known:
+                return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
+            return RunResult("would save", reason="business data changed", fingerprint=fingerprint)
         state["precheck"] = {"fingerprint": fingerprint, "identity": identity} if settled else {}
         if not snap.complete:
             return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
@@ -295,8 +301,12 @@ def _iterate(config, bdir, state, started):
     return RunResult("saved", name=name, size=size, fingerprint=fingerprint)
 
 
-def run(config):
-    """One iteration. Never raises for the expected outcomes; BackupError subclasses for failures."""
+def run(config, dry_run=False):
+    """One iteration. Never raises for the expected outcomes; BackupError subclasses for failures.
+
+    dry_run: decide whether an archive would be saved (precheck and business fingerprint) and save, upload and
+    record nothing (the Ansible module's check mode).
+    """
     started = time.monotonic()
     bdir = BackupDir(config.require_backup_dir())
     try:
@@ -307,9 +317,13 @@ def run(config):
             names = set(bdir.archive_names())
             state["archives"] = {k: v for k, v in (state.get("archives") or {}).items() if k in names}
             try:
-                result = _iterate(config, bdir, state, started)
+                result = _iterate(config, bdir, state, dry_run)
             except BackupError as exc:
                 result = RunResult("failed", error=str(exc), exit_code=exc.exit_code)
+            if dry_run:
+                result.pending = pending_count(config, bdir)
+                result.duration = time.monotonic() - started
+                return result
             if result.outcome != "failed" or result.exit_code == 1:
                 uploaded, upload_error = distribute(config, bdir, state)
                 result.uploaded = uploaded
@@ -336,3 +350,45 @@ def run(config):
             return result
     except Busy:
         return RunResult("busy", duration=time.monotonic() - started)
+
+
+def ensure_uploaded(config, name=None, dry_run=False):
+    """Make sure one local archive (default: the newest) is in every destination with a matching checksum and the
+    pointer names the newest. Returns {"name", "changed", "destinations": {dest: "uploaded"|"present"|"would upload"}}.
+    """
+    if not config.destinations:
+        raise ConfigError("S3 is not configured: set S3_BUCKET_NAME (and credentials) to upload")
+    bdir = BackupDir(config.require_backup_dir(), create=False)
+    names = bdir.archive_names()
+    if name in (None, "", "latest"):
+        if not names:
+            raise BackupError(f"no local archive in {bdir.path} to upload")
+        name = names[-1]
+    elif name not in names:
+        raise BackupError(f"no local archive named {name} in {bdir.path}")
+    from .fingerprint import file_sha256
+
+    path = bdir.join(name)
+    info = (bdir.state().get("archives") or {}).get(name) or _describe_local(path)
+    sha256 = info.get("sha256") or file_sha256(path)
+    size = os.path.getsize(path)
+    outcome = {"name": name, "changed": False, "destinations": {}}
+    for dest in config.destinations:
+        store = S3Store(dest)
+        present = store.matches(store.head(name), sha256, size)
+        pointer = store.read_pointer() or {}
+        pointer_ok = pointer.get("name", "") >= name
+        if present and pointer_ok:
+            outcome["destinations"][dest.name] = "present"
+            continue
+        outcome["changed"] = True
+        if dry_run:
+            outcome["destinations"][dest.name] = "would upload"
+            continue
+        with exclusive_lock(bdir.join(LOCK)):
+            store.upload(path, name, sha256, {"fingerprint": info.get("fingerprint") or ""})
+            if not pointer_ok:
+                store.write_pointer(pointer_doc(name, sha256, size, info.get("fingerprint")))
+            bdir.dequeue(dest, name)
+        outcome["destinations"][dest.name] = "uploaded"
+    return outcome
