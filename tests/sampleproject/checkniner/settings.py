@@ -1,8 +1,8 @@
 """Settings for the checkniner sample project (a test fixture for checkniner-backup).
 
 Configuration comes from the environment, as on a real host: ``DATABASE_URL`` (dj-database-url syntax) and
-``DJANGO_SECRET_KEY``. Without ``DATABASE_URL`` the project falls back to SQLite next to this file, which is
-enough for ``makemigrations`` and for cross-engine fixture restores.
+``DJANGO_SECRET_KEY``. Without ``DATABASE_URL`` the project uses an in-memory SQLite database, which is enough for
+``check`` and ``makemigrations`` and leaves no file behind; for a SQLite restore pass ``DATABASE_URL=sqlite:///PATH``.
 """
 
 import os
@@ -56,7 +56,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "checkniner.wsgi.application"
 
 DATABASES = {
-    "default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0),
+    "default": dj_database_url.config(default="sqlite://:memory:", conn_max_age=0),
 }
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

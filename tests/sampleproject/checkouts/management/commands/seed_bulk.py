@@ -34,8 +34,9 @@ class Command(BaseCommand):
         if megabytes <= 0:
             raise CommandError("--megabytes must be positive")
         target = int(megabytes * MB)
-        run = User.objects.filter(username__startswith="bulk").values("username").count()
-        rng = random.Random(seed if seed is not None else run + 1)
+        # Each run's usernames carry the number of bulk pilots that existed before it: unique across runs.
+        existing_bulk = User.objects.filter(username__startswith="bulk").count()
+        rng = random.Random(seed if seed is not None else existing_bulk + 1)
 
         with transaction.atomic():
             strips = self._airstrips()
@@ -49,7 +50,7 @@ class Command(BaseCommand):
 
         written = rows = pilots = 0
         batch = []
-        tag = f"{run:06d}"
+        tag = f"{existing_bulk:06d}"
         while written < target:
             with transaction.atomic():
                 pilot = User.objects.create(
