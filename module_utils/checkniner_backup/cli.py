@@ -2,13 +2,11 @@
 
 import argparse
 import json
-import os
 import sys
 
-from . import __version__, archive, runner
+from . import __version__, listing, runner
 from . import config as config_mod
-from .errors import BackupError, ConfigError
-from .stores import S3Store
+from .errors import BackupError
 
 
 def _stamp():
@@ -33,45 +31,8 @@ def cmd_run(args, cfg):
     return result.exit_code
 
 
-def local_listing(cfg, bdir):
-    state = bdir.state()
-    pending = {}
-    for dest in cfg.destinations:
-        for name in bdir.pending(dest):
-            pending.setdefault(name, []).append(dest.name)
-    rows = []
-    for name in bdir.archive_names():
-        path = bdir.join(name)
-        info = (state.get("archives") or {}).get(name, {})
-        rows.append(
-            {
-                "name": name,
-                "size": os.path.getsize(path),
-                "fingerprint": info.get("fingerprint"),
-                "pending_upload": pending.get(name, []),
-                "location": "local",
-            }
-        )
-    return rows
-
-
 def cmd_list(args, cfg):
-    rows = []
-    if args.remote:
-        if not cfg.destinations:
-            raise ConfigError("S3 is not configured: set S3_BUCKET_NAME to list remote archives")
-        for dest in cfg.destinations:
-            store = S3Store(dest)
-            pointer = store.read_pointer() or {}
-            for obj in store.iter_archives():
-                obj.update(location=dest.name, latest=obj["name"] == pointer.get("name"))
-                rows.append(obj)
-    else:
-        bdir = runner.BackupDir(cfg.require_backup_dir(), create=False)
-        rows = local_listing(cfg, bdir)
-        latest = os.path.realpath(bdir.join(archive.LATEST))
-        for row in rows:
-            row["latest"] = os.path.basename(latest) == row["name"]
+    rows = listing.remote_archives(cfg) if args.remote else listing.local_archives(cfg)
     if args.json:
         emit_json({"archives": rows})
         return 0

@@ -11,10 +11,32 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-from . import pg
+from . import django_helper, pg
 from .errors import BackupError
 
+# Run as a script by the application's interpreter. Imported above only so that Ansible ships it with a module.
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "django_helper.py")
+
+
+def helper_script(workdir):
+    """Path of django_helper.py that another interpreter can run.
+
+    Installed (pip, source tree): the file itself. Shipped inside an Ansible module's zip (AnsiballZ): HELPER is a
+    path inside the zip, so the source is read through the package's loader and written into workdir.
+    """
+    if os.path.isfile(HELPER):
+        return HELPER
+    loader = getattr(django_helper, "__loader__", None)
+    try:
+        source = loader.get_data(HELPER) if hasattr(loader, "get_data") else None
+    except OSError:
+        source = None
+    if source is None:
+        raise BackupError(f"cannot find the Django helper script {HELPER}: reinstall checkniner-backup")
+    path = os.path.join(workdir, ".django_helper.py")
+    with open(path, "wb") as handle:
+        handle.write(source)
+    return path
 
 
 @dataclass
@@ -58,7 +80,7 @@ class HelperProcess:
         self._stderr = open(self.stderr_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                [config.django.python, HELPER, *argv],
+                [config.django.python, helper_script(workdir), *argv],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,

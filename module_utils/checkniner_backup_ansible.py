@@ -1,0 +1,114 @@
+"""Options shared by the checkniner_* modules, and their translation into the engine's configuration.
+
+The engine reads its configuration from one environment mapping (``checkniner_backup.config.load(env)``), the same
+way the command line does. A module starts from the host's environment (so ``DATABASE_URL`` and friends work as
+defaults, exactly as for cron), overlays the ``environment`` option, then every option that was given. Nothing here
+knows how to back up anything: this is the only translation layer between Ansible and the engine.
+
+This file belongs to the Ansible side; the engine package (``checkniner_backup``) never imports ansible.
+"""
+
+import os
+
+from ansible.module_utils.checkniner_backup import config as config_mod
+
+# option name -> the engine's environment variable (the interface contract's names)
+OPTION_ENV = {
+    "database_url": "DATABASE_URL",
+    "backup_dir": "CHECKNINER_BACKUP_DIR",
+    "apps": "CHECKNINER_BACKUP_APPS",
+    "django_python": "CHECKNINER_DJANGO_PYTHON",
+    "manage_py": "CHECKNINER_MANAGE_PY",
+    "settings_module": "DJANGO_SETTINGS_MODULE",
+    "s3_bucket": "S3_BUCKET_NAME",
+    "s3_prefix": "S3_PREFIX",
+    "s3_endpoint_url": "S3_ENDPOINT_URL",
+    "s3_region": "S3_REGION",
+    "s3_access_key": "S3_ACCESS_KEY",
+    "s3_secret_key": "S3_SECRET_KEY",
+    "gpg_recipient": "BACKUPS_GPG_RECIPIENT",
+}
+
+
+def common_argument_spec():
+    """A fresh argument_spec of the shared options; modules extend it with ``.update()``."""
+    return dict(
+        database_url=dict(type="str", no_log=True),
+        backup_dir=dict(type="path"),
+        apps=dict(type="list", elements="str"),
+        django_python=dict(type="path"),
+        manage_py=dict(type="path"),
+        settings_module=dict(type="str"),
+        s3_bucket=dict(type="str"),
+        s3_prefix=dict(type="str"),
+        s3_endpoint_url=dict(type="str"),
+        s3_region=dict(type="str"),
+        s3_access_key=dict(type="str", no_log=True),
+        s3_secret_key=dict(type="str", no_log=True),
+        gpg_recipient=dict(type="str"),
+        environment=dict(type="dict", default={}),
+    )
+
+
+def env_from_params(params, base=None):
+    """The environment mapping ``config.load`` takes: ``base`` (the host's environment by default), then the
+    ``environment`` option, then each option that was given (``None`` means "not given": the fallback stays)."""
+    env = dict(os.environ if base is None else base)
+    for key, value in (params.get("environment") or {}).items():
+        if value is None:
+            env.pop(str(key), None)
+        else:
+            env[str(key)] = str(value)
+    for option, var in OPTION_ENV.items():
+        value = params.get(option)
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v).strip() for v in value)
+        env[var] = str(value)
+    return env
+
+
+def secrets_of(cfg):
+    """Every secret the configuration holds, wherever it came from (option, environment option, host variable)."""
+    found = set()
+    if cfg.database is not None and cfg.database.password:
+        found.add(cfg.database.password)
+    for dest in cfg.destinations:
+        if dest.secret_key:
+            found.add(dest.secret_key)
+    for var in ("DATABASE_URL", "S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        if cfg.env.get(var):
+            found.add(cfg.env[var])
+    return found
+
+
+def hide(module, *values):
+    """Mask these strings in everything the module returns (Ansible replaces them with ********)."""
+    for value in values:
+        if value and len(value) > 1:  # masking a one-character string would garble the whole output
+            module.no_log_values.add(value)
+
+
+def config_from_params(module, require_database=True, base=None):
+    """The engine's Config for this task. Secrets found in it are registered with ``module.no_log_values``, so a
+    password that reached the engine through the host's environment is masked like a ``no_log`` option.
+
+    Raises the engine's ConfigError for bad configuration (the module's main() reports it).
+    """
+    env = env_from_params(module.params, base)
+    # Registered before parsing, so that even a "malformed URL" message cannot echo a password.
+    hide(module, env.get("DATABASE_URL"), env.get("S3_SECRET_KEY"), env.get("AWS_SECRET_ACCESS_KEY"))
+    cfg = config_mod.load(env, require_database=require_database)
+    hide(module, *secrets_of(cfg))
+    return cfg
+
+
+def database_password(url):
+    """The password inside a database URL, or None (for masking a URL that is not the configured one)."""
+    if not url:
+        return None
+    try:
+        return config_mod.Database.from_url(url).password
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by the engine, with the URL itself masked
+        return None
