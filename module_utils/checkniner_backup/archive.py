@@ -15,13 +15,26 @@ FORMAT_VERSION = 1
 SUFFIX = ".tar.gz"
 LATEST = "latest.tar.gz"
 MANIFEST = "manifest.json"
-NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-[A-Za-z0-9_.]+)?\.tar\.gz(\.gpg)?$")
+NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-[A-Za-z0-9_.-]+)?\.tar\.gz(\.gpg)?$")
 STAMP = "%Y-%m-%dT%H%M%SZ"
 COMPRESSLEVEL = 6
 
 
+SAFETY_TAG = "pre-restore"
+
+
 def is_archive_name(name):
     return bool(NAME_RE.match(name)) and name != LATEST
+
+
+def is_safety_archive(name):
+    """A copy of the database taken just before a restore overwrote it: kept and listed, but never `latest`."""
+    match = NAME_RE.match(os.path.basename(name))
+    return bool(match) and os.path.basename(name)[len(match.group(1)) :].startswith(f"-{SAFETY_TAG}.")
+
+
+def safety_suffix():
+    return f"-{SAFETY_TAG}{SUFFIX}"
 
 
 def name_for(when, existing_names=(), suffix=SUFFIX):

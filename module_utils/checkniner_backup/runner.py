@@ -140,7 +140,7 @@ def last_fingerprint(config, bdir, state):
     if last.get("fingerprint"):
         return last["fingerprint"], "state"
     for name in reversed(bdir.archive_names()):
-        if name.endswith(archive.SUFFIX):
+        if name.endswith(archive.SUFFIX) and not archive.is_safety_archive(name):
             try:
                 fingerprint = archive.read_manifest(bdir.join(name)).get("fingerprint")
             except BackupError:
@@ -214,6 +214,42 @@ def _identity(info, lsn, timeline):
     }
 
 
+def write_snapshot_archive(config, path, workdir, taken_at, info, pg_dump_version, snapshot_id, snap):
+    """Package a complete Snapshot taken into workdir as the archive at path (its name is the file name).
+
+    The one place that builds a manifest: `run` and restore's pre-restore safety archive both come through here.
+    Returns the archive's size.
+    """
+    name = os.path.basename(path)
+    fingerprint = business_fingerprint(config.apps, {k: v["sha256"] for k, v in snap.fixtures.items()})
+    members = [(f"{info['database']}.sql", os.path.join(workdir, f"{info['database']}.sql"))]
+    manifest_members = {members[0][0]: snap.sql}
+    for label in sorted(snap.fixtures):
+        member = f"{label}.json"
+        members.append((member, os.path.join(workdir, member)))
+        fx = snap.fixtures[label]
+        manifest_members[member] = {"sha256": fx["sha256"], "size": fx["size"], "objects": fx["objects"]}
+    manifest = {
+        "format": "checkniner-backup",
+        "format_version": archive.FORMAT_VERSION,
+        "name": name,
+        "created": taken_at.isoformat(),
+        "host": socket.gethostname(),
+        "database": info["database"],
+        "server_version": info["server_version"],
+        "pg_dump_version": pg_dump_version,
+        "tool_version": __version__,
+        "snapshot": snapshot_id,
+        "apps": sorted(snap.fixtures),
+        "business_apps": list(config.apps),
+        "business_fixtures": {a: snap.fixtures[a]["sha256"] for a in config.apps if a in snap.fixtures},
+        "fingerprint": fingerprint,
+        "members": manifest_members,
+        "migrations": snap.migrations,
+    }
+    return archive.write_archive(path, members, manifest, int(taken_at.timestamp()))
+
+
 def _iterate(config, bdir, state, dry_run=False):
     """The body of a run, under the lock. Returns a RunResult (saved or unchanged; "would save" when dry_run)."""
     conn = pg.connect(config.database)
@@ -257,33 +293,8 @@ def _iterate(config, bdir, state, dry_run=False):
             raise BackupError("pg_dump produced no SQL")
 
         name = archive.name_for(taken_at, bdir.archive_names())
-        members = [(f"{info['database']}.sql", os.path.join(workdir, f"{info['database']}.sql"))]
-        manifest_members = {members[0][0]: snap.sql}
-        for label in sorted(snap.fixtures):
-            member = f"{label}.json"
-            members.append((member, os.path.join(workdir, member)))
-            fx = snap.fixtures[label]
-            manifest_members[member] = {"sha256": fx["sha256"], "size": fx["size"], "objects": fx["objects"]}
-        manifest = {
-            "format": "checkniner-backup",
-            "format_version": archive.FORMAT_VERSION,
-            "name": name,
-            "created": taken_at.isoformat(),
-            "host": socket.gethostname(),
-            "database": info["database"],
-            "server_version": info["server_version"],
-            "pg_dump_version": pg_dump_version,
-            "tool_version": __version__,
-            "snapshot": snapshot_id,
-            "apps": sorted(snap.fixtures),
-            "business_apps": list(config.apps),
-            "business_fixtures": {a: snap.fixtures[a]["sha256"] for a in config.apps if a in snap.fixtures},
-            "fingerprint": fingerprint,
-            "members": manifest_members,
-            "migrations": snap.migrations,
-        }
         path = bdir.join(name)
-        size = archive.write_archive(path, members, manifest, int(taken_at.timestamp()))
+        size = write_snapshot_archive(config, path, workdir, taken_at, info, pg_dump_version, snapshot_id, snap)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -361,9 +372,10 @@ def ensure_uploaded(config, name=None, dry_run=False):
     bdir = BackupDir(config.require_backup_dir(), create=False)
     names = bdir.archive_names()
     if name in (None, "", "latest"):
-        if not names:
+        regular = [n for n in names if not archive.is_safety_archive(n)]
+        if not regular:
             raise BackupError(f"no local archive in {bdir.path} to upload")
-        name = names[-1]
+        name = regular[-1]
     elif name not in names:
         raise BackupError(f"no local archive named {name} in {bdir.path}")
     from .fingerprint import file_sha256
