@@ -9,6 +9,7 @@ This file belongs to the Ansible side; the engine package (``checkniner_backup``
 """
 
 import os
+from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.checkniner_backup import config as config_mod
 
@@ -74,6 +75,7 @@ def secrets_of(cfg):
     found = set()
     if cfg.database is not None and cfg.database.password:
         found.add(cfg.database.password)
+    found |= url_secrets(cfg.env.get("DATABASE_URL"))
     for dest in cfg.destinations:
         if dest.secret_key:
             found.add(dest.secret_key)
@@ -99,16 +101,18 @@ def config_from_params(module, require_database=True, base=None):
     env = env_from_params(module.params, base)
     # Registered before parsing, so that even a "malformed URL" message cannot echo a password.
     hide(module, env.get("DATABASE_URL"), env.get("S3_SECRET_KEY"), env.get("AWS_SECRET_ACCESS_KEY"))
+    hide(module, *url_secrets(env.get("DATABASE_URL")))
     cfg = config_mod.load(env, require_database=require_database)
     hide(module, *secrets_of(cfg))
     return cfg
 
 
-def database_password(url):
-    """The password inside a database URL, or None (for masking a URL that is not the configured one)."""
+def url_secrets(url):
+    """The password inside a database URL, as written (percent-encoded) and decoded: both are masked."""
     if not url:
-        return None
+        return set()
     try:
-        return config_mod.Database.from_url(url).password
-    except Exception:  # noqa: BLE001 - a malformed URL is reported by the engine, with the URL itself masked
-        return None
+        raw = urlsplit(url).password
+    except ValueError:
+        return set()
+    return {raw, unquote(raw)} if raw else set()

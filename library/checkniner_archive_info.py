@@ -1,0 +1,177 @@
+#!/usr/bin/python
+"""Ansible module checkniner_archive_info: list checkniner-backup archives (local and S3) and resolve latest."""
+
+DOCUMENTATION = r"""
+module: checkniner_archive_info
+short_description: List checkniner-backup archives, locally and in S3, and resolve C(latest)
+description:
+  - Lists the archives in the local archive directory, and with O(remote=true) those in every configured S3
+    destination.
+  - Resolves C(latest), locally from the C(latest.tar.gz) link, in S3 from the C(latest.json) pointer (one request,
+    however many archives exist).
+  - Read-only, never changes anything; the database is not contacted.
+version_added: "0.1.0"
+author:
+  - checkniner-backup maintainers
+extends_documentation_fragment:
+  - checkniner_backup
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Read-only; runs the same in check mode.
+  diff_mode:
+    support: N/A
+    description:
+      - Changes nothing, so there is no diff.
+options:
+  local:
+    description:
+      - List the local archive directory (O(backup_dir)). A directory that does not exist yet has no archives.
+    type: bool
+    default: true
+  remote:
+    description:
+      - List the archives in S3 as well (needs O(s3_bucket) or C(S3_BUCKET_NAME)).
+    type: bool
+    default: false
+seealso:
+  - module: checkniner_snapshot
+  - module: checkniner_restore
+"""
+
+EXAMPLES = r"""
+- name: Which archives are there, here and in S3?
+  checkniner_archive_info:
+    backup_dir: /var/backups/checkniner
+    remote: true
+  register: backups
+
+- name: Newest archive in S3
+  ansible.builtin.debug:
+    msg: "{{ backups.remote_latest.s3 }}"
+
+- name: Only S3, from a host without a local archive directory
+  checkniner_archive_info:
+    local: false
+    remote: true
+    s3_bucket: checkniner-backups
+"""
+
+RETURN = r"""
+archives:
+  description: Local archives, oldest first.
+  returned: when O(local=true)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Archive name.
+      type: str
+      sample: 2026-11-23T214052Z.tar.gz
+    size:
+      description: Size in bytes.
+      type: int
+    fingerprint:
+      description: Business fingerprint recorded when it was saved (null when unknown).
+      type: str
+    pending_upload:
+      description: Destinations it still waits in the outbox for.
+      type: list
+      elements: str
+    latest:
+      description: Whether C(latest.tar.gz) points at it.
+      type: bool
+    location:
+      description: Always C(local).
+      type: str
+latest:
+  description: The local archive C(latest.tar.gz) points at, or null.
+  returned: when O(local=true)
+  type: str
+  sample: 2026-11-23T214052Z.tar.gz
+backup_dir:
+  description: Absolute path of the local archive directory.
+  returned: when O(local=true)
+  type: str
+remote_archives:
+  description: Archives in S3, oldest first per destination.
+  returned: when O(remote=true)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Archive name.
+      type: str
+    size:
+      description: Size in bytes.
+      type: int
+    modified:
+      description: Last-modified time (ISO 8601).
+      type: str
+    location:
+      description: Destination name (C(s3)).
+      type: str
+    latest:
+      description: Whether the destination's C(latest.json) pointer names it.
+      type: bool
+remote_latest:
+  description: Per destination, the archive its C(latest.json) pointer names (null when there is no pointer).
+  returned: when O(remote=true)
+  type: dict
+  sample: {"s3": "2026-11-23T214052Z.tar.gz"}
+remote_pointers:
+  description: Per destination, the whole C(latest.json) document (name, sha256, size, fingerprint, updated).
+  returned: when O(remote=true)
+  type: dict
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.checkniner_backup import listing, runner
+from ansible.module_utils.checkniner_backup.errors import BackupError
+from ansible.module_utils.checkniner_backup_ansible import common_argument_spec, config_from_params
+
+
+def do_local(cfg):
+    bdir = runner.BackupDir(cfg.require_backup_dir(), create=False)
+    return {
+        "archives": listing.local_archives(cfg, bdir),
+        "latest": listing.local_latest(bdir),
+        "backup_dir": bdir.path,
+    }
+
+
+def do_remote(cfg):
+    pointers = listing.remote_pointers(cfg) if cfg.destinations else {}
+    return {
+        "remote_archives": listing.remote_archives(cfg),
+        "remote_pointers": pointers,
+        "remote_latest": {dest: (doc or {}).get("name") for dest, doc in pointers.items()},
+    }
+
+
+def main():
+    argument_spec = common_argument_spec()
+    argument_spec.update(
+        local=dict(type="bool", default=True),
+        remote=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not (module.params["local"] or module.params["remote"]):
+        module.fail_json(msg="nothing to list: set local or remote (or both) to true")
+    try:
+        cfg = config_from_params(module, require_database=False)
+        result = {}
+        if module.params["local"]:
+            result.update(do_local(cfg))
+        if module.params["remote"]:
+            result.update(do_remote(cfg))
+    except BackupError as exc:
+        module.fail_json(msg=str(exc), exception=traceback.format_exc())
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

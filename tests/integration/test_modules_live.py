@@ -1,0 +1,217 @@
+"""The Ansible modules, run for real by ansible-playbook (AnsiballZ and all) against the real PostgreSQL and S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.django_project import manage
+from support.pg import APP_PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+S3_SECRET = "cnb-S3-secret-7f3d91c2"  # moto accepts any credentials: a secret nobody else prints
+
+# module option -> the backup_env variable it is given from
+OPTIONS = {
+    "database_url": "DATABASE_URL",
+    "backup_dir": "CHECKNINER_BACKUP_DIR",
+    "manage_py": "CHECKNINER_MANAGE_PY",
+    "settings_module": "DJANGO_SETTINGS_MODULE",
+    "django_python": "CHECKNINER_DJANGO_PYTHON",
+    "s3_bucket": "S3_BUCKET_NAME",
+    "s3_endpoint_url": "S3_ENDPOINT_URL",
+    "s3_region": "S3_REGION",
+    "s3_access_key": "S3_ACCESS_KEY",
+    "s3_secret_key": "S3_SECRET_KEY",
+}
+
+
+@pytest.fixture
+def options(backup_env):
+    """Every setting given as a module option (the values reach the playbook as variables, as from a vault)."""
+    opts = {option: backup_env[var] for option, var in OPTIONS.items()}
+    opts["s3_secret_key"] = S3_SECRET
+    return opts
+
+
+@pytest.fixture
+def host_env(backup_env):
+    """The managed host's process environment: no contract variables, they come as options."""
+    return {k: v for k, v in backup_env.items() if k not in OPTIONS.values()}
+
+
+class Play:
+    def __init__(self, tmp_path, host_env):
+        self.tmp_path = tmp_path
+        self.host_env = host_env
+        self.count = 0
+
+    def run(self, module, options, check=False, verbosity=0, callback="json", env=None):
+        """Run one task of `module` with `options` (templated from extra vars) in a playbook on localhost."""
+        self.count += 1
+        base = self.tmp_path / f"play{self.count}"
+        vars_file = base.with_suffix(".vars.json")
+        vars_file.write_text(json.dumps({"cnb_options": options}))
+        args = "\n".join(f'        {key}: "{{{{ cnb_options.{key} }}}}"' for key in options)
+        playbook = base.with_suffix(".yml")
+        playbook.write_text(
+            "- name: Module under test\n"
+            "  hosts: localhost\n"
+            "  connection: local\n"
+            "  gather_facts: false\n"
+            "  tasks:\n"
+            f"    - name: Run {module}\n"
+            f"      {module}:\n"
+            f"{args or '        {}'}\n"
+        )
+        full_env = dict(self.host_env)
+        full_env.update(
+            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+            ANSIBLE_LIBRARY=str(ROOT / "library"),
+            ANSIBLE_MODULE_UTILS=str(ROOT / "module_utils"),
+            ANSIBLE_STDOUT_CALLBACK=callback,
+            ANSIBLE_LOCAL_TEMP=str(self.tmp_path / "ansible-local"),
+            ANSIBLE_REMOTE_TEMP=str(self.tmp_path / "ansible-remote"),
+            ANSIBLE_NOCOLOR="1",
+            PATH=f"{BIN}{os.pathsep}{self.host_env['PATH']}",
+        )
+        full_env.update(env or {})
+        argv = [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            "-e",
+            f"@{vars_file}",
+            str(playbook),
+        ]
+        if check:
+            argv.append("--check")
+        if verbosity:
+            argv.append("-" + "v" * verbosity)
+        proc = subprocess.run(argv, env=full_env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        self.output = proc.stdout + proc.stderr
+        if callback != "json":
+            return proc
+        try:
+            doc = json.loads(proc.stdout)
+        except ValueError:
+            raise AssertionError(f"ansible-playbook printed no JSON ({proc.returncode}):\n{self.output}") from None
+        return doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+@pytest.fixture
+def play(tmp_path, host_env):
+    return Play(tmp_path, host_env)
+
+
+def local_archives(options):
+    return sorted(p.name for p in Path(options["backup_dir"]).glob("*.tar.gz") if p.name != "latest.tar.gz")
+
+
+def s3_keys(s3, bucket):
+    return sorted(o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def test_snapshot_check_mode_then_saves_then_unchanged(play, options, s3, bucket, app_db):
+    would = play.run("checkniner_snapshot", options, check=True)
+    assert would.get("failed") is not True, would
+    assert would["changed"] is True
+    assert would["outcome"] == "would save"
+    assert local_archives(options) == []
+    assert s3_keys(s3, bucket) == []
+
+    saved = play.run("checkniner_snapshot", options)
+    assert saved["changed"] is True, saved
+    assert saved["outcome"] == "saved"
+    assert local_archives(options) == [saved["name"]]
+    assert s3_keys(s3, bucket) == [f"db/{saved['name']}", "db/latest.json"]
+    assert saved["uploaded"] == [saved["name"]]
+
+    again = play.run("checkniner_snapshot", options)
+    assert again["changed"] is False, again
+    assert again["outcome"] == "unchanged"
+    assert again["fingerprint"] == saved["fingerprint"]
+    assert local_archives(options) == [saved["name"]]
+
+    check_again = play.run("checkniner_snapshot", options, check=True)
+    assert check_again["changed"] is False
+
+    manage(["mutate_business"], app_db.url)
+    would = play.run("checkniner_snapshot", options, check=True)
+    assert would["changed"] is True and would["outcome"] == "would save"
+    assert local_archives(options) == [saved["name"]]
+
+
+def test_upload_unchanged_when_present_and_restores_a_missing_object(play, options, s3, bucket):
+    saved = play.run("checkniner_snapshot", options)
+    assert saved["changed"] is True, saved
+    name = saved["name"]
+
+    present = play.run("checkniner_upload", {k: options[k] for k in options if k != "database_url"})
+    assert present["changed"] is False, present
+    assert present["destinations"] == {"s3": "present"}
+
+    s3.client().delete_object(Bucket=bucket, Key=f"db/{name}")
+    would = play.run("checkniner_upload", options, check=True)
+    assert would["changed"] is True and would["destinations"] == {"s3": "would upload"}
+    assert f"db/{name}" not in s3_keys(s3, bucket)
+
+    uploaded = play.run("checkniner_upload", options)
+    assert uploaded["changed"] is True and uploaded["destinations"] == {"s3": "uploaded"}
+    assert f"db/{name}" in s3_keys(s3, bucket)
+
+
+def test_archive_info_lists_local_and_remote(play, options):
+    saved = play.run("checkniner_snapshot", options)
+    info = play.run("checkniner_archive_info", dict(options, remote=True))
+    assert info["changed"] is False, info
+    assert info["latest"] == saved["name"]
+    assert [a["name"] for a in info["archives"]] == [saved["name"]]
+    assert info["remote_latest"] == {"s3": saved["name"]}
+    assert [a["name"] for a in info["remote_archives"]] == [saved["name"]]
+
+
+def test_options_fall_back_to_the_host_environment(play, backup_env, options):
+    """No option at all: the variables cron uses are enough."""
+    host = dict(backup_env, S3_SECRET_KEY=S3_SECRET)
+    saved = play.run("checkniner_snapshot", {}, env=host)
+    assert saved["changed"] is True, saved
+    assert local_archives(options) == [saved["name"]]
+
+
+def test_failure_is_one_clear_line(play, options):
+    bad = dict(options, database_url=options["database_url"].replace("/cnb_", "/missing_cnb_"))
+    result = play.run("checkniner_snapshot", bad)
+    assert result["failed"] is True
+    assert "does not exist" in result["msg"] or "cannot connect" in result["msg"], result["msg"]
+    assert local_archives(options) == []
+
+
+def test_no_secret_in_ansible_output_at_v(play, options, backup_env, app_db):
+    """Default callback, -v: successes, check mode, a failure, and secrets that came from the host environment."""
+    outputs = []
+    for check in (True, False):
+        play.run("checkniner_snapshot", options, check=check, verbosity=1, callback="default")
+        outputs.append(play.output)
+    play.run("checkniner_upload", options, verbosity=1, callback="default")
+    outputs.append(play.output)
+    play.run("checkniner_archive_info", dict(options, remote=True), verbosity=1, callback="default")
+    outputs.append(play.output)
+    bad = dict(options, database_url=options["database_url"].replace("@127.0.0.1:", "@127.0.0.1:1"))
+    play.run("checkniner_snapshot", bad, verbosity=1, callback="default")
+    outputs.append(play.output)
+    host = dict(backup_env, S3_SECRET_KEY=S3_SECRET)
+    play.run("checkniner_snapshot", {}, verbosity=1, callback="default", env=host)
+    outputs.append(play.output)
+    text = "\n".join(outputs)
+    assert "ok: [localhost]" in text or "changed: [localhost]" in text, text
+    assert "FAILED!" in text  # the failing run is part of what was searched
+    assert APP_PASSWORD not in text
+    assert S3_SECRET not in text
