@@ -15,7 +15,7 @@ options:
       - Local archive directory (archives, C(latest.tar.gz), state, lock, upload outbox).
       - Default is the C(CHECKNINER_BACKUP_DIR) environment variable of the managed host.
     type: path
-  apps:
+  business_apps:
     description:
       - Business apps whose data decides whether a new archive is saved.
       - Default is the C(CHECKNINER_BACKUP_APPS) environment variable, else C(auth) and C(checkouts).

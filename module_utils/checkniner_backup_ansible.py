@@ -17,7 +17,7 @@ from ansible.module_utils.checkniner_backup import config as config_mod
 OPTION_ENV = {
     "database_url": "DATABASE_URL",
     "backup_dir": "CHECKNINER_BACKUP_DIR",
-    "apps": "CHECKNINER_BACKUP_APPS",
+    "business_apps": "CHECKNINER_BACKUP_APPS",
     "django_python": "CHECKNINER_DJANGO_PYTHON",
     "manage_py": "CHECKNINER_MANAGE_PY",
     "settings_module": "DJANGO_SETTINGS_MODULE",
@@ -30,13 +30,17 @@ OPTION_ENV = {
     "gpg_recipient": "BACKUPS_GPG_RECIPIENT",
 }
 
+# variables holding a database URL (its password is masked too), and variables that are secrets as a whole
+URL_VARS = ("DATABASE_URL", "CHECKNINER_RESTORE_TARGET_DATABASE_URL")
+SECRET_VARS = ("S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
 
 def common_argument_spec():
     """A fresh argument_spec of the shared options; modules extend it with ``.update()``."""
     return dict(
         database_url=dict(type="str", no_log=True),
         backup_dir=dict(type="path"),
-        apps=dict(type="list", elements="str"),
+        business_apps=dict(type="list", elements="str"),
         django_python=dict(type="path"),
         manage_py=dict(type="path"),
         settings_module=dict(type="str"),
@@ -75,11 +79,12 @@ def secrets_of(cfg):
     found = set()
     if cfg.database is not None and cfg.database.password:
         found.add(cfg.database.password)
-    found |= url_secrets(cfg.env.get("DATABASE_URL"))
+    for var in URL_VARS:
+        found |= url_secrets(cfg.env.get(var))
     for dest in cfg.destinations:
         if dest.secret_key:
             found.add(dest.secret_key)
-    for var in ("DATABASE_URL", "S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    for var in URL_VARS + SECRET_VARS:
         if cfg.env.get(var):
             found.add(cfg.env[var])
     return found
@@ -100,8 +105,9 @@ def config_from_params(module, require_database=True, base=None):
     """
     env = env_from_params(module.params, base)
     # Registered before parsing, so that even a "malformed URL" message cannot echo a password.
-    hide(module, env.get("DATABASE_URL"), env.get("S3_SECRET_KEY"), env.get("AWS_SECRET_ACCESS_KEY"))
-    hide(module, *url_secrets(env.get("DATABASE_URL")))
+    hide(module, *(env.get(var) for var in URL_VARS + SECRET_VARS))
+    for var in URL_VARS:
+        hide(module, *url_secrets(env.get(var)))
     cfg = config_mod.load(env, require_database=require_database)
     hide(module, *secrets_of(cfg))
     return cfg

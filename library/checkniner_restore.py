@@ -1,0 +1,281 @@
+#!/usr/bin/python
+"""Ansible module checkniner_restore: restore a checkniner-backup archive and prove it, or run the restore drill."""
+
+DOCUMENTATION = r"""
+module: checkniner_restore
+short_description: Restore a checkniner-backup archive and prove it, or run the restore drill
+description:
+  - With O(state=restored), restores an archive (C(latest), a name, or a path; local or from S3) into the target
+    database, then proves it, the restored business data must have the archive's fingerprint.
+  - The archive is downloaded, its checksum and every member checked before any database is touched.
+  - O(mode=sql) replays the C(pg_dump) SQL in one transaction (exact, whole database); O(mode=fixtures) loads the
+    Django fixtures with the application's own Django (across database engines, or a subset with O(apps)).
+  - C(changed=false) when the target already matches the archive; nothing is replayed then.
+  - Overwriting the configured live database (C(DATABASE_URL)) needs O(confirm=true) and first saves a
+    C(<stamp>-pre-restore.tar.gz) safety archive in the backup directory.
+  - With O(state=verified), runs the restore drill, restores into a scratch database on the configured server, proves
+    the business fingerprint and every table's row count, checks for missing migrations, and drops the scratch
+    database; the task fails when the archive does not restore.
+version_added: "0.1.0"
+author:
+  - checkniner-backup maintainers
+extends_documentation_fragment:
+  - checkniner_backup
+attributes:
+  check_mode:
+    support: partial
+    description:
+      - O(state=restored) fetches and checks the archive and compares it with the target, reports whether the restore
+        would change anything, and does not touch the database.
+      - O(state=verified) does not run in check mode (the drill creates a scratch database); the task is skipped.
+  diff_mode:
+    support: full
+    description:
+      - Reports per business app the fingerprint of the target (before) and of the archive (after), and per table
+        the row counts, as far as the comparison got (a target whose row counts already differ is not dumped).
+options:
+  state:
+    description:
+      - V(restored) restores the archive into the target; V(verified) runs the restore drill in a scratch database.
+    type: str
+    choices: [restored, verified]
+    default: restored
+  archive:
+    description:
+      - V(latest) (the newest archive, local or in S3), an archive name (C(YYYY-MM-DDTHHMMSSZ.tar.gz)), or a path on
+        the managed host.
+    type: str
+    default: latest
+  mode:
+    description:
+      - V(sql) restores the whole database exactly from the SQL; V(fixtures) loads the Django fixtures.
+    type: str
+    choices: [sql, fixtures]
+    default: sql
+  apps:
+    description:
+      - With O(mode=fixtures), load only these apps' fixtures (default every fixture in the archive).
+    type: list
+    elements: str
+  target_database_url:
+    description:
+      - Restore into this database instead of the configured one (O(database_url) or C(DATABASE_URL)); created when
+        it does not exist. Default is the C(CHECKNINER_RESTORE_TARGET_DATABASE_URL) environment variable.
+    type: str
+  confirm:
+    description:
+      - Confirm overwriting the configured live database. Without it, a restore whose target is the live database
+        fails before anything is touched. Not needed for another target or in check mode.
+    type: bool
+    default: false
+notes:
+  - A restore whose proof fails (restored, but the business data differs from the archive) fails the task with
+    C(changed=true).
+seealso:
+  - module: checkniner_archive_info
+  - module: checkniner_snapshot
+"""
+
+EXAMPLES = r"""
+- name: Would restoring the newest archive change the live database?
+  checkniner_restore:
+  check_mode: true
+  diff: true
+
+- name: Restore the newest archive over the live database
+  checkniner_restore:
+    archive: latest
+    confirm: true
+  register: restored
+
+- name: Restore one host's archive onto another database (a staging copy)
+  checkniner_restore:
+    archive: 2026-11-23T214052Z.tar.gz
+    target_database_url: "{{ vault_staging_database_url }}"
+
+- name: Load only the checkouts fixtures into a migrated database
+  checkniner_restore:
+    mode: fixtures
+    apps: [checkouts]
+    target_database_url: "{{ vault_scratch_database_url }}"
+
+- name: Restore drill (scratch database, dropped afterwards)
+  checkniner_restore:
+    state: verified
+"""
+
+RETURN = r"""
+ok:
+  description: The proof holds, the target's business data has the archive's fingerprint.
+  returned: always
+  type: bool
+archive:
+  description: Name of the archive restored.
+  returned: success
+  type: str
+  sample: 2026-11-23T214052Z.tar.gz
+source:
+  description: Where the archive came from, C(local), C(path) or the S3 destination's name.
+  returned: success
+  type: str
+  sample: s3
+mode:
+  description: The restore mode.
+  returned: when O(state=restored)
+  type: str
+target:
+  description: The target database, without password.
+  returned: when O(state=restored)
+  type: str
+  sample: database 'checkniner' on db.example:5432
+live:
+  description: Whether the target is the configured live database.
+  returned: when O(state=restored)
+  type: bool
+created_database:
+  description: Whether the target database was created.
+  returned: when O(state=restored)
+  type: bool
+safety_archive:
+  description: The pre-restore archive saved before overwriting the live database.
+  returned: when O(state=restored)
+  type: str
+fingerprint:
+  description: Business fingerprint of the archive (C(expected)) and of the target (C(actual), when computed).
+  returned: success
+  type: dict
+apps:
+  description: Per business app, C(match), C(expected) (the archive's fixture digest) and C(actual) (the target's).
+  returned: success
+  type: dict
+tables:
+  description: Per table (SQL mode and the drill), C(match), C(expected) and C(actual) row counts.
+  returned: success
+  type: dict
+fixtures:
+  description: Per app loaded (fixtures mode), the number of objects in its fixture.
+  returned: when O(state=restored)
+  type: dict
+extra_tables:
+  description: Tables of the target the archive does not hold (left as they are).
+  returned: success
+  type: list
+  elements: str
+scratch_database:
+  description: The drill's scratch database.
+  returned: when O(state=verified)
+  type: str
+dropped:
+  description: Whether the drill's scratch database was dropped.
+  returned: when O(state=verified)
+  type: bool
+missing_migrations:
+  description: Migrations the application has and the restored archive lacks (drill).
+  returned: when O(state=verified)
+  type: list
+  elements: str
+duration:
+  description: Seconds it took.
+  returned: success
+  type: float
+msg:
+  description: One line saying what was done and proven.
+  returned: always
+  type: str
+  sample: "restored 2026-11-23T214052Z.tar.gz into database 'checkniner' on local socket; proven: business data matches"
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.checkniner_backup import restore
+from ansible.module_utils.checkniner_backup.errors import BackupError
+from ansible.module_utils.checkniner_backup_ansible import common_argument_spec, config_from_params, hide, url_secrets
+
+
+def diff_of(result):
+    """before: what the target holds; after: what the archive holds (per business app and per table)."""
+    before = {"apps": {}, "tables": {}}
+    after = {"apps": {}, "tables": {}}
+    for app, row in (result.get("apps") or {}).items():
+        before["apps"][app] = row.get("actual")
+        after["apps"][app] = row.get("expected")
+    for table, row in (result.get("tables") or {}).items():
+        before["tables"][table] = row.get("actual")
+        after["tables"][table] = row.get("expected")
+    fingerprint = result.get("fingerprint") or {}
+    before["fingerprint"] = fingerprint.get("actual")
+    after["fingerprint"] = fingerprint.get("expected")
+    target = result.get("target", "target")
+    return {
+        "before": before,
+        "after": after,
+        "before_header": target,
+        "after_header": result.get("archive", "archive"),
+    }
+
+
+def report(module, result, changed):
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
+    result.pop("check_mode", None)
+    result.pop("changed", None)
+    msg = result.pop("message", "")
+    if module._diff and result.get("mode"):
+        result["diff"] = diff_of(result)
+    if not result.get("ok"):
+        module.fail_json(msg=msg, changed=changed, **result)
+    module.exit_json(msg=msg, changed=changed, **result)
+
+
+def do_restored(module, cfg):
+    params = module.params
+    result = restore.restore(
+        cfg,
+        archive=params["archive"],
+        mode=params["mode"],
+        apps=params["apps"],
+        target_url=params["target_database_url"],
+        yes=params["confirm"],
+        check=module.check_mode,
+    )
+    report(module, result, bool(result.get("changed")))
+
+
+def do_verified(module, cfg):
+    if module.check_mode:
+        module.exit_json(
+            changed=False, skipped=True, msg="check mode: the restore drill creates a scratch database, not run"
+        )
+    report(module, restore.verify(cfg, archive=module.params["archive"]), False)
+
+
+def main():
+    argument_spec = common_argument_spec()
+    argument_spec.update(
+        state=dict(type="str", choices=["restored", "verified"], default="restored"),
+        archive=dict(type="str", default="latest"),
+        mode=dict(type="str", choices=["sql", "fixtures"], default="sql"),
+        apps=dict(type="list", elements="str"),
+        target_database_url=dict(type="str", no_log=True),
+        confirm=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    hide(module, *url_secrets(params["target_database_url"]))
+    if params["apps"] and params["mode"] != "fixtures":
+        module.fail_json(msg="apps needs mode=fixtures: SQL mode restores the whole database")
+    if params["state"] == "verified" and (params["apps"] or params["target_database_url"] or params["mode"] != "sql"):
+        module.fail_json(msg="state=verified restores the SQL into a scratch database: drop mode, apps and target")
+    try:
+        cfg = config_from_params(module, require_database=params["state"] == "verified")
+        if params["state"] == "verified":
+            do_verified(module, cfg)
+        else:
+            do_restored(module, cfg)
+    except BackupError as exc:
+        module.fail_json(msg=str(exc), exception=traceback.format_exc())
+
+
+if __name__ == "__main__":
+    main()
