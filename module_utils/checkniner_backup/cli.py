@@ -78,6 +78,35 @@ def cmd_status(args, cfg):
     return 0
 
 
+def cmd_restore(args, cfg):
+    from . import restore
+
+    warning = restore.argv_password_warning(args.target_database_url)
+    if warning:
+        say("restore", warning, error=True)
+    result = restore.restore(
+        cfg, args.archive, args.mode, args.apps, args.target_database_url, yes=args.yes, check=args.check
+    )
+    if args.json:
+        emit_json(result)
+    say("restore", result["message"], error=args.json or not result["ok"])  # --json: stdout holds one document
+    for warning in result["warnings"]:
+        say("restore", f"warning: {warning}", error=True)
+    return 0 if result["ok"] else 1
+
+
+def cmd_verify(args, cfg):
+    from . import restore
+
+    result = restore.verify(cfg, args.archive)
+    if args.json:
+        emit_json(result)
+    say("verify", result["message"], error=args.json or not result["ok"])  # --json: stdout holds one document
+    for warning in result["warnings"]:
+        say("verify", f"warning: {warning}", error=True)
+    return 0 if result["ok"] else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="checkniner-backup",
@@ -99,6 +128,32 @@ def build_parser():
     p = sub.add_parser("status", help="what the last runs did, what waits for upload")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status, needs_db=False)
+
+    p = sub.add_parser(
+        "restore",
+        help="restore an archive (exactly from SQL, or fixtures) and prove it",
+        description="Restore an archive and prove it: the business fingerprint of the restored database must equal "
+        "the archive's. Over the live DATABASE_URL it needs --yes and first saves <stamp>-pre-restore.tar.gz.",
+    )
+    p.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
+    p.add_argument(
+        "--mode", choices=("sql", "fixtures"), default="sql", help="sql: exact (default); fixtures: portable"
+    )
+    p.add_argument("--apps", help="fixtures mode: comma-separated app labels (default: every fixture in the archive)")
+    p.add_argument(
+        "--target-database-url",
+        help="restore into this database instead of DATABASE_URL; for password-less URLs (.pgpass, socket auth): "
+        "pass a URL with a password in CHECKNINER_RESTORE_TARGET_DATABASE_URL instead",
+    )
+    p.add_argument("--yes", action="store_true", help="confirm overwriting the live database")
+    p.add_argument("--check", action="store_true", help="say whether the restore would change anything; change nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_restore, needs_db=False)
+
+    p = sub.add_parser("verify", help="restore drill: restore into a scratch database, prove it, drop it")
+    p.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify, needs_db=True)
     return parser
 
 

@@ -5,6 +5,7 @@ One process sets Django up once and serves every app:
     python django_helper.py dump OUTDIR     # fixtures of every installed app, from one exported snapshot
     python django_helper.py load FIXTURE... # loaddata, all fixtures in one transaction
     python django_helper.py migrate-check   # exit 1 when the database misses migrations
+    python django_helper.py migrate         # apply the application's migrations (a new restore target)
 
 Parameters travel in the environment, never in argv (CHECKNINER_HELPER_DB holds the connection as JSON,
 password included). Progress is reported as one JSON document per line on stdout; the engine may answer
@@ -190,13 +191,58 @@ def cmd_dump(outdir):
     emit(phase="done", migrations=migrations)
 
 
+def business_digests(expect, checkdir):
+    """{label: sha256 of its fixture, or None when it has no rows}, dumped exactly as `dump` does (dump_app)."""
+    from django.apps import apps
+
+    serializer_class = _serializer_class()
+    digests = {}
+    for label in sorted(expect):
+        info = dump_app(apps.get_app_config(label), os.path.join(checkdir, f"{label}.json"), serializer_class)
+        digests[label] = info["sha256"] if info else None
+    return digests
+
+
 def cmd_load(fixtures):
+    """loaddata, all fixtures in one transaction.
+
+    With CHECKNINER_HELPER_EXPECT ({label: sha256 or null}) and CHECKNINER_HELPER_CHECKDIR, the proof runs inside
+    that same transaction: when the database already matches, nothing is loaded ("unchanged"); after loading, the
+    apps are dumped again and any difference rolls the whole load back ("mismatch", exit 1). With
+    CHECKNINER_HELPER_DRY_RUN=1 only the first comparison is made.
+    """
     from django.core.management import call_command
     from django.db import transaction
 
+    expect = json.loads(os.environ.get("CHECKNINER_HELPER_EXPECT") or "null")
+    checkdir = os.environ.get("CHECKNINER_HELPER_CHECKDIR")
+    dry_run = os.environ.get("CHECKNINER_HELPER_DRY_RUN") == "1"
+    after = None
     with transaction.atomic(using="default"):
+        if expect is not None:
+            before = business_digests(expect, checkdir)
+            if before == expect:
+                emit(phase="unchanged", apps=before)
+                return
+            if dry_run:
+                emit(phase="would-load", apps=before)
+                return
         call_command("loaddata", *fixtures, verbosity=0)
-    emit(phase="loaded", fixtures=[os.path.basename(f) for f in fixtures])
+        if expect is not None:
+            after = business_digests(expect, checkdir)
+            if after != expect:
+                transaction.set_rollback(True, using="default")
+    if after is not None and after != expect:
+        emit(phase="mismatch", apps=after)
+        sys.exit(1)
+    emit(phase="loaded", fixtures=[os.path.basename(f) for f in fixtures], apps=after)
+
+
+def cmd_migrate():
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    emit(phase="migrated")
 
 
 def cmd_migrate_check():
@@ -212,7 +258,7 @@ def cmd_migrate_check():
 
 def main(argv):
     if not argv:
-        fail("usage: django_helper.py dump OUTDIR | load FIXTURE... | migrate-check", 2)
+        fail("usage: django_helper.py dump OUTDIR | load FIXTURE... | migrate-check | migrate", 2)
     setup_django()
     command, args = argv[0], argv[1:]
     try:
@@ -222,6 +268,8 @@ def main(argv):
             cmd_load(args)
         elif command == "migrate-check":
             cmd_migrate_check()
+        elif command == "migrate":
+            cmd_migrate()
         else:
             fail(f"unknown helper command {command}", 2)
     except SystemExit:
