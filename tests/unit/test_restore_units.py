@@ -1,0 +1,138 @@
+"""The pure parts of restore: parsing pg_dump SQL, the in-transaction checks, target identity, scratch names."""
+
+import datetime as dt
+
+import pytest
+
+from checkniner_backup import config as config_mod
+from checkniner_backup import restore
+from checkniner_backup.config import Database
+from checkniner_backup.errors import ConfigError
+
+SQL = b"""--
+-- PostgreSQL database dump
+--
+SET client_min_messages = warning;
+COPY "public"."auth_user" ("id", "username") FROM stdin;
+1\tamelia
+2\tbert
+\\.
+
+
+COPY "public"."empty_table" ("id") FROM stdin;
+\\.
+
+
+COPY "other schema"."Odd""Name" ("id") FROM stdin;
+1
+\\.
+
+COPY "public"."notes" ("id", "text") FROM stdin;
+1\tCOPY "public"."fake" ("id") FROM stdin;
+2\tline with \\\\. inside and an escaped\\nnewline
+\\.
+SELECT pg_catalog.setval('"public"."auth_user_id_seq"', 2, true);
+"""
+
+
+def test_sql_table_counts(tmp_path):
+    path = tmp_path / "db.sql"
+    path.write_bytes(SQL)
+    assert restore.sql_table_counts(str(path)) == {
+        "auth_user": 2,
+        "empty_table": 0,
+        'other schema.Odd"Name': 1,
+        "notes": 2,
+    }
+
+
+def test_checks_sql_quotes_identifiers_and_counts():
+    text = restore._checks_sql({"auth_user": 2, 'other schema.Odd"Name': 1, "it's": 0})
+    assert 'FROM "public"."auth_user";' in text and "IF n <> 2 THEN" in text
+    assert 'FROM "other schema"."Odd""Name";' in text
+    assert "'it''s'" in text
+    assert text.startswith("DO $cnb$") and text.rstrip().endswith("$cnb$;")
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [
+        ("postgres://u@localhost/app", "postgres://v:pw@127.0.0.1:5432/app", True),
+        ("postgres://u@%2Fvar%2Frun%2Fpostgresql/app", "postgres://u@localhost/app", True),
+        ("postgres://u@db1/app", "postgres://u@DB1/app", True),
+        ("postgres://u@db1/app", "postgres://u@db2/app", False),
+        ("postgres://u@localhost:5433/app", "postgres://u@localhost/app", False),
+        ("postgres://u@localhost/app", "postgres://u@localhost/app_copy", False),
+    ],
+)
+def test_same_database(a, b, same):
+    assert restore.same_database(Database.from_url(a), Database.from_url(b)) is same
+
+
+def test_argv_password_warning():
+    assert restore.argv_password_warning("postgres://u:secret@h/db") is not None
+    assert restore.TARGET_ENV in restore.argv_password_warning("postgres://u:secret@h/db")
+    assert restore.argv_password_warning("postgres://u@h/db") is None
+    assert restore.argv_password_warning(None) is None
+
+
+def _config(**env):
+    base = {"DATABASE_URL": "postgres://app:pw@localhost/live"}
+    base.update(env)
+    return config_mod.load(base)
+
+
+def test_resolve_target():
+    target, live = restore.resolve_target(_config())
+    assert target.name == "live" and live
+    target, live = restore.resolve_target(_config(), "postgres://app@localhost/other")
+    assert target.name == "other" and not live
+    target, live = restore.resolve_target(_config(**{restore.TARGET_ENV: "postgres://x:pw@localhost/live"}))
+    assert live  # the same database, however it is spelled
+    with pytest.raises(ConfigError, match="no target database"):
+        restore.resolve_target(config_mod.load({}, require_database=False))
+
+
+def test_scratch_names_and_age():
+    now = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+    name = restore.scratch_name(now)
+    assert name.startswith("cnb_verify_20240501120000_")
+    assert restore.scratch_age(name, now) == dt.timedelta(0)
+    assert restore.scratch_age(name, now + dt.timedelta(hours=2)) > restore.SCRATCH_MAX_AGE
+    assert restore.scratch_age("cnb_verify_something_else", now) is None
+    assert restore.scratch_age("app", now) is None
+
+
+def test_fixture_order_puts_referenced_apps_first():
+    assert restore._fixture_order(["admin", "auth", "checkouts", "contenttypes", "sessions"]) == [
+        "contenttypes",
+        "auth",
+        "admin",
+        "checkouts",
+        "sessions",
+    ]
+
+
+def test_compare_apps_and_expected_digests():
+    manifest = {"business_apps": ["auth", "checkouts"], "business_fixtures": {"auth": "a1"}}
+    expected = restore.expected_digests(manifest)
+    assert expected == {"auth": "a1", "checkouts": None}  # no rows is part of the state
+    report = restore.compare_apps(expected, {"auth": "a1", "checkouts": "c9"})
+    assert report["auth"]["match"] and not report["checkouts"]["match"]
+    assert restore.expected_digests(manifest, {"checkouts"}) == {"checkouts": None}
+
+
+@pytest.mark.parametrize("apps, mode", [("auth", "sql"), (["checkouts"], "sql")])
+def test_apps_need_fixtures_mode(apps, mode):
+    with pytest.raises(ConfigError, match="--mode fixtures"):
+        restore.restore(_config(), apps=apps, mode=mode)
+
+
+def test_live_restore_needs_yes():
+    with pytest.raises(ConfigError, match="--yes"):
+        restore.restore(_config())
+
+
+def test_unknown_mode():
+    with pytest.raises(ConfigError, match="unknown restore mode"):
+        restore.restore(_config(), mode="magic")
