@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from support.django_project import manage
@@ -204,6 +205,11 @@ def test_no_secret_in_ansible_output_at_v(play, options, backup_env, app_db):
     outputs.append(play.output)
     play.run("checkniner_archive_info", dict(options, remote=True), verbosity=1, callback="default")
     outputs.append(play.output)
+    target = dict(options, target_database_url=options["database_url"].rsplit("/", 1)[0] + "/cnb_nowhere")
+    play.run(
+        "checkniner_restore", target, check=True, verbosity=1, callback="default", env={"ANSIBLE_DIFF_ALWAYS": "1"}
+    )
+    outputs.append(play.output)
     bad = dict(options, database_url=options["database_url"].replace("@127.0.0.1:", "@127.0.0.1:1"))
     play.run("checkniner_snapshot", bad, verbosity=1, callback="default")
     outputs.append(play.output)
@@ -213,5 +219,73 @@ def test_no_secret_in_ansible_output_at_v(play, options, backup_env, app_db):
     text = "\n".join(outputs)
     assert "ok: [localhost]" in text or "changed: [localhost]" in text, text
     assert "FAILED!" in text  # the failing run is part of what was searched
-    assert APP_PASSWORD not in text
-    assert S3_SECRET not in text
+    assert "cnb_nowhere" in text  # the restore check ran and named its target
+    for secret in (APP_PASSWORD, quote(APP_PASSWORD), S3_SECRET):
+        assert secret not in text
+
+
+@pytest.fixture
+def target_db(pg):
+    """A database name for restores, dropped afterwards (the module creates it)."""
+    name = f"cnb_target_{os.getpid()}_{id(pg) % 10000}"
+    yield name
+    pg.drop_database(name)
+
+
+def count(pg, db, table):
+    return int(pg.psql(f"SELECT count(*) FROM {table};", db=db).strip())
+
+
+def test_restore_into_another_database_then_unchanged_and_check_mode_diff(play, options, pg, app_db, target_db):
+    saved = play.run("checkniner_snapshot", options)
+    assert saved["changed"] is True, saved
+    restore_opts = dict(options, target_database_url=pg.app_url(target_db))
+
+    would = play.run("checkniner_restore", restore_opts, check=True)
+    assert would["changed"] is True, would
+    assert target_db not in pg.psql("SELECT datname FROM pg_database;")  # check mode created nothing
+
+    restored = play.run("checkniner_restore", restore_opts)
+    assert restored.get("failed") is not True, (restored["msg"], restored.get("apps"), restored.get("tables"))
+    assert restored["changed"] is True and restored["ok"] is True
+    assert restored["archive"] == saved["name"] and restored["live"] is False
+    assert restored["created_database"] is True
+    assert count(pg, target_db, "checkouts_checkout") == count(pg, app_db.name, "checkouts_checkout")
+
+    again = play.run("checkniner_restore", restore_opts)
+    assert again["changed"] is False, again
+    assert again["ok"] is True
+
+    pg.psql("DELETE FROM checkouts_checkout;", db=target_db)
+    play_diff = play.run("checkniner_restore", dict(restore_opts), check=True, env={"ANSIBLE_DIFF_ALWAYS": "1"})
+    assert play_diff["changed"] is True, play_diff
+    assert count(pg, target_db, "checkouts_checkout") == 0  # check mode touched nothing
+    diff = play_diff["diff"]
+    assert diff["after"]["fingerprint"] == saved["fingerprint"]
+
+    restored = play.run("checkniner_restore", restore_opts)
+    assert restored["changed"] is True and restored["ok"] is True
+    assert count(pg, target_db, "checkouts_checkout") == count(pg, app_db.name, "checkouts_checkout")
+
+
+def test_restore_over_live_database_needs_confirm(play, options, pg, app_db):
+    saved = play.run("checkniner_snapshot", options)
+    assert saved["changed"] is True, saved
+    refused = play.run("checkniner_restore", options)
+    assert refused["failed"] is True
+    assert refused["msg"].startswith("refusing to overwrite the live"), refused["msg"]
+    assert "confirm" in refused["msg"]
+
+    same = play.run("checkniner_restore", dict(options, confirm=True))
+    assert same.get("failed") is not True, same
+    assert same["changed"] is False  # the live database already matches its newest archive
+
+
+def test_restore_drill(play, options):
+    play.run("checkniner_snapshot", options)
+    drill = play.run("checkniner_restore", dict(options, state="verified"))
+    assert drill.get("failed") is not True, drill
+    assert drill["changed"] is False
+    assert drill["ok"] is True and drill["dropped"] is True
+    skipped = play.run("checkniner_restore", dict(options, state="verified"), check=True)
+    assert skipped.get("skipped") is True
