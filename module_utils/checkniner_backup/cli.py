@@ -3,6 +3,7 @@
 import argparse
 import json
 import sys
+import traceback
 
 from . import __version__, listing, runner
 from . import config as config_mod
@@ -169,6 +170,10 @@ def main(argv=None, env=None):
         return exc.exit_code
     except KeyboardInterrupt:
         say(command, "interrupted", error=True)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug, still reported as one line first, the traceback after it
+        say(command, f"failed: unexpected {exc.__class__.__name__}: {exc}", error=True)
+        traceback.print_exc()
         return 1
 
 

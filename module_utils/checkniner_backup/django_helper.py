@@ -97,19 +97,53 @@ class HashingWriter:
         self.raw.flush()
 
 
+def _natural(model):
+    return model._meta.label_lower in NATURAL_PRIMARY
+
+
 def _serializer_class():
     from django.core.serializers.json import Serializer
 
     class BackupSerializer(Serializer):
-        """dumpdata's JSON, with natural foreign keys everywhere and natural primary keys only where pks are
-        database artefacts (content types, permissions); every other object keeps its pk, so the fixtures restore
-        the exact ids the SQL has."""
+        """dumpdata's JSON, except that natural keys are used only where pks are database artefacts (content types,
+        permissions): as primary keys of those objects and as references to them. Every other object keeps its pk
+        and is referenced by pk, so the fixtures restore the exact ids the SQL has, without a query per reference.
+        """
 
         def get_dump_object(self, obj):
-            self.use_natural_primary_keys = obj._meta.label_lower in NATURAL_PRIMARY
+            self.use_natural_primary_keys = _natural(obj)
             return super().get_dump_object(obj)
 
+        def handle_fk_field(self, obj, field):
+            self.use_natural_foreign_keys = _natural(field.remote_field.model)
+            super().handle_fk_field(obj, field)
+
+        def handle_m2m_field(self, obj, field):
+            self.use_natural_foreign_keys = _natural(field.remote_field.model)
+            super().handle_m2m_field(obj, field)
+
     return BackupSerializer
+
+
+def _ordered_queryset(model):
+    """Every row in pk order, references fetched in bulk (deterministic bytes, no query per object)."""
+    from django.db.models import Prefetch
+
+    queryset = model._base_manager.using("default").order_by(model._meta.pk.name)
+    natural_fks = [f.name for f in model._meta.concrete_fields if f.is_relation and _natural(f.remote_field.model)]
+    if natural_fks:
+        queryset = queryset.select_related(*natural_fks)
+    prefetches = []
+    for field in model._meta.many_to_many:
+        if not field.remote_field.through._meta.auto_created:
+            continue  # serialized through its own model, like dumpdata
+        target = field.remote_field.model
+        related = target._base_manager.order_by(target._meta.pk.name)
+        target_fks = [f.name for f in target._meta.concrete_fields if f.is_relation and _natural(f.remote_field.model)]
+        if _natural(target) and target_fks:
+            related = related.select_related(*target_fks)
+        prefetches.append(Prefetch(field.name, queryset=related))
+    return queryset.prefetch_related(*prefetches) if prefetches else queryset
 
 
 def app_models(app_config):
@@ -130,16 +164,13 @@ def dump_app(app_config, path, serializer_class):
     def objects():
         nonlocal count
         for model in app_models(app_config):
-            queryset = model._base_manager.using("default").order_by(model._meta.pk.name)
-            for obj in queryset.iterator(chunk_size=CHUNK):
+            for obj in _ordered_queryset(model).iterator(chunk_size=CHUNK):
                 count += 1
                 yield obj
 
     with open(path, "wb") as raw:
         writer = HashingWriter(raw)
-        serializer_class().serialize(
-            objects(), stream=writer, use_natural_foreign_keys=True, use_natural_primary_keys=False
-        )
+        serializer_class().serialize(objects(), stream=writer)
         raw.flush()
         os.fsync(raw.fileno())
     if count == 0:

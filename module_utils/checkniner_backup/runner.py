@@ -148,7 +148,10 @@ def last_fingerprint(config, bdir, state):
             if fingerprint:
                 return fingerprint, "local archive"
     for dest in config.destinations:
-        pointer = S3Store(dest).read_pointer()
+        try:
+            pointer = S3Store(dest).read_pointer()
+        except StoreError:
+            continue  # unknown: better one archive too many than none; it waits in the outbox
         if pointer and pointer.get("fingerprint"):
             return pointer["fingerprint"], "S3 pointer"
     return None, None

@@ -16,10 +16,18 @@ _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenie
 @contextmanager
 def s3_errors(dest, doing):
     """Translate boto3's exceptions into one line that names the destination and what to do."""
+    import boto3.exceptions
     import botocore.exceptions as bx
 
     try:
-        yield
+        try:
+            yield
+        except boto3.exceptions.S3UploadFailedError as exc:
+            # the transfer manager wraps the real error: judge by the cause, like any other call
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, (bx.ClientError, bx.BotoCoreError)):
+                raise cause from None
+            raise StoreError(f"S3 upload failed ({dest.describe()}): {exc}") from None
     except bx.NoCredentialsError:
         raise ConfigError(
             f"no S3 credentials for {dest.describe()}: set S3_ACCESS_KEY and S3_SECRET_KEY (or AWS_* / a profile)"
