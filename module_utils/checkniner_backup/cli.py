@@ -5,7 +5,7 @@ import json
 import sys
 import traceback
 
-from . import __version__, listing, runner
+from . import __version__, health, listing, runner
 from . import config as config_mod
 from .errors import BackupError
 
@@ -14,9 +14,24 @@ def _stamp():
     return runner.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def say(command, text, error=False):
+LOG = {"format": "text"}  # CHECKNINER_BACKUP_LOG_FORMAT, set once the configuration is read
+
+
+def say(command, text, error=False, **fields):
+    """The one log line: text for people, or one JSON object per line for log shippers."""
     stream = sys.stderr if error else sys.stdout
-    stream.write(f"{_stamp()} checkniner-backup {command}: {text}\n")
+    if LOG["format"] == "json":
+        doc = {
+            "ts": _stamp(),
+            "program": "checkniner-backup",
+            "command": command,
+            "level": "error" if error else "info",
+        }
+        doc.update(fields)
+        doc["message"] = text
+        stream.write(json.dumps(doc, sort_keys=True, default=str) + "\n")
+    else:
+        stream.write(f"{_stamp()} checkniner-backup {command}: {text}\n")
     stream.flush()
 
 
@@ -28,7 +43,8 @@ def cmd_run(args, cfg):
     result = runner.run(cfg)
     if args.json:
         emit_json(result.as_dict())
-    say("run", result.line(), error=result.exit_code != 0)
+    fields = {k: v for k, v in result.as_dict().items() if v not in (None, "", [])}
+    say("run", result.line(), error=result.exit_code != 0, **fields)
     return result.exit_code
 
 
@@ -63,6 +79,8 @@ def status_doc(cfg):
         "last_change": state.get("last_change"),
         "pending_uploads": runner.pending_count(cfg, bdir),
         "destinations": [d.describe() for d in cfg.destinations],
+        "schedule_minutes": cfg.schedule_minutes,
+        **health.staleness(state, cfg.schedule_minutes),
     }
 
 
@@ -71,7 +89,7 @@ def cmd_status(args, cfg):
     if args.json:
         emit_json(doc)
         return 0
-    for key in ("backup_dir", "archives", "latest", "last_success", "last_change", "pending_uploads"):
+    for key in ("backup_dir", "archives", "latest", "last_success", "last_change", "pending_uploads", "stale"):
         print(f"{key:16} {doc[key]}")
     if doc["last_run"]:
         run = doc["last_run"]
@@ -82,17 +100,21 @@ def cmd_status(args, cfg):
 def cmd_restore(args, cfg):
     from . import restore
 
-    warning = restore.argv_password_warning(args.target_database_url)
-    if warning:
-        say("restore", warning, error=True)
-    result = restore.restore(
-        cfg, args.archive, args.mode, args.apps, args.target_database_url, yes=args.yes, check=args.check
-    )
+    warnings = [w for w in [restore.argv_password_warning(args.target_database_url)] if w]
+    try:
+        result = restore.restore(
+            cfg, args.archive, args.mode, args.apps, args.target_database_url, yes=args.yes, check=args.check
+        )
+    except BackupError as exc:
+        say("restore", f"failed: {exc}", error=True)  # the one clear line comes first, warnings after it
+        for warning in warnings:
+            say("restore", warning, error=True)
+        return exc.exit_code
     if args.json:
         emit_json(result)
     say("restore", result["message"], error=args.json or not result["ok"])  # --json: stdout holds one document
-    for warning in result["warnings"]:
-        say("restore", f"warning: {warning}", error=True)
+    for warning in warnings + [f"warning: {w}" for w in result["warnings"]]:
+        say("restore", warning, error=True)
     return 0 if result["ok"] else 1
 
 
@@ -164,6 +186,7 @@ def main(argv=None, env=None):
     command = args.command
     try:
         cfg = config_mod.load(env, require_database=args.needs_db)
+        LOG["format"] = cfg.log_format
         return args.func(args, cfg)
     except BackupError as exc:
         say(command, f"failed: {exc}", error=True)

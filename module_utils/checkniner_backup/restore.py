@@ -638,7 +638,8 @@ def restore(config, archive="latest", mode="sql", apps=None, target_url=None, ye
     Returns a dict: ok (the proof holds; False means restored but the business data differs from the archive: treat
     as failure), changed, check_mode, archive, source, mode, target, target_database, live, created_database,
     safety_archive, fingerprint {expected, actual}, apps {app: {match, expected, actual}}, tables {table: {match,
-    expected, actual}} (SQL mode), fixtures {app: objects} (fixtures mode), extra_tables, warnings, message, duration.
+    expected, actual}} (SQL mode), fixtures [{app, objects}] in load order (fixtures mode), extra_tables, warnings,
+    message, duration.
     Raises ConfigError (bad usage) or BackupError (failed; the target is unchanged) before anything is restored.
     """
     started = time.monotonic()
@@ -677,7 +678,7 @@ def restore(config, archive="latest", mode="sql", apps=None, target_url=None, ye
             "fingerprint": {"expected": manifest.get("fingerprint"), "actual": None},
             "apps": {},
             "tables": {},
-            "fixtures": {},
+            "fixtures": [],
             "extra_tables": [],
             "warnings": [],
             "message": "",
@@ -766,7 +767,7 @@ def _restore_fixtures(config, fetched, target, live, selected, check, work, resu
             f"{fetched.name} has no fixture for {', '.join(unknown)} (it has: {', '.join(available) or 'none'})"
         )
     to_load = [a for a in _fixture_order(labels) if a in available]
-    result["fixtures"] = {a: manifest["members"][f"{a}.json"].get("objects") for a in to_load}
+    result["fixtures"] = [{"app": a, "objects": manifest["members"][f"{a}.json"].get("objects")} for a in to_load]
     expect = expected_digests(manifest, set(labels))
     exists = database_exists(target)
     if exists:
@@ -825,7 +826,8 @@ def _restore_fixtures(config, fetched, target, live, selected, check, work, resu
 
 
 def _summary(result, fetched, target):
-    what = "restored" if result["mode"] == "sql" else f"loaded {', '.join(result['fixtures'])} from"
+    loaded = ", ".join(f["app"] for f in result["fixtures"])
+    what = "restored" if result["mode"] == "sql" else f"loaded {loaded} from"
     text = f"{what} {fetched.name} into {target.describe()}"
     if result["created_database"]:
         text += " (created)"
