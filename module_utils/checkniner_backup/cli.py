@@ -17,7 +17,7 @@ def _stamp():
 LOG = {"format": "text"}  # CHECKNINER_BACKUP_LOG_FORMAT, set once the configuration is read
 
 
-def say(command, text, error=False, **fields):
+def say(command, text, error=False, fields=None):
     """The one log line: text for people, or one JSON object per line for log shippers."""
     stream = sys.stderr if error else sys.stdout
     if LOG["format"] == "json":
@@ -27,7 +27,7 @@ def say(command, text, error=False, **fields):
             "command": command,
             "level": "error" if error else "info",
         }
-        doc.update(fields)
+        doc.update(fields or {})
         doc["message"] = text
         stream.write(json.dumps(doc, sort_keys=True, default=str) + "\n")
     else:
@@ -44,7 +44,7 @@ def cmd_run(args, cfg):
     if args.json:
         emit_json(result.as_dict())
     fields = {k: v for k, v in result.as_dict().items() if v not in (None, "", [])}
-    say("run", result.line(), error=result.exit_code != 0, **fields)
+    say("run", result.line(), error=result.exit_code != 0, fields=fields)
     return result.exit_code
 
 

@@ -139,6 +139,9 @@ class Config:
     destinations: List[S3Destination]
     gpg_recipient: Optional[str] = None
     healthcheck_url: Optional[str] = None
+    metrics_file: Optional[str] = None
+    log_format: str = "text"
+    schedule_minutes: int = 5
     env: Dict[str, str] = field(default_factory=dict, repr=False)
 
     def require_backup_dir(self):
@@ -155,23 +158,60 @@ def parse_apps(value, what="CHECKNINER_BACKUP_APPS"):
     return apps
 
 
-def _destinations(env):
-    bucket = env.get("S3_BUCKET_NAME", "").strip()
+def _destination(env, var, name):
+    """One S3 destination from its variables; var(suffix) names them (S3_BUCKET_NAME, S3_OFFSITE_BUCKET_NAME, ...)."""
+    bucket = env.get(var("BUCKET_NAME"), "").strip()
     if not bucket:
-        return []
-    prefix = env.get("S3_PREFIX", DEFAULT_PREFIX)
+        return None
+    prefix = env.get(var("PREFIX"), DEFAULT_PREFIX)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    return [
-        S3Destination(
-            bucket=bucket,
-            prefix=prefix,
-            endpoint_url=env.get("S3_ENDPOINT_URL") or None,
-            region=env.get("S3_REGION") or DEFAULT_REGION,
-            access_key=env.get("S3_ACCESS_KEY") or None,
-            secret_key=env.get("S3_SECRET_KEY") or None,
-        )
-    ]
+    return S3Destination(
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=env.get(var("ENDPOINT_URL")) or None,
+        region=env.get(var("REGION")) or DEFAULT_REGION,
+        access_key=env.get(var("ACCESS_KEY")) or None,
+        secret_key=env.get(var("SECRET_KEY")) or None,
+        name=name,
+    )
+
+
+def _destinations(env):
+    """The primary destination (the seed's S3_* variables) plus each name in CHECKNINER_BACKUP_DESTINATIONS, whose
+    variables carry the name: CHECKNINER_BACKUP_DESTINATIONS=offsite -> S3_OFFSITE_BUCKET_NAME, S3_OFFSITE_ACCESS_KEY,
+    S3_OFFSITE_SECRET_KEY, S3_OFFSITE_ENDPOINT_URL, S3_OFFSITE_REGION, S3_OFFSITE_PREFIX. Each destination has its own
+    outbox and its own latest.json."""
+    primary = _destination(env, lambda suffix: f"S3_{suffix}", "s3")
+    destinations = [primary] if primary else []
+    for name in parse_apps(env.get("CHECKNINER_BACKUP_DESTINATIONS", ""), "CHECKNINER_BACKUP_DESTINATIONS"):
+        name = name.lower()
+        if name == "s3" or any(d.name == name for d in destinations):
+            raise ConfigError(f"CHECKNINER_BACKUP_DESTINATIONS names {name!r} twice (s3 is the primary destination)")
+        upper = name.upper()
+        extra = _destination(env, lambda suffix, upper=upper: f"S3_{upper}_{suffix}", name)
+        if extra is None:
+            raise ConfigError(f"destination {name!r} has no bucket: set S3_{upper}_BUCKET_NAME")
+        destinations.append(extra)
+    return destinations
+
+
+def _choice(env, name, choices):
+    value = (env.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _positive_int(env, name, default):
+    raw = env.get(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive whole number, not {raw!r}")
+    return value
 
 
 def load(env=None, require_database=True):
@@ -197,5 +237,8 @@ def load(env=None, require_database=True):
         destinations=_destinations(env),
         gpg_recipient=env.get("BACKUPS_GPG_RECIPIENT") or None,
         healthcheck_url=env.get("CHECKNINER_BACKUP_HEALTHCHECK_URL") or None,
+        metrics_file=env.get("CHECKNINER_BACKUP_METRICS_FILE") or None,
+        log_format=_choice(env, "CHECKNINER_BACKUP_LOG_FORMAT", ("text", "json")),
+        schedule_minutes=_positive_int(env, "CHECKNINER_BACKUP_SCHEDULE_MINUTES", 5),
         env=env,
     )

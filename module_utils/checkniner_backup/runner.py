@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
-from . import __version__, archive, pg
+from . import __version__, archive, health, pg
 from .errors import BackupError, ConfigError, StoreError
 from .fingerprint import business_fingerprint
 from .fsutil import Busy, atomic_write_json, exclusive_lock, read_json, replace_symlink
@@ -316,54 +316,65 @@ def _iterate(config, bdir, state, dry_run=False):
 
 
 def run(config, dry_run=False):
-    """One iteration. Never raises for the expected outcomes; BackupError subclasses for failures.
+    """One iteration. Never raises for the expected outcomes: a failure is a RunResult with exit_code 1 or 2.
 
-    dry_run: decide whether an archive would be saved (precheck and business fingerprint) and save, upload and
-    record nothing (the Ansible module's check mode).
+    dry_run: decide whether an archive would be saved (precheck and business fingerprint) and save, upload, record
+    and report nothing (the Ansible module's check mode).
     """
     started = time.monotonic()
-    bdir = BackupDir(config.require_backup_dir())
+    state = {}
     try:
+        bdir = BackupDir(config.require_backup_dir())
         with exclusive_lock(bdir.join(LOCK)):
-            bdir.clean_leftovers()
+            result = _locked_run(config, bdir, dry_run, started)
             state = bdir.state()
-            # drop bookkeeping of archives that are gone
-            names = set(bdir.archive_names())
-            state["archives"] = {k: v for k, v in (state.get("archives") or {}).items() if k in names}
-            try:
-                result = _iterate(config, bdir, state, dry_run)
-            except BackupError as exc:
-                result = RunResult("failed", error=str(exc), exit_code=exc.exit_code)
-            if dry_run:
-                result.pending = pending_count(config, bdir)
-                result.duration = time.monotonic() - started
-                return result
-            if result.outcome != "failed" or result.exit_code == 1:
-                uploaded, upload_error = distribute(config, bdir, state)
-                result.uploaded = uploaded
-                if upload_error is not None and result.outcome != "failed":
-                    result.error = str(upload_error)
-                    result.exit_code = 1
-                    if result.outcome != "saved":
-                        result.outcome = "failed"
-            result.pending = pending_count(config, bdir)
-            result.duration = time.monotonic() - started
-            now = utcnow().isoformat()
-            state["last_run"] = {
-                "at": now,
-                "outcome": result.outcome,
-                "reason": result.reason,
-                "error": result.error,
-                "duration": round(result.duration, 3),
-                "name": result.name,
-                "size": result.size,
-            }
-            if result.exit_code == 0:
-                state["last_success"] = now
-            bdir.save_state(state)
-            return result
     except Busy:
-        return RunResult("busy", duration=time.monotonic() - started)
+        result = RunResult("busy", duration=time.monotonic() - started)
+    except BackupError as exc:
+        result = RunResult("failed", error=str(exc), exit_code=exc.exit_code, duration=time.monotonic() - started)
+    if not dry_run:
+        health.after_run(config, result, state)
+    return result
+
+
+def _locked_run(config, bdir, dry_run, started):
+    bdir.clean_leftovers()
+    state = bdir.state()
+    names = set(bdir.archive_names())  # forget the bookkeeping of archives removed since
+    state["archives"] = {k: v for k, v in (state.get("archives") or {}).items() if k in names}
+    try:
+        result = _iterate(config, bdir, state, dry_run)
+    except BackupError as exc:
+        result = RunResult("failed", error=str(exc), exit_code=exc.exit_code)
+    if dry_run:
+        result.pending = pending_count(config, bdir)
+        result.duration = time.monotonic() - started
+        return result
+    if result.outcome != "failed" or result.exit_code == 1:
+        # the outbox is flushed even when the snapshot failed: an earlier archive may still be waiting
+        uploaded, upload_error = distribute(config, bdir, state)
+        result.uploaded = uploaded
+        if upload_error is not None and result.outcome != "failed":
+            result.error = str(upload_error)
+            result.exit_code = 1
+            if result.outcome != "saved":
+                result.outcome = "failed"
+    result.pending = pending_count(config, bdir)
+    result.duration = time.monotonic() - started
+    now = utcnow().isoformat()
+    state["last_run"] = {
+        "at": now,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "error": result.error,
+        "duration": round(result.duration, 3),
+        "name": result.name,
+        "size": result.size,
+    }
+    if result.exit_code == 0:
+        state["last_success"] = now
+    bdir.save_state(state)
+    return result
 
 
 def ensure_uploaded(config, name=None, dry_run=False):
