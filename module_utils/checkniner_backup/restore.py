@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from . import archive as archive_mod
-from . import pg, runner
+from . import crypto, pg, runner
 from .config import Database, parse_apps
 from .errors import BackupError, ConfigError, IntegrityError, StoreError
 from .fingerprint import business_fingerprint, file_sha256
@@ -133,21 +133,7 @@ def _download(store, name, expected_sha, workdir):
 
 
 def _decrypt(config, path, workdir):
-    gpg = shutil.which("gpg", path=config.env.get("PATH"))
-    if not gpg:
-        raise ConfigError(f"{os.path.basename(path)} is encrypted and gpg is not installed: apt-get install gnupg")
-    out = os.path.join(workdir, os.path.basename(path)[: -len(".gpg")])
-    proc = subprocess.run(
-        [gpg, "--batch", "--quiet", "--yes", "--decrypt", "--output", out, path],
-        capture_output=True,
-        text=True,
-        env=config.env,
-        check=False,
-    )
-    if proc.returncode != 0:
-        first = next((line for line in proc.stderr.splitlines() if line.strip()), f"exit status {proc.returncode}")
-        raise BackupError(f"cannot decrypt {os.path.basename(path)}: {first.strip()} (is the secret key imported?)")
-    return out
+    return crypto.decrypt(path, os.path.join(workdir, os.path.basename(path)[: -len(crypto.SUFFIX)]), config.env)
 
 
 def fetch(config, ref, workdir):

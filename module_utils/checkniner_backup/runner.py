@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
-from . import __version__, archive, health, pg
+from . import __version__, archive, crypto, health, pg
 from .errors import BackupError, ConfigError, StoreError
 from .fingerprint import business_fingerprint
 from .fsutil import Busy, atomic_write_json, exclusive_lock, read_json, replace_symlink
@@ -264,6 +264,8 @@ def _iterate(config, bdir, state, dry_run=False):
         conn.close()
     pg_dump_version = pg.check_client(pg.find_program("pg_dump", config.env), info["server_version_num"])
     config.django.require()
+    if config.gpg_recipient:
+        crypto.check_recipient(config.gpg_recipient, config.env)
     identity = _identity(info, lsn, timeline)
     known, _source = last_fingerprint(config, bdir, state)
     precheck = state.get("precheck") or {}
@@ -296,8 +298,16 @@ def _iterate(config, bdir, state, dry_run=False):
             raise BackupError("pg_dump produced no SQL")
 
         name = archive.name_for(taken_at, bdir.archive_names())
-        path = bdir.join(name)
-        size = write_snapshot_archive(config, path, workdir, taken_at, info, pg_dump_version, snapshot_id, snap)
+        if config.gpg_recipient:
+            # the clear archive never reaches the backup directory; only the encrypted one is kept and sent
+            clear = os.path.join(workdir, name)
+            write_snapshot_archive(config, clear, workdir, taken_at, info, pg_dump_version, snapshot_id, snap)
+            name += crypto.SUFFIX
+            path = bdir.join(name)
+            size = crypto.encrypt(clear, path, config.gpg_recipient, config.env)
+        else:
+            path = bdir.join(name)
+            size = write_snapshot_archive(config, path, workdir, taken_at, info, pg_dump_version, snapshot_id, snap)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

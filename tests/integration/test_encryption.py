@@ -1,0 +1,95 @@
+"""Public-key encryption (issue 5): the backup host holds only the public key; restores decrypt elsewhere."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from support.django_project import manage
+
+
+def gpg(home, *args, input=None):
+    return subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "", *args],
+        capture_output=True,
+        input=input,
+        check=True,
+    )
+
+
+def make_key(tmp_path, name):
+    """A throwaway key pair: (keyring with only the public key, keyring with the private key, fingerprint)."""
+    private, public = tmp_path / f"{name}-private", tmp_path / f"{name}-public"
+    for home in (private, public):
+        home.mkdir(mode=0o700)
+    uid = f"{name} <{name}@backup.test>"
+    gpg(private, "--quick-gen-key", uid, "future-default", "default", "never")
+    fpr = [
+        line.split(":")[9]
+        for line in gpg(private, "--with-colons", "--list-keys", uid).stdout.decode().splitlines()
+        if line.startswith("fpr:")
+    ][0]
+    gpg(public, "--import", input=gpg(private, "--export", fpr).stdout)
+    return public, private, fpr
+
+
+@pytest.fixture
+def keys(tmp_path):
+    return make_key(tmp_path, "backup")
+
+
+def test_encrypted_backup_unchanged_runs_and_restore_with_private_key(run_cli, backup_env, keys, app_db, s3, bucket):
+    public, private, fpr = keys
+    host = {"BACKUPS_GPG_RECIPIENT": fpr, "GNUPGHOME": str(public)}
+    first = run_cli("run", env=host)
+    assert first.returncode == 0, first.stderr
+    directory = Path(backup_env["CHECKNINER_BACKUP_DIR"])
+    (name,) = [p.name for p in directory.glob("*.tar.gz.gpg")]
+    assert not list(directory.glob("20*.tar.gz")), "no clear archive may stay on the host"
+    assert b"CREATE TABLE" not in (directory / name).read_bytes()
+    head = s3.client().head_object(Bucket=bucket, Key=f"db/{name}")
+    assert head["Metadata"]["fingerprint"] == json.loads((directory / "state.json").read_text())["last"]["fingerprint"]
+
+    # unchanged runs skip without decrypting (the host cannot decrypt: it has no private key)
+    assert "unchanged (" in run_cli("run", env=host).stdout
+    manage(["touch_sessions"], app_db.url)
+    assert "unchanged (fingerprint" in run_cli("run", env=host).stdout
+    # a host that lost its directory finds the fingerprint in S3, without decrypting either
+    fresh = run_cli("run", env={**host, "CHECKNINER_BACKUP_DIR": str(directory.parent / "fresh")})
+    assert "unchanged (fingerprint" in fresh.stdout, fresh.stdout + fresh.stderr
+
+    # the restore host has the private key: restore from S3 into another database reproduces the data
+    target = app_db.url.rsplit("/", 1)[0] + f"/{app_db.name}_restored"
+    restored = run_cli(
+        "restore", "--archive", "latest", "--json",
+        env={"GNUPGHOME": str(private), "CHECKNINER_BACKUP_DIR": str(directory.parent / "restore-host"),
+             "CHECKNINER_RESTORE_TARGET_DATABASE_URL": target},
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    doc = json.loads(restored.stdout)
+    assert doc["ok"] is True and doc["fingerprint"]["expected"] == doc["fingerprint"]["actual"]
+
+
+def test_wrong_key_fails_cleanly_and_touches_nothing(run_cli, backup_env, keys, tmp_path, pg, app_db):
+    public, _private, fpr = keys
+    _other_public, other_private, _ = make_key(tmp_path, "other")
+    assert run_cli("run", env={"BACKUPS_GPG_RECIPIENT": fpr, "GNUPGHOME": str(public)}).returncode == 0
+    before = pg.psql("SELECT count(*), max(id) FROM checkouts_checkout", db=app_db.name)
+    manage(["mutate_business"], app_db.url)
+    mutated = pg.psql("SELECT count(*), max(id) FROM checkouts_checkout", db=app_db.name)
+    result = run_cli("restore", "--archive", "latest", "--yes", env={"GNUPGHOME": str(other_private)})
+    assert result.returncode == 1
+    first = result.stderr.strip().splitlines()[0]
+    assert "cannot decrypt" in first and "private key" in first, first
+    assert pg.psql("SELECT count(*), max(id) FROM checkouts_checkout", db=app_db.name) == mutated != before
+
+
+def test_missing_public_key_is_a_config_error(run_cli, backup_env, tmp_path):
+    empty = tmp_path / "empty-keyring"
+    empty.mkdir(mode=0o700)
+    result = run_cli("run", env={"BACKUPS_GPG_RECIPIENT": "nobody@example.com", "GNUPGHOME": str(empty)})
+    assert result.returncode == 2
+    assert "has no public key in the keyring" in result.stderr.splitlines()[0]
+    assert not list(Path(backup_env["CHECKNINER_BACKUP_DIR"]).glob("*.tar.gz*"))
