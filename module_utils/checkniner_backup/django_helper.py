@@ -31,8 +31,9 @@ def emit(**doc):
     sys.stdout.flush()
 
 
-def fail(message, code=1):
-    emit(error=message)
+def fail(message, code=1, config=False):
+    """Report one line to the engine; config=True marks the user's configuration as the cause (exit code 2)."""
+    emit(error=message, config=config)
     sys.exit(code)
 
 
@@ -46,12 +47,12 @@ def setup_django():
         import django
         from django.conf import settings
     except ImportError as exc:
-        fail(f"Django is not importable with {sys.executable} ({exc}): set CHECKNINER_DJANGO_PYTHON")
+        fail(f"Django is not importable with {sys.executable} ({exc}): set CHECKNINER_DJANGO_PYTHON", config=True)
     try:
         databases = settings.DATABASES
     except Exception as exc:  # noqa: BLE001 - any settings import error is the user's configuration
         module = os.environ.get("DJANGO_SETTINGS_MODULE")
-        fail(f"cannot load Django settings {module!r}: {exc.__class__.__name__}: {exc}")
+        fail(f"cannot load Django settings {module!r}: {exc.__class__.__name__}: {exc}", config=True)
     target = os.environ.get("CHECKNINER_HELPER_DB")
     if target:
         # Whatever the settings say, talk to the database the engine is backing up (the SQL and the fixtures
@@ -150,7 +151,12 @@ def app_models(app_config):
     from django.core import serializers
     from django.db import router
 
-    models = [m for m in app_config.get_models() if not m._meta.proxy and router.allow_migrate_model("default", m)]
+    # Like dumpdata, minus unmanaged models: their tables (or views) belong to someone else; the SQL still has them.
+    models = [
+        m
+        for m in app_config.get_models()
+        if not m._meta.proxy and m._meta.managed and router.allow_migrate_model("default", m)
+    ]
     try:
         ordered = serializers.sort_dependencies([(app_config, models)], allow_cycles=True)
     except TypeError:  # Django < 4.2
@@ -199,7 +205,11 @@ def cmd_dump(outdir):
     unknown = [a for a in business if a not in labels]
     if unknown:
         installed = ", ".join(labels)
-        fail(f"business app(s) not installed in this Django project: {', '.join(unknown)} (installed: {installed})")
+        fail(
+            f"business app(s) not installed in this Django project: {', '.join(unknown)} (installed: {installed});"
+            " set CHECKNINER_BACKUP_APPS",
+            config=True,
+        )
     order = business + ([] if only_business else [label for label in labels if label not in business])
     serializer_class = _serializer_class()
     connection = connections["default"]

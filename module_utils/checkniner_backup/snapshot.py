@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from . import django_helper, pg
-from .errors import BackupError
+from .errors import BackupError, ConfigError
 
 # Run as a script by the application's interpreter. Imported above only so that Ansible ships it with a module.
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "django_helper.py")
@@ -102,6 +102,8 @@ class HelperProcess:
                 continue  # the application printed something of its own
             if "error" in doc:
                 self.close(kill=True)
+                if doc.get("config"):
+                    raise ConfigError(doc["error"])
                 raise BackupError(f"Django helper failed: {doc['error']}")
             yield doc
 

@@ -10,6 +10,7 @@ from .errors import ConfigError, StoreError
 
 POINTER = "latest.json"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+_CHECKSUM_UNSUPPORTED = {"NotImplemented", "InvalidArgument", "InvalidRequest", "XAmzContentSHA256Mismatch"}
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
 
 
@@ -64,7 +65,11 @@ class S3Store:
 
             options = {"retries": {"max_attempts": 3, "mode": "standard"}, "connect_timeout": 5, "read_timeout": 60}
             if self.dest.endpoint_url:
+                # S3-compatible stores: path-style addressing works everywhere; checksums only where we ask for one
+                # (boto3 >= 1.36 otherwise adds CRC32 trailers that several implementations reject)
                 options["s3"] = {"addressing_style": "path"}
+                options["request_checksum_calculation"] = "when_required"
+                options["response_checksum_validation"] = "when_required"
             kwargs = {"region_name": self.dest.region, "config": BotoConfig(**options)}
             if self.dest.endpoint_url:
                 kwargs["endpoint_url"] = self.dest.endpoint_url
@@ -114,8 +119,20 @@ class S3Store:
         meta["sha256"] = sha256
         extra = {"Metadata": meta, "ChecksumAlgorithm": "SHA256", "ContentType": "application/gzip"}
         transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
+        import botocore.exceptions as bx
+
         with s3_errors(self.dest, f"uploading {name}"):
-            self.client.upload_file(path, self.dest.bucket, self.key(name), ExtraArgs=extra, Config=transfer)
+            try:
+                self.client.upload_file(path, self.dest.bucket, self.key(name), ExtraArgs=extra, Config=transfer)
+            except Exception as exc:  # noqa: BLE001 - narrowed just below
+                cause = exc if isinstance(exc, bx.ClientError) else (exc.__cause__ or exc.__context__)
+                code = cause.response.get("Error", {}).get("Code") if isinstance(cause, bx.ClientError) else None
+                if code not in _CHECKSUM_UNSUPPORTED:
+                    raise
+                # a store without S3's additional checksums: upload plainly; the HEAD below still verifies size and
+                # the sha256 we put in the metadata
+                del extra["ChecksumAlgorithm"]
+                self.client.upload_file(path, self.dest.bucket, self.key(name), ExtraArgs=extra, Config=transfer)
         if not self.matches(self.head(name), sha256, size):
             raise StoreError(f"S3 upload of {name} did not verify: the stored object's size or checksum differs")
         return True
@@ -144,7 +161,6 @@ class S3Store:
                 Key=self.key(POINTER),
                 Body=body,
                 ContentType="application/json",
-                ChecksumAlgorithm="SHA256",
             )
 
     def iter_archives(self):

@@ -291,10 +291,10 @@ def test_kill_9_mid_run_leaves_no_partial_archive(backup_env, pg_dump_log, run_c
         ("wrong-password", 2, "wrong user or password"),
         ({"S3_BUCKET_NAME": "no-such-bucket-here"}, 1, "S3 bucket 'no-such-bucket-here' does not exist"),
         ({"CHECKNINER_MANAGE_PY": "/nonexistent/manage.py"}, 2, "CHECKNINER_MANAGE_PY does not exist"),
-        ({"DJANGO_SETTINGS_MODULE": "nosuch.settings"}, 1, "cannot load Django settings 'nosuch.settings'"),
+        ({"DJANGO_SETTINGS_MODULE": "nosuch.settings"}, 2, "cannot load Django settings 'nosuch.settings'"),
         (
             {"CHECKNINER_BACKUP_APPS": "auth,nosuchapp"},
-            1,
+            2,
             "business app(s) not installed in this Django project: nosuchapp",
         ),
     ],
