@@ -130,6 +130,20 @@ def cmd_verify(args, cfg):
     return 0 if result["ok"] else 1
 
 
+def cmd_prune(args, cfg):
+    from . import retention
+
+    result = retention.prune(cfg, dry_run=args.dry_run)
+    if args.json:
+        emit_json(result)
+    if result["busy"]:
+        say("prune", "busy: another run held the lock, nothing pruned", error=args.json)
+        return 0
+    for loc in result["locations"]:
+        say("prune", retention.summary(loc), error=args.json or bool(loc["error"]))
+    return 0 if result["ok"] else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="checkniner-backup",
@@ -177,6 +191,17 @@ def build_parser():
     p.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify, needs_db=True)
+
+    p = sub.add_parser(
+        "prune",
+        help="tiered retention, locally and in each S3 destination (CHECKNINER_KEEP_*)",
+        description="Delete the archives the retention policy does not keep (CHECKNINER_KEEP_WITHIN=24h, "
+        "CHECKNINER_KEEP_HOURLY=48, _DAILY=30, _WEEKLY=12, _MONTHLY=24), locally and in each S3 destination. Never "
+        "deletes the newest archive, one waiting for upload, or the one latest.tar.gz or latest.json names.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list exactly what would be deleted; delete nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_prune, needs_db=False)
     return parser
 
 

@@ -242,3 +242,78 @@ def load(env=None, require_database=True):
         schedule_minutes=_positive_int(env, "CHECKNINER_BACKUP_SCHEDULE_MINUTES", 5),
         env=env,
     )
+
+
+# -- retention (`checkniner-backup prune`) ----------------------------------------------------------------------
+# Read by retention.prune only, not by load(): a typo in a retention variable must not stop the backups themselves;
+# prune refuses it (exit 2) and deletes nothing.
+
+RETENTION_VARS = {
+    "within": "CHECKNINER_KEEP_WITHIN",
+    "hourly": "CHECKNINER_KEEP_HOURLY",
+    "daily": "CHECKNINER_KEEP_DAILY",
+    "weekly": "CHECKNINER_KEEP_WEEKLY",
+    "monthly": "CHECKNINER_KEEP_MONTHLY",
+}
+_DURATION_PART = re.compile(r"(\d+)([mhdw])")
+_DURATION_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The tiered policy: every archive within `within_seconds` of the newest, then the newest per hour, day, ISO
+    week and month for that many of the most recent buckets that have archives (0 turns a tier off)."""
+
+    within_seconds: int = 24 * 3600
+    hourly: int = 48
+    daily: int = 30
+    weekly: int = 12
+    monthly: int = 24
+
+    def as_dict(self):
+        return {
+            "within": format_duration(self.within_seconds),
+            "hourly": self.hourly,
+            "daily": self.daily,
+            "weekly": self.weekly,
+            "monthly": self.monthly,
+        }
+
+
+def parse_duration(value, what="CHECKNINER_KEEP_WITHIN"):
+    """'24h', '7d', '90m', '2w', '1d12h' or '0' -> seconds."""
+    text = str(value).strip().lower()
+    if text == "0":
+        return 0
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ConfigError(f"{what} must be a duration like 24h, 7d, 90m or 1d12h (m, h, d, w), not {value!r}")
+    return sum(int(n) * _DURATION_UNIT[u] for n, u in parts)
+
+
+def format_duration(seconds):
+    if not seconds:
+        return "0"
+    if seconds > 86400 and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 60}m"
+
+
+def retention(env):
+    """The retention policy from CHECKNINER_KEEP_* (defaults: 24h, 48 hourly, 30 daily, 12 weekly, 24 monthly)."""
+    default = Retention()
+    counts = {}
+    for key in ("hourly", "daily", "weekly", "monthly"):
+        var = RETENTION_VARS[key]
+        raw = (env.get(var) or "").strip()
+        if not raw:
+            counts[key] = getattr(default, key)
+            continue
+        if not raw.isdigit():
+            raise ConfigError(f"{var} must be a whole number of {key} archives to keep (0 turns it off), not {raw!r}")
+        counts[key] = int(raw)
+    raw = (env.get(RETENTION_VARS["within"]) or "").strip()
+    within = parse_duration(raw, RETENTION_VARS["within"]) if raw else default.within_seconds
+    return Retention(within_seconds=within, **counts)

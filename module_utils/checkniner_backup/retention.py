@@ -1,0 +1,281 @@
+"""Retention (`checkniner-backup prune`): the tiered policy, applied to the local directory and each S3 destination.
+
+The policy is restic's `forget --keep-within/--keep-hourly/...`, applied to each location separately:
+
+- keep_within D: every archive whose time is within D of the newest archive of its series in that location. Relative
+  to the newest archive, not to "now": archives are only saved when the business data changed, so a quiet week, or a
+  host whose backups stopped, never erodes the history by waiting.
+- keep_hourly N: the newest archive in each of the N most recent hours that have archives; keep_daily,
+  keep_weekly (ISO weeks) and keep_monthly the same per day, week and month. Buckets are UTC, like the names. The
+  tiers are independent (an archive the daily tier keeps still counts for the hourly tier); 0 turns a tier off.
+- Series: regular archives form one timeline, plain and encrypted (.tar.gz.gpg) alike. Tagged archives
+  (`<stamp>-pre-restore.tar.gz`, restore's safety copies) form their own series, as restic groups snapshots by tag:
+  a restore never displaces a regular archive from its hour, and safety copies are thinned only against each other
+  (restores are rare, so the daily and monthly tiers keep them for a long time).
+- Never deleted: the newest archive of each series; every archive still waiting in any outbox (not yet confirmed
+  uploaded); the target of the local latest.tar.gz link and state.json's last archive; in a destination, the archive
+  its latest.json names; an archive whose name carries an impossible date.
+
+The policy (`plan`) is a pure function over names. `prune` applies it: locally under the run lock (which also
+guards state.json), then in each destination from one paginated listing (names only, no request per object) and
+batched deletes. Memory is one short string per archive, nothing per object beyond that.
+"""
+
+import datetime as dt
+import os
+import time
+from collections import namedtuple
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+from . import archive, listing
+from . import config as config_mod
+from .errors import ConfigError, StoreError
+from .fsutil import Busy, exclusive_lock, fsync_dir
+from .runner import LOCK, OUTBOX, BackupDir
+from .stores import S3Store
+
+LOCK_WAIT = 60.0
+TIERS = ("hourly", "daily", "weekly", "monthly")
+_STAMP_LEN = len("YYYY-MM-DDTHHMMSSZ")
+_Outbox = namedtuple("_Outbox", "name")
+
+
+@dataclass
+class Plan:
+    """What the policy decided for one location: keep {name: [reasons]}, delete [names] oldest first."""
+
+    keep: Dict[str, List[str]] = field(default_factory=dict)
+    delete: List[str] = field(default_factory=list)
+
+
+def series_of(name):
+    """'' for a regular archive, the tag ('-pre-restore') for a tagged one; the .gpg suffix does not matter."""
+    rest = name[_STAMP_LEN:]
+    if rest.endswith(".gpg"):
+        rest = rest[: -len(".gpg")]
+    return rest[: -len(archive.SUFFIX)]
+
+
+def _date(day):
+    """datetime.date of 'YYYY-MM-DD', or None when the name carries an impossible date."""
+    try:
+        return dt.date(int(day[0:4]), int(day[5:7]), int(day[8:10]))
+    except ValueError:
+        return None
+
+
+def plan(names, policy, pinned=()):
+    """Apply the policy (a config.Retention) to archive names; names that are not archive names are ignored.
+
+    pinned: names never to delete, {name: reason} ("pending upload", "latest.json", ...) or any iterable of names
+    (reason "pinned"). One pass per series, newest first; bucket keys are cut from the name (lexical order is time
+    order), so 100,000 names take well under a second.
+    """
+    if not isinstance(pinned, dict):
+        pinned = dict.fromkeys(pinned, "pinned")
+    result = Plan()
+    groups = {}
+    for name in names:
+        if archive.is_archive_name(name):
+            groups.setdefault(series_of(name), []).append(name)
+    for items in groups.values():
+        items.sort()
+        _plan_series(items, policy, pinned, result.keep)
+    result.delete = sorted(n for items in groups.values() for n in items if n not in result.keep)
+    return result
+
+
+def _plan_series(items, policy, pinned, keep):
+    """items: the names of one series, oldest first. Adds {name: reasons} to keep."""
+    left = {tier: getattr(policy, tier) for tier in TIERS}
+    last = dict.fromkeys(TIERS)
+    threshold = None
+    newest = None
+    day, day_ok, week = None, False, None
+    for name in reversed(items):
+        reasons = [pinned[name]] if name in pinned else []
+        stamp = name[:_STAMP_LEN]
+        if stamp[:10] != day:
+            day = stamp[:10]
+            date = _date(day)
+            day_ok = date is not None
+            week = date.isocalendar()[:2] if day_ok else None
+        if not day_ok:
+            keep[name] = reasons + ["unreadable date"]
+            continue
+        if newest is None:
+            newest = name
+            reasons.append("newest")
+            if policy.within_seconds:
+                start = archive.time_of(name) - dt.timedelta(seconds=policy.within_seconds)
+                threshold = start.strftime(archive.STAMP)
+        if threshold is not None and stamp >= threshold:
+            reasons.append("within")
+        keys = {"hourly": stamp[:13], "daily": day, "weekly": week, "monthly": stamp[:7]}
+        for tier in TIERS:
+            if left[tier] and keys[tier] != last[tier]:
+                last[tier] = keys[tier]
+                left[tier] -= 1
+                reasons.append(tier)
+        if reasons:
+            keep[name] = reasons
+
+
+# -- applying it ------------------------------------------------------------------------------------------------
+
+
+def _location(name, where, total, decided, deleted, dry_run, error=None):
+    return {
+        "location": name,
+        "where": where,
+        "archives": total,
+        "kept": len(decided.keep),
+        "keep": decided.keep,
+        "delete": decided.delete,
+        "deleted": deleted,
+        "dry_run": dry_run,
+        "error": error,
+    }
+
+
+def _failed(name, where, error):
+    return _location(name, where, 0, Plan(), 0, False, error)
+
+
+def outboxed(bdir):
+    """Every archive waiting in any outbox, also those of destinations no longer configured."""
+    try:
+        boxes = sorted(os.listdir(bdir.join(OUTBOX)))
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    return {name for box in boxes for name in bdir.pending(_Outbox(box))}
+
+
+def _under_lock(bdir, wait, work):
+    """work() under the run lock, waiting up to `wait` seconds for a run that holds it (raises Busy after that)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with exclusive_lock(bdir.join(LOCK)):
+                return work()
+        except Busy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def local_pins(bdir, state):
+    """{name: reason} never to delete anywhere: what waits in an outbox, what latest.tar.gz and state name."""
+    pinned = {name: "pending upload" for name in outboxed(bdir)}
+    for name, reason in (
+        (listing.local_latest(bdir), "latest.tar.gz"),
+        ((state.get("last") or {}).get("name"), "last"),
+    ):
+        if name:
+            pinned.setdefault(name, reason)
+    return pinned
+
+
+def prune_local(bdir, policy, pinned, state, dry_run=False):
+    """Apply the policy to the archive directory (the caller holds the run lock)."""
+    names = bdir.archive_names()
+    decided = plan(names, policy, pinned)
+    deleted, error = 0, None
+    if not dry_run and decided.delete:
+        gone = set()
+        for name in decided.delete:
+            try:
+                os.unlink(bdir.join(name))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                error = f"cannot delete {bdir.join(name)}: {exc.strerror}"
+                break
+            gone.add(name)
+        deleted = len(gone)
+        fsync_dir(bdir.path)
+        archives = state.get("archives") or {}
+        if any(name in archives for name in gone):
+            state["archives"] = {k: v for k, v in archives.items() if k not in gone}
+            bdir.save_state(state)
+    return _location("local", bdir.path, len(names), decided, deleted, dry_run, error)
+
+
+def prune_destination(dest, policy, pinned, dry_run=False):
+    """Apply the policy to one S3 destination: one paginated listing, then deletes in batches of 1000."""
+    store = S3Store(dest)
+    pointer = store.read_pointer()
+    pinned = dict(pinned)
+    if pointer:
+        pinned[pointer["name"]] = "latest.json"
+    names = [obj["name"] for obj in store.iter_archives()]  # names only: the per-object dicts are not kept
+    decided = plan(names, policy, pinned)
+    deleted, error = 0, None
+    if not dry_run and decided.delete:
+        try:
+            store.delete(decided.delete)
+            deleted = len(decided.delete)
+        except StoreError as exc:
+            error = str(exc)
+    return _location(dest.name, dest.describe(), len(names), decided, deleted, dry_run, error)
+
+
+def prune(config, dry_run=False, policy=None, lock_wait=LOCK_WAIT):
+    """Apply the retention policy to the local directory (when CHECKNINER_BACKUP_DIR is set) and to every S3
+    destination separately. dry_run: decide, delete nothing.
+
+    Returns {"ok", "busy", "dry_run", "policy", "deleted", "locations": [{"location", "where", "archives", "kept",
+    "keep": {name: reasons}, "delete": [names], "deleted", "error"}]}. A destination that fails is reported with its
+    error and the others are still pruned. Raises ConfigError for a bad policy (nothing deleted).
+    """
+    policy = policy or config_mod.retention(config.env)
+    if not config.backup_dir and not config.destinations:
+        raise ConfigError("nothing to prune: set CHECKNINER_BACKUP_DIR and/or S3_BUCKET_NAME")
+    result = {"ok": True, "busy": False, "dry_run": dry_run, "policy": policy.as_dict(), "locations": [], "deleted": 0}
+    pinned = {}
+    if config.backup_dir:
+        bdir = BackupDir(config.backup_dir, create=False)
+        if os.path.isdir(bdir.path):
+
+            def local():
+                state = bdir.state()
+                pinned.update(local_pins(bdir, state))  # read before any S3 listing (see below)
+                return prune_local(bdir, policy, pinned, state, dry_run)
+
+            try:
+                result["locations"].append(_under_lock(bdir, lock_wait, local))
+            except Busy:
+                result["busy"] = True
+                return result
+            except OSError as exc:
+                result["ok"] = False
+                result["locations"].append(_failed("local", bdir.path, f"{exc.strerror or exc}: {exc.filename}"))
+                return result  # the outbox is unknown: pruning S3 now could remove what waits to be confirmed
+        else:
+            result["locations"].append(_location("local", bdir.path, 0, Plan(), 0, dry_run))
+    for dest in config.destinations:
+        # The outbox was read before the listing: an archive uploaded since is newer than everything listed, so
+        # it is the newest of its series wherever it shows up, and kept.
+        try:
+            result["locations"].append(prune_destination(dest, policy, pinned, dry_run))
+        except StoreError as exc:
+            result["locations"].append(_failed(dest.name, dest.describe(), str(exc)))
+    result["ok"] = not any(loc["error"] for loc in result["locations"])
+    result["deleted"] = sum(loc["deleted"] for loc in result["locations"])
+    return result
+
+
+def summary(loc):
+    """One line for a location: counts, then exactly the names that go (or would go, in a dry run)."""
+    if loc["error"] and not loc["archives"]:
+        return f"{loc['location']} ({loc['where']}): failed: {loc['error']}"
+    verb = "would delete" if loc["dry_run"] else "deleted"
+    count = len(loc["delete"]) if loc["dry_run"] else loc["deleted"]
+    text = f"{loc['location']} ({loc['where']}): {loc['archives']} archive(s), kept {loc['kept']}, {verb} {count}"
+    names = loc["delete"] if loc["dry_run"] else loc["delete"][: loc["deleted"]]
+    if names:
+        text += ": " + " ".join(names)
+    if loc["error"]:
+        text += f"; failed: {loc['error']}"
+    return text
