@@ -1,0 +1,649 @@
+"""Side-by-side benchmarks (`make bench`): checkniner-backup against the old pipeline, django-dbbackup and raw pg_dump.
+
+One invocation, one throwaway PostgreSQL cluster. For each size (about 10 MB, 100 MB, 1 GB of business data from the
+sample project's `seed_bulk`) a template database is built once (migrate, seed_demo, seed_bulk, VACUUM FREEZE
+ANALYZE) and copied into the working database. Then, in rounds whose order rotates (A B C ..., B C ... A, ...):
+
+- raw        `pg_dump | gzip > file` (the floor for the SQL part)
+- old        the original pipeline (benchmarks/old_pipeline.py) after a business change, and after a sessions write
+- dbbackup   django-dbbackup's `dbbackup --compress`
+- dumpdata   one `manage.py dumpdata auth checkouts` process (the business apps, once)
+- ours       `checkniner-backup run` after a business change, with nothing changed, after a sessions write
+- restore    `psql --single-transaction -f <db>.sql` and `checkniner-backup restore --mode sql`, each into a new
+             empty database, from the same archive (psql gets the SQL already extracted)
+
+Each run: wall time, CPU (user+sys) of the whole process tree, PostgreSQL server CPU (apart: backends are not in
+the tree), peak RSS of the whole tree (sampled every 50 ms), output size. Raw runs go to benchmarks/results/*.json,
+the report to benchmarks/RESULTS.md.
+
+    .venv/bin/python benchmarks/run.py [--sizes 10,100,1000] [--rounds 3] [--rounds-large 3]
+    .venv/bin/python benchmarks/run.py --report-only     # rewrite RESULTS.md from benchmarks/results/*.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import glob
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(HERE))
+
+import meter  # noqa: E402
+from support.django_project import MANAGE_PY, SAMPLEPROJECT, SETTINGS_MODULE, manage, migrate, seed  # noqa: E402
+from support.pg import APP_USER, PostgresCluster, quote_ident  # noqa: E402
+
+RESULTS_DIR = HERE / "results"
+REPORT = HERE / "RESULTS.md"
+WORK = HERE / ".work"
+BUSINESS_APPS = ("auth", "checkouts")
+GROUPS = ("raw", "old", "dbbackup", "dumpdata", "ours", "restore")
+LABELS = {
+    "raw": "raw `pg_dump \\| gzip`",
+    "old_changed": "old pipeline, business change",
+    "old_sessions": "old pipeline, sessions only",
+    "dbbackup": "django-dbbackup `--compress`",
+    "dumpdata": "one `dumpdata auth checkouts`",
+    "ours_changed": "**ours, business change**",
+    "ours_unchanged": "**ours, nothing changed**",
+    "ours_sessions": "**ours, sessions only**",
+    "restore_psql": "restore: `psql -1 -f` (SQL extracted)",
+    "restore_ours": "**restore: ours `--mode sql`**",
+}
+ORDER = list(LABELS)
+FLIP = " (renamed by bench)"
+
+
+def log(text):
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def ensure_dbbackup():
+    try:
+        import dbbackup  # noqa: F401
+    except ImportError:
+        log("installing django-dbbackup into the venv (benchmarks only)")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "django-dbbackup"], check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "show", "django-dbbackup"], capture_output=True, text=True, check=True
+    ).stdout
+    return next((line.split()[-1] for line in out.splitlines() if line.startswith("Version:")), "?")
+
+
+def machine(pg):
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    mem = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    django = subprocess.run(
+        [sys.executable, "-c", "import django; print(django.get_version())"], capture_output=True, text=True
+    ).stdout.strip()
+    pg_dump = subprocess.run([pg.bin("pg_dump"), "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(mem / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "postgresql": pg.psql("SHOW server_version;").strip(),
+        "pg_dump": pg_dump,
+        "python": platform.python_version(),
+        "django": django,
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def clean_env(pg):
+    drop = ("PG", "S3_", "AWS_", "CHECKNINER_", "DJANGO_", "DATABASE_", "BACKUPS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env["PATH"] = os.pathsep.join([str(pg.bindir), str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+    env["LANG"] = "C.UTF-8"
+    return env
+
+
+class Bench:
+    def __init__(self, pg, size, rounds, env):
+        self.pg = pg
+        self.size = size
+        self.rounds = rounds
+        self.base_env = env
+        self.postmaster = int((pg.datadir / "postmaster.pid").read_text().split()[0])
+        self.db = f"bench_{size}"
+        self.url = pg.app_url(self.db)
+        self.dir = WORK / f"{size}mb"
+        self.runs = {key: [] for key in ORDER}
+        self.meta = {"megabytes_requested": size}
+
+    # -- setup -----------------------------------------------------------------------------------------------
+
+    def build(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        template = f"tpl_{self.size}"
+        self.pg.create_database(template)
+        turl = self.pg.app_url(template)
+        started = time.monotonic()
+        migrate(turl)
+        seed(turl)
+        log(f"{self.size} MB: seed_bulk --megabytes {self.size} ...")
+        out = manage(["seed_bulk", "--megabytes", str(self.size)], turl).stdout.strip()
+        self.pg.psql("VACUUM (FREEZE, ANALYZE);", db=template)
+        self.pg.psql("CHECKPOINT;")
+        self.meta["build_seconds"] = round(time.monotonic() - started, 1)
+        self.meta["seed_bulk"] = out
+        started = time.monotonic()
+        self.pg.psql(
+            f"CREATE DATABASE {quote_ident(self.db)} OWNER {quote_ident(APP_USER)} "
+            f"TEMPLATE {quote_ident(template)} STRATEGY FILE_COPY;"
+        )
+        self.meta["copy_seconds"] = round(time.monotonic() - started, 1)
+        sizes = self.pg.psql(
+            "SELECT pg_database_size(current_database()),"
+            " (SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            "  WHERE n.nspname = 'public' AND c.relkind = 'r' AND (c.relname LIKE 'auth\\_%' OR c.relname LIKE"
+            "  'checkouts\\_%')),"
+            " (SELECT count(*) FROM checkouts_checkout), (SELECT count(*) FROM auth_user);",
+            db=self.db,
+        ).strip()
+        db_bytes, business_bytes, checkouts, users = (int(x) for x in sizes.split("|"))
+        self.meta.update(
+            database_bytes=db_bytes, business_bytes=business_bytes, checkouts=checkouts, users=users, rounds=self.rounds
+        )
+        log(f"{self.size} MB: database {db_bytes / 1e6:.0f} MB, {checkouts} checkouts, {users} users")
+
+    def env(self, **extra):
+        env = dict(self.base_env)
+        env.update(extra)
+        return env
+
+    def ours_env(self, **extra):
+        return self.env(
+            DATABASE_URL=self.url,
+            CHECKNINER_BACKUP_DIR=str(self.dir / "ours"),
+            DJANGO_SETTINGS_MODULE=SETTINGS_MODULE,
+            CHECKNINER_MANAGE_PY=str(MANAGE_PY),
+            CHECKNINER_DJANGO_PYTHON=sys.executable,
+            **extra,
+        )
+
+    def measure(self, key, argv, env, cwd=None, stdout_path=None, output=None, check=True, **info):
+        m = meter.run(argv, env=env, cwd=cwd, postmaster=self.postmaster, stdout_path=stdout_path)
+        if check and m.returncode != 0:
+            raise SystemExit(f"{key}: {' '.join(map(str, argv[:6]))} failed ({m.returncode}):\n{m.stderr[-3000:]}")
+        size = output() if callable(output) else (os.path.getsize(output) if output else 0)
+        row = {
+            "wall": round(m.wall, 3),
+            "cpu": round(m.cpu, 3),
+            "user": round(m.user, 3),
+            "sys": round(m.sys, 3),
+            "server_cpu": round(m.server_cpu, 2),
+            "peak_rss": m.peak_rss,
+            "peak_procs": m.peak_procs,
+            "samples": m.samples,
+            "output_bytes": size,
+            "loadavg": round(os.getloadavg()[0], 2),
+            **info,
+        }
+        if key:
+            self.runs[key].append(row)
+            log(
+                f"{self.size} MB {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  server {m.server_cpu:6.2f} s  "
+                f"rss {m.peak_rss / 2**20:7.1f} MB  out {size / 2**20:8.1f} MB {info or ''}"
+            )
+        return m, row
+
+    # -- changes ---------------------------------------------------------------------------------------------
+
+    def business_change(self):
+        """One business write: rename one airstrip to a name never used before (the data size stays put)."""
+        self.pg.psql(
+            f"UPDATE checkouts_airstrip SET name = 'Renamed by bench {time.time_ns()}'"  # noqa: S608 - our own value
+            " WHERE id = (SELECT min(id) FROM checkouts_airstrip);",
+            db=self.db,
+            as_superuser=False,
+        )
+
+    def sessions_change(self):
+        manage(["touch_sessions"], self.url)
+
+    # -- contenders ------------------------------------------------------------------------------------------
+
+    def raw(self):
+        out = self.dir / "raw.sql.gz"
+        script = f'pg_dump -h {self.pg.host} -p {self.pg.port} -U {APP_USER} {self.db} | gzip > "{out}"'
+        env = self.env(PGPASSWORD=self.pg.app_password)
+        self.measure("raw", ["bash", "-o", "pipefail", "-c", script], env, output=out)
+        out.unlink()
+
+    def _old(self, key):
+        outdir = self.dir / "old"
+        argv = [sys.executable, str(HERE / "old_pipeline.py"), str(outdir), "--database-url", self.url,
+                "--manage-py", str(MANAGE_PY), "--apps", ",".join(self.labels)]  # fmt: skip
+        env = self.env(DJANGO_SETTINGS_MODULE=SETTINGS_MODULE)
+        m, row = self.measure(None, argv, env)
+        outcome = m.stdout.strip().split()[0]
+        row["outcome"] = outcome
+        row["output_bytes"] = os.path.getsize(outdir / "latest.tar.gz") if outcome == "saved" else 0
+        self.runs[key].append(row)
+        log(f"{self.size} MB {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  rss {m.peak_rss / 2**20:7.1f} MB {outcome}")
+        keep = os.path.realpath(outdir / "latest.tar.gz")
+        for path in glob.glob(str(outdir / "*.tar.gz")):
+            if os.path.realpath(path) != keep and not path.endswith("latest.tar.gz"):
+                os.unlink(path)
+
+    def old(self):
+        self.business_change()
+        self._old("old_changed")
+        self.sessions_change()
+        self._old("old_sessions")
+
+    def dbbackup(self):
+        outdir = self.dir / "dbbackup"
+        shutil.rmtree(outdir, ignore_errors=True)
+        outdir.mkdir()
+        env = self.env(
+            DATABASE_URL=self.url,
+            DJANGO_SETTINGS_MODULE="dbbackup_settings",
+            PYTHONPATH=os.pathsep.join([str(HERE), str(SAMPLEPROJECT)]),
+            BENCH_DBBACKUP_DIR=str(outdir),
+        )
+
+        def output():
+            files = list(outdir.iterdir())
+            return sum(f.stat().st_size for f in files)
+
+        self.measure(
+            "dbbackup", [sys.executable, str(MANAGE_PY), "dbbackup", "--compress", "--noinput"], env,
+            cwd=SAMPLEPROJECT, output=output,
+        )  # fmt: skip
+        shutil.rmtree(outdir, ignore_errors=True)
+
+    def dumpdata(self):
+        out = self.dir / "business.json"
+        env = self.env(DATABASE_URL=self.url, DJANGO_SETTINGS_MODULE=SETTINGS_MODULE)
+        argv = [sys.executable, str(MANAGE_PY), "dumpdata", *BUSINESS_APPS]
+        self.measure("dumpdata", argv, env, cwd=SAMPLEPROJECT, stdout_path=out, output=out)
+        out.unlink()
+
+    def _ours(self, key, expect):
+        m, row = self.measure(None, [self.cli, "run", "--json"], self.ours_env())
+        doc = json.JSONDecoder().raw_decode(m.stdout.lstrip())[0]
+        row.update(outcome=doc["outcome"], reason=doc.get("reason", ""), output_bytes=doc.get("size") or 0)
+        if doc["outcome"] != expect:
+            raise SystemExit(f"{key}: expected {expect}, got {doc}")
+        self.runs[key].append(row)
+        log(
+            f"{self.size} MB {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  server {m.server_cpu:6.2f} s  "
+            f"rss {m.peak_rss / 2**20:7.1f} MB  {doc['outcome']} {doc.get('reason', '')}"
+        )
+        self.prune_ours()
+        return doc
+
+    def prune_ours(self):
+        ours = self.dir / "ours"
+        keep = os.path.realpath(ours / "latest.tar.gz")
+        for path in glob.glob(str(ours / "*.tar.gz")):
+            if os.path.realpath(path) != keep and not path.endswith("latest.tar.gz"):
+                os.unlink(path)
+
+    def ours(self):
+        self.business_change()
+        self._ours("ours_changed", "saved")
+        self._ours("ours_unchanged", "unchanged")
+        self.sessions_change()
+        self._ours("ours_sessions", "unchanged")
+
+    def restore(self, round_no):
+        order = ("psql", "ours") if round_no % 2 == 0 else ("ours", "psql")
+        for kind in order:
+            target = f"restore_{kind}"
+            self.pg.drop_database(target)
+            self.pg.create_database(target)
+            if kind == "psql":
+                argv = [self.pg.bin("psql"), "-X", "-q", "-h", self.pg.host, "-p", str(self.pg.port), "-U", APP_USER,
+                        "-d", target, "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", str(self.sql)]  # fmt: skip
+                self.measure("restore_psql", argv, self.env(PGPASSWORD=self.pg.app_password), output=self.sql)
+            else:
+                env = self.ours_env(CHECKNINER_RESTORE_TARGET_DATABASE_URL=self.pg.app_url(target))
+                m, _ = self.measure(
+                    "restore_ours",
+                    [self.cli, "restore", "--mode", "sql", "--archive", str(self.archive), "--json"],
+                    env,
+                    output=self.archive,
+                )
+                doc = json.JSONDecoder().raw_decode(m.stdout.lstrip())[0]
+                if not doc["ok"]:
+                    raise SystemExit(f"restore did not prove: {doc['message']}")
+            self.pg.drop_database(target)
+
+    # -- the whole size --------------------------------------------------------------------------------------
+
+    def prime(self):
+        """First runs (not in the table): each keeping pipeline needs a previous archive; ours gives the restore one."""
+        code = "from django.apps import apps; print(','.join(a.label for a in apps.get_app_configs()))"
+        self.labels = manage(["shell", "-c", code], self.url).stdout.strip().splitlines()[-1].split(",")
+        self.cli = str(Path(sys.executable).parent / "checkniner-backup")
+        _, first = self.measure(None, [self.cli, "run", "--json"], self.ours_env())
+        self.meta["ours_first_run"] = first
+        if "old" in self.only:
+            self._old_first()
+        name = os.path.basename(os.path.realpath(self.dir / "ours" / "latest.tar.gz"))
+        restore_dir = self.dir / "restore"
+        restore_dir.mkdir()
+        self.archive = restore_dir / name
+        shutil.copy(self.dir / "ours" / name, self.archive)
+        with tarfile.open(self.archive, "r:gz") as tar:
+            tar.extract(f"{self.db}.sql", restore_dir)
+        self.sql = restore_dir / f"{self.db}.sql"
+        self.meta["sql_bytes"] = self.sql.stat().st_size
+        self.meta["archive_bytes"] = self.archive.stat().st_size
+
+    def _old_first(self):
+        argv = [sys.executable, str(HERE / "old_pipeline.py"), str(self.dir / "old"), "--database-url", self.url,
+                "--manage-py", str(MANAGE_PY), "--apps", ",".join(self.labels)]  # fmt: skip
+        _, first = self.measure(None, argv, self.env(DJANGO_SETTINGS_MODULE=SETTINGS_MODULE))
+        self.meta["old_first_run"] = first
+
+    def run(self, only):
+        self.only = only
+        self.build()
+        self.prime()
+        for r in range(self.rounds):
+            groups = [g for g in GROUPS if g in only]
+            shift = r % len(groups)
+            groups = groups[shift:] + groups[:shift]
+            log(f"{self.size} MB: round {r + 1}/{self.rounds}: {' '.join(groups)}")
+            for group in groups:
+                if group == "restore":
+                    self.restore(r)
+                else:
+                    getattr(self, group)()
+        return {"size_mb": self.size, "meta": self.meta, "runs": self.runs}
+
+
+# -- report ----------------------------------------------------------------------------------------------------
+
+
+def med(rows, key="wall"):
+    values = [r[key] for r in rows]
+    return statistics.median(values) if values else None
+
+
+def spread(rows, key="wall"):
+    values = [r[key] for r in rows]
+    return (min(values), max(values)) if values else (None, None)
+
+
+def fmt_s(value):
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def fmt_mb(value):
+    if value is None:
+        return "–"
+    mb = value / 2**20
+    return f"{mb:.1f}" if mb < 100 else f"{mb:.0f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "–"
+
+
+def size_table(result):
+    runs = result["runs"]
+    raw, old = med(runs["raw"]), med(runs["old_changed"])
+    lines = [
+        "| contender | wall s, median (min–max) | × raw | × old | tree CPU s | server CPU s | peak RSS MB "
+        "(min–max) | output MB | outcome |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in ORDER:
+        rows = runs.get(key) or []
+        if not rows:
+            continue
+        wall = med(rows)
+        lo, hi = spread(rows)
+        rlo, rhi = spread(rows, "peak_rss")
+        outcomes = sorted({f"{r.get('outcome', '')} {r.get('reason', '')}".strip() for r in rows} - {""})
+        base_old = old
+        if key == "ours_sessions" or key == "old_sessions":
+            base_old = med(runs["old_sessions"]) or old
+        lines.append(
+            f"| {LABELS[key]} | {fmt_s(wall)} ({fmt_s(lo)}–{fmt_s(hi)}) | {ratio(wall, raw)} | {ratio(wall, base_old)} "
+            f"| {fmt_s(med(rows, 'cpu'))} | {fmt_s(med(rows, 'server_cpu'))} | {fmt_mb(med(rows, 'peak_rss'))} "
+            f"({fmt_mb(rlo)}–{fmt_mb(rhi)}) | {fmt_mb(med(rows, 'output_bytes'))} | {', '.join(outcomes)} |"
+        )
+    return "\n".join(lines)
+
+
+def growth_table(results):
+    sizes = [r["size_mb"] for r in results]
+    head = "| contender | " + " | ".join(f"{s} MB: wall s / RSS MB" for s in sizes)
+    head += f" | growth {sizes[0]}→{sizes[-1]} MB (wall, RSS) |" if len(sizes) > 1 else " |"
+    lines = [head, "|---" * (len(sizes) + 1 + (len(sizes) > 1)) + "|"]
+    for key in ORDER:
+        cells, walls, rss = [], [], []
+        for r in results:
+            rows = r["runs"].get(key) or []
+            walls.append(med(rows))
+            rss.append(med(rows, "peak_rss"))
+            cells.append(f"{fmt_s(walls[-1])} / {fmt_mb(rss[-1])}")
+        if all(w is None for w in walls):
+            continue
+        line = f"| {LABELS[key]} | " + " | ".join(cells)
+        if len(sizes) > 1:
+            line += f" | {ratio(walls[-1], walls[0])}, {ratio(rss[-1], rss[0])}"
+        lines.append(line + " |")
+    return "\n".join(lines)
+
+
+def targets(results):
+    """[(target, verdict, detail)] computed at the largest size, flatness across the sizes."""
+    big, small = results[-1], results[0]
+    rb, rs = big["runs"], small["runs"]
+    at = f"at {big['size_mb']} MB"
+    out = []
+
+    def have(*keys):
+        return all(rb.get(k) for k in keys)
+
+    if have("ours_unchanged", "raw"):
+        u, raw = med(rb["ours_unchanged"]), med(rb["raw"])
+        share = u / raw
+        flat = u / med(rs["ours_unchanged"]) if rs.get("ours_unchanged") else None
+        reasons = sorted({r.get("reason", "") for r in rb["ours_unchanged"]})
+        ok = share <= 0.05 and (flat is None or flat <= 1.5)
+        detail = (
+            f"{fmt_s(u)} s = {share * 100:.1f}% of raw pg_dump|gzip ({fmt_s(raw)} s) {at} (limit 5%: "
+            f"{'margin' if share <= 0.05 else 'over by'} {abs(0.05 - share) * 100:.1f} points); "
+            f"{small['size_mb']}→{big['size_mb']} MB: {flat:.2f}× (decided by: {', '.join(reasons)})"
+            if flat is not None
+            else f"{fmt_s(u)} s = {share * 100:.1f}% of raw {at}"
+        )
+        out.append(("Unchanged iteration ≤ 5% of raw pg_dump|gzip, flat across sizes", ok, detail))
+    if have("ours_sessions", "old_sessions"):
+        s, old_s, old_c = med(rb["ours_sessions"]), med(rb["old_sessions"]), med(rb["old_changed"])
+        archive = any(r.get("outcome") == "saved" for r in rb["ours_sessions"])
+        share = s / old_s
+        ok = share < 0.25 and not archive
+        out.append(
+            (
+                "Sessions-only change: no archive, < 25% of the old pipeline",
+                ok,
+                f"{'an archive was saved!' if archive else 'no archive'}; {fmt_s(s)} s = {share * 100:.0f}% of the old "
+                f"pipeline in the same situation ({fmt_s(old_s)} s), {s / old_c * 100:.0f}% of its changed run "
+                f"({fmt_s(old_c)} s) {at}",
+            )
+        )
+    if have("ours_changed", "old_changed", "raw", "dumpdata"):
+        c, old_c, raw, dd = (med(rb[k]) for k in ("ours_changed", "old_changed", "raw", "dumpdata"))
+        speedup = old_c / c
+        bound = 1.5 * (raw + dd)
+        out.append(
+            (
+                "Changed iteration ≥ 2× faster than the old pipeline",
+                speedup >= 2,
+                f"{speedup:.2f}× faster ({fmt_s(c)} s vs {fmt_s(old_c)} s) {at}",
+            )
+        )
+        out.append(
+            (
+                "Changed iteration ≤ 1.5 × (raw pg_dump|gzip + one dumpdata of the business apps)",
+                c <= bound,
+                f"{fmt_s(c)} s vs limit 1.5 × ({fmt_s(raw)} + {fmt_s(dd)}) = {fmt_s(bound)} s: "
+                f"{c / (raw + dd):.2f}× the sum {at}",
+            )
+        )
+    if have("ours_changed"):
+        peak = med(rb["ours_changed"], "peak_rss")
+        flat = peak / med(rs["ours_changed"], "peak_rss") if rs.get("ours_changed") else None
+        ok = peak < 200 * 2**20 and (flat is None or flat <= 1.5)
+        out.append(
+            (
+                "Peak memory of a changed iteration < 200 MB, flat",
+                ok,
+                f"{fmt_mb(peak)} MB {at} (max {fmt_mb(spread(rb['ours_changed'], 'peak_rss')[1])} MB)"
+                + (f"; {small['size_mb']}→{big['size_mb']} MB: {flat:.2f}×" if flat else ""),
+            )
+        )
+    if have("restore_ours", "restore_psql"):
+        ro, rp = med(rb["restore_ours"]), med(rb["restore_psql"])
+        out.append(
+            (
+                "Restore (SQL mode) within 1.2× of psql --single-transaction -f",
+                ro <= 1.2 * rp,
+                f"{fmt_s(ro)} s vs {fmt_s(rp)} s = {ro / rp:.2f}× {at}",
+            )
+        )
+    return out
+
+
+def write_report(results, info, notes=""):
+    lines = [
+        "# Benchmarks: checkniner-backup side by side",
+        "",
+        "Generated by `make bench` (`benchmarks/run.py`); raw runs in `benchmarks/results/`. Every figure is the "
+        "median over interleaved rounds (the order of contenders rotates each round), with min–max.",
+        "",
+        "## Machine",
+        "",
+        f"- {info['date']}, {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Linux {info['kernel']}",
+        f"- PostgreSQL {info['postgresql']} (throwaway cluster, fsync off), {info['pg_dump']}",
+        f"- Python {info['python']}, Django {info['django']}, django-dbbackup {info.get('dbbackup', '?')}",
+        f"- load average at start {', '.join(f'{x:.2f}' for x in info['loadavg_start'])}"
+        + (f", at end {', '.join(f'{x:.2f}' for x in info['loadavg_end'])}" if info.get("loadavg_end") else "")
+        + " (the machine is shared with other work: see min–max)",
+        "",
+        "## What is measured",
+        "",
+        "- **wall**: seconds from start to exit of the command.",
+        "- **tree CPU**: user+sys of the whole process tree (os.wait4 on the command: every descendant it waited for). "
+        "PostgreSQL backends are not in the tree: **server CPU** is the cluster's CPU over the run (postmaster + "
+        "reaped and live children), measured apart.",
+        "- **peak RSS**: the maximum, over samples every 50 ms, of the summed RSS of every process in the tree "
+        "(shared pages count once per process). Backends are not included.",
+        "- **output**: the archive (or dump) the run leaves; 0 when it saves nothing.",
+        "- ×raw and ×old: median wall over the median wall of raw `pg_dump | gzip` and of the old pipeline after a "
+        "business change (sessions-only rows: the old pipeline after the same sessions write).",
+        "- No S3 for any contender: the local archive is the product compared.",
+        "- A *business change* is one airstrip renamed (one row); a *sessions write* is `touch_sessions` (one "
+        "django_session row). The restore archive is the one `checkniner-backup run` made at that size; psql gets "
+        "its SQL already extracted.",
+        "",
+    ]
+    for result in results:
+        meta = result["meta"]
+        lines += [
+            f"## {result['size_mb']} MB of business data",
+            "",
+            f"Database {meta['database_bytes'] / 1e6:.0f} MB on disk (business tables with indexes "
+            f"{meta['business_bytes'] / 1e6:.0f} MB), {meta['checkouts']:,} checkouts, {meta['users']:,} users; "
+            f"SQL dump {meta['sql_bytes'] / 1e6:.0f} MB, our archive {meta['archive_bytes'] / 1e6:.0f} MB; "
+            f"{meta['rounds']} rounds. Template built in {meta['build_seconds']:.0f} s.",
+            "",
+            size_table(result),
+            "",
+        ]
+    if len(results) > 1:
+        lines += [
+            "## Growth across sizes",
+            "",
+            "Median wall seconds / median peak RSS MB.",
+            "",
+            growth_table(results),
+            "",
+        ]
+    lines += ["## Targets", "", "| target | verdict | measured |", "|---|---|---|"]
+    for name, ok, detail in targets(results):
+        lines.append(f"| {name} | {'**met**' if ok else '**missed**'} | {detail} |")
+    lines.append("")
+    if notes:
+        lines += [notes.rstrip(), ""]
+    REPORT.write_text("\n".join(lines))
+
+
+def load_results():
+    info = json.loads((RESULTS_DIR / "machine.json").read_text())
+    results = []
+    for path in RESULTS_DIR.glob("size-*.json"):
+        results.append(json.loads(path.read_text()))
+    results.sort(key=lambda r: r["size_mb"])
+    return results, info
+
+
+NOTES = HERE / "NOTES.md"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000", help="MB of business data, comma-separated")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds-large", type=int, default=None, help="rounds for sizes ≥ 1000 MB (default --rounds)")
+    parser.add_argument("--only", default=",".join(GROUPS), help=f"groups to run, of {','.join(GROUPS)}")
+    parser.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md from results/*.json")
+    args = parser.parse_args()
+    notes = NOTES.read_text() if NOTES.exists() else ""
+    if args.report_only:
+        results, info = load_results()
+        write_report(results, info, notes)
+        print(REPORT.read_text())
+        return
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    only = set(args.only.split(","))
+    dbbackup_version = ensure_dbbackup() if "dbbackup" in only else None
+    RESULTS_DIR.mkdir(exist_ok=True)
+    WORK.mkdir(exist_ok=True)
+    with PostgresCluster() as pg:
+        env = clean_env(pg)
+        info = machine(pg)
+        info["dbbackup"] = dbbackup_version
+        (RESULTS_DIR / "machine.json").write_text(json.dumps(info, indent=1) + "\n")
+        for size in sizes:
+            rounds = args.rounds_large if (args.rounds_large is not None and size >= 1000) else args.rounds
+            bench = Bench(pg, size, rounds, env)
+            result = bench.run(only)
+            (RESULTS_DIR / f"size-{size}.json").write_text(json.dumps(result, indent=1) + "\n")
+            pg.drop_database(bench.db)
+            pg.drop_database(f"tpl_{size}")
+            shutil.rmtree(bench.dir, ignore_errors=True)
+        info["loadavg_end"] = os.getloadavg()
+    (RESULTS_DIR / "machine.json").write_text(json.dumps(info, indent=1) + "\n")
+    results, info = load_results()
+    write_report(results, info, notes)
+    print(REPORT.read_text())
+
+
+if __name__ == "__main__":
+    main()
