@@ -594,6 +594,16 @@ def _signals_held():
 
 
 @contextlib.contextmanager
+def _phase(timings, name):
+    """Seconds spent in each phase (fetch, precheck, safety, replay/load, proof): where a restore's time goes."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.monotonic() - started, 3) + timings.get(name, 0)
+
+
+@contextlib.contextmanager
 def _workdir(base=None):
     path = tempfile.mkdtemp(prefix="cnb-restore-", dir=base)  # mode 0700
     try:
@@ -625,7 +635,7 @@ def restore(config, archive="latest", mode="sql", apps=None, target_url=None, ye
     as failure), changed, check_mode, archive, source, mode, target, target_database, live, created_database,
     safety_archive, fingerprint {expected, actual}, apps {app: {match, expected, actual}}, tables {table: {match,
     expected, actual}} (SQL mode), fixtures [{app, objects}] in load order (fixtures mode), extra_tables, warnings,
-    message, duration.
+    message, timings {phase: seconds}, duration.
     Raises ConfigError (bad usage) or BackupError (failed; the target is unchanged) before anything is restored.
     """
     started = time.monotonic()
@@ -641,8 +651,10 @@ def restore(config, archive="latest", mode="sql", apps=None, target_url=None, ye
             "(playbook: -e confirm=yes), or restore elsewhere with --target-database-url"
         )
     config.django.require()
+    timings = {}
     with _signals_raise(), _workdir(workdir) as work:
-        fetched = fetch(config, archive, work)
+        with _phase(timings, "fetch"):
+            fetched = fetch(config, archive, work)
         manifest = fetched.manifest
         if live and manifest["database"] != target.name:
             raise BackupError(
@@ -668,6 +680,7 @@ def restore(config, archive="latest", mode="sql", apps=None, target_url=None, ye
             "extra_tables": [],
             "warnings": [],
             "message": "",
+            "timings": timings,
         }
         if mode == "sql":
             _restore_sql(config, fetched, target, live, check, work, result)
@@ -703,9 +716,12 @@ def _matches_already(config, fetched, target, counts, work, result):
 
 
 def _restore_sql(config, fetched, target, live, check, work, result):
-    counts = sql_table_counts(fetched.sql_path)
-    exists = database_exists(target)
-    if exists and _matches_already(config, fetched, target, counts, work, result):
+    timings = result["timings"]
+    with _phase(timings, "precheck"):
+        counts = sql_table_counts(fetched.sql_path)
+        exists = database_exists(target)
+        unchanged = exists and _matches_already(config, fetched, target, counts, work, result)
+    if unchanged:
         result.update(ok=True, changed=False, message=f"{target.describe()} already matches {fetched.name}")
         _warn_extra(result)
         return
@@ -713,19 +729,22 @@ def _restore_sql(config, fetched, target, live, check, work, result):
         result.update(ok=True, changed=True, message=f"would restore {fetched.name} into {target.describe()}")
         return
     if live and exists and _is_migrated(target)[0]:
-        result["safety_archive"] = save_safety_archive(config)
+        with _phase(timings, "safety"):
+            result["safety_archive"] = save_safety_archive(config)
     if not exists:
         create_database(target)
         result["created_database"] = True
     try:
-        result["warnings"] += replay_sql(config, target, fetched.sql_path, counts, work)
+        with _phase(timings, "replay"):
+            result["warnings"] += replay_sql(config, target, fetched.sql_path, counts, work)
     except BaseException:
         if result["created_database"]:
             with _signals_held():
                 drop_database(target)
         raise
     result["changed"] = True
-    result["ok"] = _prove_sql(config, fetched, target, counts, work, result)
+    with _phase(timings, "proof"):
+        result["ok"] = _prove_sql(config, fetched, target, counts, work, result)
     _warn_extra(result)
     result["message"] = _summary(result, fetched, target)
 
@@ -781,14 +800,16 @@ def _restore_fixtures(config, fetched, target, live, selected, check, work, resu
         result.update(ok=True, changed=True, message=f"would load {', '.join(to_load)} into {target.describe()}")
         return
     if live and exists and _is_migrated(target)[0]:
-        result["safety_archive"] = save_safety_archive(config)
+        with _phase(result["timings"], "safety"):
+            result["safety_archive"] = save_safety_archive(config)
     if not exists:
         create_database(target)
         result["created_database"] = True
     try:
         if not _is_migrated(target)[0]:
             _helper_phase(config, target, ["migrate"], work, None, "migrate")
-        done = _helper_phase(config, target, ["load", *fixtures], work, extra, "loaddata")
+        with _phase(result["timings"], "load and proof"):
+            done = _helper_phase(config, target, ["load", *fixtures], work, extra, "loaddata")
     except BaseException:
         if result["created_database"]:
             with _signals_held():
@@ -872,15 +893,18 @@ def verify(config, archive="latest", workdir=None):
 
     Returns a dict: ok, archive, source, scratch_database, dropped, fingerprint {expected, actual}, apps {app:
     {match, expected, actual}}, tables {table: {match, expected, actual}}, missing_migrations, stale_dropped,
-    warnings, message, duration. Raises ConfigError / BackupError when the drill cannot run or the restore fails.
+    warnings, message, timings {phase: seconds}, duration. Raises ConfigError / BackupError when the drill cannot
+    run or the restore fails.
     """
     started = time.monotonic()
     if config.database is None:
         raise ConfigError("DATABASE_URL is not set: verify restores into a scratch database on that server")
     config.django.require()
+    timings = {}
     with _signals_raise(), _workdir(workdir) as work:
-        fetched = fetch(config, archive, work)
-        counts = sql_table_counts(fetched.sql_path)
+        with _phase(timings, "fetch"):
+            fetched = fetch(config, archive, work)
+            counts = sql_table_counts(fetched.sql_path)
         stale = drop_stale_scratch(config.database)
         scratch = config.database.with_name(scratch_name())
         result = {
@@ -896,12 +920,15 @@ def verify(config, archive="latest", workdir=None):
             "stale_dropped": stale,
             "warnings": [],
             "message": "",
+            "timings": timings,
         }
         try:
             create_database(scratch, purpose="the restore drill")
-            result["warnings"] += replay_sql(config, scratch, fetched.sql_path, counts, work)
-            proven = _prove_sql(config, fetched, scratch, counts, work, result)
-            result["missing_migrations"] = migrate_check(config, scratch, work)
+            with _phase(timings, "replay"):
+                result["warnings"] += replay_sql(config, scratch, fetched.sql_path, counts, work)
+            with _phase(timings, "proof"):
+                proven = _prove_sql(config, fetched, scratch, counts, work, result)
+                result["missing_migrations"] = migrate_check(config, scratch, work)
         finally:
             with _signals_held():
                 try:
