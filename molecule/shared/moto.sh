@@ -14,7 +14,8 @@ case "${1:-}" in
   start)
     if running; then echo "moto already running on port $PORT (pid $(cat "$PIDFILE"))"; exit 0; fi
     mkdir -p "$RUN_DIR"
-    nohup "$PYTHON" -m moto.server -H 0.0.0.0 -p "$PORT" >"$RUN_DIR/moto.log" 2>&1 &
+    # Path-style only: containers call it as host.containers.internal, which is no bucket subdomain.
+    S3_IGNORE_SUBDOMAIN_BUCKETNAME=true nohup "$PYTHON" -m moto.server -H 0.0.0.0 -p "$PORT" >"$RUN_DIR/moto.log" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 50); do
       if "$PYTHON" -c "import socket,sys; socket.create_connection(('127.0.0.1', $PORT), 1)" 2>/dev/null; then
