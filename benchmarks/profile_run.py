@@ -1,8 +1,8 @@
 """Where the time goes: py-spy over `checkniner-backup run` (changed, sessions only) and `restore --mode sql`.
 
 Starts its own throwaway cluster, seeds N MB, and records each command with `py-spy record --subprocesses`
-(the engine and its Django helper), in collapsed-stack format under benchmarks/results/profile-*.txt; prints the
-top self/inclusive frames of each.
+(the engine and its Django helper), collapsed stacks under benchmarks/.work/ (flamegraph.pl or speedscope read them);
+the top inclusive/self frames of each go to benchmarks/results/profile-*.txt and stdout.
 
     .venv/bin/python benchmarks/profile_run.py [--megabytes 30]
 """
@@ -94,13 +94,16 @@ def main():
             run_env = dict(env)
             if opts.get("target"):
                 run_env["CHECKNINER_RESTORE_TARGET_DATABASE_URL"] = pg.app_url(opts["target"])
-            out = results / f"profile-{name}.txt"
+            (HERE / ".work").mkdir(exist_ok=True)
+            out = HERE / ".work" / f"profile-{name}.collapsed"
             subprocess.run(
                 [spy, "record", "--subprocesses", "--rate", "200", "--format", "raw", "--output", str(out),
                  "--", *argv],
                 env=run_env, check=True, capture_output=True,
             )  # fmt: skip
-            print(f"## {name} ({args.megabytes:g} MB)\n{summarize(out)}\n", flush=True)
+            text = f"## {name} ({args.megabytes:g} MB)\n{summarize(out)}\n"
+            (results / f"profile-{name}.txt").write_text(text)
+            print(text, flush=True)
 
 
 if __name__ == "__main__":
