@@ -1,7 +1,7 @@
 """Retention: the tiered policy against an independent computation, its configuration, and prune on a local directory.
 
-The expected sets are computed here the straightforward way (group every archive by its bucket, take the newest of
-each bucket, keep the N most recent buckets), not by calling into retention.py.
+The expected sets come from tests/support/retention_oracle.py, computed the straightforward way (group every archive
+by its bucket, take the newest of each bucket, keep the N most recent buckets), not by calling into retention.py.
 """
 
 import datetime as dt
@@ -10,6 +10,7 @@ import os
 import random
 
 import pytest
+from support.retention_oracle import expected_keep, history
 
 from checkniner_backup import config, retention
 from checkniner_backup.errors import ConfigError
@@ -19,42 +20,6 @@ UTC = dt.timezone.utc
 STAMP = "%Y-%m-%dT%H%M%SZ"
 START = dt.datetime(2025, 3, 1, tzinfo=UTC)
 DEFAULT = config.Retention()
-
-
-def history(days, minutes=5, start=START, suffix=".tar.gz"):
-    count = days * 24 * 60 // minutes
-    return [(start + dt.timedelta(minutes=minutes * i)).strftime(STAMP) + suffix for i in range(count)]
-
-
-def when(name):
-    return dt.datetime.strptime(name[:18], STAMP).replace(tzinfo=UTC)
-
-
-BUCKETS = {
-    "hourly": lambda t: (t.year, t.month, t.day, t.hour),
-    "daily": lambda t: (t.year, t.month, t.day),
-    "weekly": lambda t: tuple(t.isocalendar())[:2],
-    "monthly": lambda t: (t.year, t.month),
-}
-
-
-def expected_keep(names, policy, pinned=()):
-    """The policy the obvious way, for one series: newest, everything within, newest of the N latest buckets."""
-    times = {name: when(name) for name in names}
-    newest = max(names, key=lambda n: (times[n], n))
-    keep = {newest} | (set(pinned) & set(names))
-    if policy.within_seconds:
-        start = times[newest] - dt.timedelta(seconds=policy.within_seconds)
-        keep |= {n for n in names if times[n] >= start}
-    for tier, bucket in BUCKETS.items():
-        newest_in = {}
-        for name in names:
-            key = bucket(times[name])
-            if key not in newest_in or (times[name], name) > (times[newest_in[key]], newest_in[key]):
-                newest_in[key] = name
-        for key in sorted(newest_in, reverse=True)[: getattr(policy, tier)]:
-            keep.add(newest_in[key])
-    return keep
 
 
 def test_400_days_at_5_minutes_keeps_exactly_the_expected_set():
