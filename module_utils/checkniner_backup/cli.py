@@ -44,7 +44,8 @@ def cmd_run(args, cfg):
     if args.json:
         emit_json(result.as_dict())
     fields = {k: v for k, v in result.as_dict().items() if v not in (None, "", [])}
-    say("run", result.line(), error=result.exit_code != 0, fields=fields)
+    # with --json, stdout holds the one JSON document and the log line goes to stderr
+    say("run", result.line(), error=args.json or result.exit_code != 0, fields=fields)
     return result.exit_code
 
 
@@ -72,7 +73,7 @@ def status_doc(cfg):
     return {
         "backup_dir": bdir.path,
         "archives": len(names),
-        "latest": state.get("last", {}).get("name") or (names[-1] if names else None),
+        "latest": state.get("last", {}).get("name") or listing.local_latest(bdir),
         "fingerprint": state.get("last", {}).get("fingerprint"),
         "last_run": state.get("last_run"),
         "last_success": state.get("last_success"),

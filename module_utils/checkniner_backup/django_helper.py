@@ -22,7 +22,11 @@ import sys
 
 # Models whose primary keys are artefacts of the database they live in (post_migrate creates them in any order):
 # dumped with natural primary keys so the fixtures load into any freshly migrated database.
-NATURAL_PRIMARY = {"contenttypes.contenttype", "auth.permission"}
+# Their rows are ordered by natural key too (their pks differ between databases; the bytes must not).
+NATURAL_PRIMARY = {
+    "contenttypes.contenttype": ("app_label", "model"),
+    "auth.permission": ("content_type__app_label", "content_type__model", "codename"),
+}
 CHUNK = 2000
 
 
@@ -126,11 +130,16 @@ def _serializer_class():
     return BackupSerializer
 
 
+def _order(model):
+    return NATURAL_PRIMARY.get(model._meta.label_lower) or (model._meta.pk.name,)
+
+
 def _ordered_queryset(model):
-    """Every row in pk order, references fetched in bulk (deterministic bytes, no query per object)."""
+    """Every row in pk (or natural key) order, references fetched in bulk: the same data gives the same bytes in any
+    database, with no query per object."""
     from django.db.models import Prefetch
 
-    queryset = model._base_manager.using("default").order_by(model._meta.pk.name)
+    queryset = model._base_manager.using("default").order_by(*_order(model))
     natural_fks = [f.name for f in model._meta.concrete_fields if f.is_relation and _natural(f.remote_field.model)]
     if natural_fks:
         queryset = queryset.select_related(*natural_fks)
@@ -139,7 +148,7 @@ def _ordered_queryset(model):
         if not field.remote_field.through._meta.auto_created:
             continue  # serialized through its own model, like dumpdata
         target = field.remote_field.model
-        related = target._base_manager.order_by(target._meta.pk.name)
+        related = target._base_manager.order_by(*_order(target))
         target_fks = [f.name for f in target._meta.concrete_fields if f.is_relation and _natural(f.remote_field.model)]
         if _natural(target) and target_fks:
             related = related.select_related(*target_fks)
@@ -162,6 +171,16 @@ def app_models(app_config):
     except TypeError:  # Django < 4.2
         ordered = serializers.sort_dependencies([(app_config, models)])
     return ordered
+
+
+def app_tables(app_config):
+    """The tables behind what dump_app() writes: each model's, and its auto-created many-to-many tables."""
+    tables = []
+    for model in app_models(app_config):
+        tables.append(model._meta.db_table)
+        tables += [f.remote_field.through._meta.db_table for f in model._meta.local_many_to_many
+                   if f.remote_field.through._meta.auto_created]  # fmt: skip
+    return sorted(set(tables))
 
 
 def dump_app(app_config, path, serializer_class):
@@ -221,8 +240,9 @@ def cmd_dump(outdir):
                 cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
             migrations = applied_migrations(cursor)
         for index, label in enumerate(order):
-            info = dump_app(apps.get_app_config(label), os.path.join(outdir, f"{label}.json"), serializer_class)
-            emit(app=label, business=label in business, **(info or {"objects": 0}))
+            config = apps.get_app_config(label)
+            info = dump_app(config, os.path.join(outdir, f"{label}.json"), serializer_class)
+            emit(app=label, business=label in business, tables=app_tables(config), **(info or {"objects": 0}))
             if handshake and index == len(business) - 1:
                 emit(phase="business-done")
                 answer = sys.stdin.readline().strip()

@@ -3,6 +3,9 @@
 import hashlib
 
 FORMAT = "cnb-fp1"
+# Version of the fixtures' bytes (django_helper's serialization): archives of another version cannot be compared
+# fixture-for-fixture with a dump made today. 2: natural keys only for content types/permissions, natural-key order.
+FIXTURE_FORMAT = 2
 
 
 def business_fingerprint(apps, fixtures):
@@ -21,4 +24,14 @@ def file_sha256(path, chunk=1 << 20):
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk), b""):
             sha.update(block)
+    return sha.hexdigest()
+
+
+def sql_fingerprint(table_digests):
+    """One hash over the business tables' row digests ({app: {table: {rows, sum}}}, see pg.table_digests)."""
+    sha = hashlib.sha256(b"cnb-sql1")
+    for app in sorted(table_digests):
+        for table in sorted(table_digests[app]):
+            digest = table_digests[app][table]
+            sha.update(f"\0{app}\0{table}\0{digest['rows']}\0{digest['sum']}".encode())
     return sha.hexdigest()

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from . import __version__, archive, crypto, health, pg
 from .errors import BackupError, ConfigError, StoreError
-from .fingerprint import business_fingerprint
+from .fingerprint import FIXTURE_FORMAT, business_fingerprint, sql_fingerprint
 from .fsutil import Busy, atomic_write_json, exclusive_lock, read_json, replace_symlink
 from .snapshot import take
 from .stores import S3Store
@@ -247,6 +247,9 @@ def write_snapshot_archive(config, path, workdir, taken_at, info, pg_dump_versio
         "business_apps": list(config.apps),
         "business_fixtures": {a: snap.fixtures[a]["sha256"] for a in config.apps if a in snap.fixtures},
         "fingerprint": fingerprint,
+        "fixture_format": FIXTURE_FORMAT,
+        "table_digests": snap.table_digests,
+        "sql_fingerprint": sql_fingerprint(snap.table_digests),
         "members": manifest_members,
         "migrations": snap.migrations,
     }

@@ -43,6 +43,8 @@ def helper_script(workdir):
 class Snapshot:
     fixtures: Dict[str, dict] = field(default_factory=dict)  # label -> {sha256, size, objects, business}
     sql: Optional[dict] = None  # {sha256, size} of <db>.sql
+    tables: Dict[str, list] = field(default_factory=dict)  # label -> its tables
+    table_digests: Dict[str, dict] = field(default_factory=dict)  # business label -> {table: {rows, sum}}
     migrations: Dict[str, str] = field(default_factory=dict)
     complete: bool = False
 
@@ -159,6 +161,7 @@ def take(config, workdir, decide, snapshot_id, database=None):
     try:
         for doc in helper.messages():
             if "app" in doc:
+                result.tables[doc["app"]] = doc.get("tables", [])
                 if doc.get("objects"):
                     result.fixtures[doc["app"]] = doc
             elif doc.get("phase") == "business-done":
@@ -177,6 +180,11 @@ def take(config, workdir, decide, snapshot_id, database=None):
 
                 dump_thread = threading.Thread(target=run_dump, name="pg_dump", daemon=True)
                 dump_thread.start()
+                # meanwhile, digests of the business tables: they prove an SQL restore without Django
+                business_tables = {a: result.tables.get(a, []) for a in config.apps}
+                flat = sorted({t for tables in business_tables.values() for t in tables})
+                digests = pg.snapshot_digests(database, snapshot_id, flat)
+                result.table_digests = {a: {t: digests[t] for t in ts} for a, ts in business_tables.items()}
             elif doc.get("phase") in ("done", "stopped"):
                 result.migrations = doc.get("migrations", {})
                 result.complete = doc["phase"] == "done"

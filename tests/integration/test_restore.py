@@ -544,3 +544,31 @@ def test_interrupted_verify_leaves_no_scratch_database(pg, app_db, run_cli, back
     assert proc.returncode == 1, err
     assert "interrupted" in first_error_line(subprocess.CompletedProcess([], 1, "", err))
     assert scratch_databases(pg) == []
+
+
+def _edited_row(members, manifest):
+    """Same row counts, one value changed in the SQL: only a content proof can tell."""
+    sql_name = next(n for n in members if n.endswith(".sql"))
+    text = members[sql_name].decode()
+    start = text.index('COPY "public"."checkouts_airstrip"')
+    first_row = text.index("\n", start) + 1
+    end = text.index("\n", first_row)
+    row = text[first_row:end].split("\t")
+    row[2] = row[2] + " (edited)"  # the name column
+    members[sql_name] = (text[:first_row] + "\t".join(row) + text[end:]).encode()
+    reseal(members, manifest, sql_name)
+
+
+def test_sql_restore_proof_catches_changed_content_with_equal_row_counts(pg, app_db, run_cli, backup_env, tmp_path):
+    backup(run_cli)
+    latest = os.path.realpath(os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], "latest.tar.gz"))
+    bad = repack(latest, tmp_path / "2030-01-01T000000Z.tar.gz", _edited_row)
+    name = f"{app_db.name}_edited"
+    try:
+        doc = restore_json(run_cli, "--archive", bad, env={"CHECKNINER_RESTORE_TARGET_DATABASE_URL": pg.app_url(name)},
+                           expect=1)  # fmt: skip
+        assert doc["fingerprint"]["method"] == "table digests"
+        assert doc["apps"]["checkouts"]["match"] is False and doc["apps"]["auth"]["match"] is True
+        assert all(t["match"] for t in doc["tables"].values())  # the row counts alone would have passed
+    finally:
+        pg.drop_database(name)
