@@ -17,7 +17,7 @@ LATEST = "latest.tar.gz"
 MANIFEST = "manifest.json"
 NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-[A-Za-z0-9_.-]+)?\.tar\.gz(\.gpg)?$")
 STAMP = "%Y-%m-%dT%H%M%SZ"
-COMPRESSLEVEL = 6
+COMPRESSLEVEL = 3  # zlib level: 3 costs about half the CPU of 6 for ~20% larger archives (benchmarks/)
 
 
 SAFETY_TAG = "pre-restore"

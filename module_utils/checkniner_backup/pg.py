@@ -61,29 +61,22 @@ def server_info(conn):
     }
 
 
-def wal_position(conn, in_recovery=False):
-    """Where the write-ahead log is now: every committed write anywhere in the cluster moves it forward."""
+def next_xid(conn):
+    """The first transaction id not yet assigned (xmax of a snapshot taken now): every write, logged or unlogged,
+    runs under a transaction id, so while it has not moved nothing has been committed. Page pruning, hint bits,
+    checkpoints and VACUUM move the WAL but not this."""
     with conn.cursor() as cur:
-        if in_recovery:
-            cur.execute("SELECT pg_last_wal_replay_lsn()::text, 0")
-        else:
-            cur.execute("SELECT pg_current_wal_insert_lsn()::text, (SELECT timeline_id FROM pg_control_checkpoint())")
-        return cur.fetchone()
-
-
-def unlogged_tables(conn):
-    """Unlogged tables change without writing WAL, so the WAL precheck cannot vouch for them."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_class WHERE relpersistence = 'u' AND relkind IN ('r', 'p')")
-        return cur.fetchone()[0]
+        cur.execute("SELECT pg_current_snapshot()::text")
+        return cur.fetchone()[0].split(":")[1]
 
 
 @contextmanager
 def exported_snapshot(database):
     """A REPEATABLE READ transaction held open while pg_dump and Django read from its exported snapshot.
 
-    Yields (snapshot_id, settled): settled is True when no transaction was in flight at the snapshot, i.e.
-    every commit already in the WAL is visible to it (the precheck may only trust settled snapshots).
+    Yields (snapshot_id, xmax): xmax is the snapshot's first unassigned transaction id when no transaction was in
+    flight at the snapshot (every transaction before it finished and is visible), else None. A later next_xid()
+    equal to it proves nothing was committed since this snapshot.
     """
     conn = connect(database, autocommit=False)
     try:
@@ -92,7 +85,7 @@ def exported_snapshot(database):
             cur.execute("SELECT pg_export_snapshot(), pg_current_snapshot()::text")
             snapshot_id, snap = cur.fetchone()
         xmin, xmax, xip = snap.split(":")
-        yield snapshot_id, (xmin == xmax and not xip)
+        yield snapshot_id, (xmax if xmin == xmax and not xip else None)
     finally:
         try:
             conn.rollback()

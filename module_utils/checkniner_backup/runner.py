@@ -13,7 +13,7 @@ from . import __version__, archive, crypto, health, pg
 from .errors import BackupError, ConfigError, StoreError
 from .fingerprint import FIXTURE_FORMAT, business_fingerprint, sql_fingerprint
 from .fsutil import Busy, atomic_write_json, exclusive_lock, read_json, replace_symlink
-from .snapshot import take
+from .snapshot import table_digests, take
 from .stores import S3Store
 
 STATE = "state.json"
@@ -207,13 +207,11 @@ def pending_count(config, bdir):
     return sum(len(bdir.pending(d)) for d in config.destinations)
 
 
-def _identity(info, lsn, timeline):
+def _identity(info):
     return {
         "system_identifier": info["system_identifier"],
         "database_oid": info["database_oid"],
         "database": info["database"],
-        "timeline": timeline,
-        "lsn": lsn,
     }
 
 
@@ -261,19 +259,23 @@ def _iterate(config, bdir, state, dry_run=False):
     conn = pg.connect(config.database)
     try:
         info = pg.server_info(conn)
-        lsn, timeline = pg.wal_position(conn, info["in_recovery"])
-        unlogged = pg.unlogged_tables(conn)
+        next_xid = pg.next_xid(conn)
     finally:
         conn.close()
     pg_dump_version = pg.check_client(pg.find_program("pg_dump", config.env), info["server_version_num"])
     config.django.require()
     if config.gpg_recipient:
         crypto.check_recipient(config.gpg_recipient, config.env)
-    identity = _identity(info, lsn, timeline)
+    identity = _identity(info)
     known, _source = last_fingerprint(config, bdir, state)
+    # 1. precheck: no transaction id assigned since the last settled snapshot -> nothing committed anywhere
     precheck = state.get("precheck") or {}
-    if known and not unlogged and precheck.get("fingerprint") == known and precheck.get("identity") == identity:
-        return RunResult("unchanged", reason="precheck", fingerprint=known)
+    if known and precheck.get("fingerprint") == known and precheck.get("identity") == identity:
+        if precheck.get("xmax") == next_xid:
+            return RunResult("unchanged", reason="precheck", fingerprint=known)
+    digests = state.get("digests") or {}
+    if digests.get("fingerprint") != known or digests.get("identity") != identity:
+        digests = {}
 
     workdir = bdir.join(f".work-{os.getpid()}")
     os.makedirs(workdir, mode=0o700)
@@ -284,8 +286,17 @@ def _iterate(config, bdir, state, dry_run=False):
             decision["fingerprint"] = business_fingerprint(config.apps, business)
             return decision["fingerprint"] != known and not dry_run
 
-        with pg.exported_snapshot(config.database) as (snapshot_id, settled):
+        with pg.exported_snapshot(config.database) as (snapshot_id, xmax):
             taken_at = utcnow()
+            if digests:
+                # 2. something was written: compare the business tables' row digests (a scan in the server, no
+                # Django) with those of the data the last fingerprint describes; django_migrations too (a new model)
+                now = table_digests(config.database, snapshot_id, {a: list(t) for a, t in digests["tables"].items()})
+                if list(now) == [digests["tables"], digests["migrations"]]:
+                    if not dry_run:
+                        state["precheck"] = {"fingerprint": known, "identity": identity, "xmax": xmax} if xmax else {}
+                    return RunResult("unchanged", reason="digests", fingerprint=known)
+            # 3. the business fixtures through the application's own Django, and the rest only if they changed
             snap = take(config, workdir, decide, snapshot_id)
         fingerprint = decision.get("fingerprint")
         if fingerprint is None:
@@ -294,7 +305,13 @@ def _iterate(config, bdir, state, dry_run=False):
             if fingerprint == known:
                 return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
             return RunResult("would save", reason="business data changed", fingerprint=fingerprint)
-        state["precheck"] = {"fingerprint": fingerprint, "identity": identity} if settled else {}
+        state["precheck"] = {"fingerprint": fingerprint, "identity": identity, "xmax": xmax} if xmax else {}
+        state["digests"] = {
+            "fingerprint": fingerprint,
+            "identity": identity,
+            "tables": snap.table_digests,
+            "migrations": snap.migrations_digest,
+        }
         if not snap.complete:
             return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
         if snap.sql is None:

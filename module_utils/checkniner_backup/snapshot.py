@@ -15,6 +15,7 @@ from . import django_helper, pg
 from .errors import BackupError, ConfigError
 
 # Run as a script by the application's interpreter. Imported above only so that Ansible ships it with a module.
+MIGRATIONS = "django_migrations"
 HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "django_helper.py")
 
 
@@ -45,6 +46,7 @@ class Snapshot:
     sql: Optional[dict] = None  # {sha256, size} of <db>.sql
     tables: Dict[str, list] = field(default_factory=dict)  # label -> its tables
     table_digests: Dict[str, dict] = field(default_factory=dict)  # business label -> {table: {rows, sum}}
+    migrations_digest: Optional[dict] = None  # of django_migrations: a new model means a new migration
     migrations: Dict[str, str] = field(default_factory=dict)
     complete: bool = False
 
@@ -138,6 +140,13 @@ class HelperProcess:
             raise BackupError(f"Django helper failed during {what}: {self.stderr_tail() or f'exit status {code}'}")
 
 
+def table_digests(database, snapshot_id, tables_by_app):
+    """({app: {table: digest}}, digest of django_migrations) read from the snapshot (see pg.table_digests)."""
+    flat = sorted({t for tables in tables_by_app.values() for t in tables} | {MIGRATIONS})
+    digests = pg.snapshot_digests(database, snapshot_id, flat)
+    return {a: {t: digests[t] for t in ts} for a, ts in tables_by_app.items()}, digests[MIGRATIONS]
+
+
 def take(config, workdir, decide, snapshot_id, database=None):
     """Dump into workdir from the exported snapshot. decide(business_fixtures) -> bool: go on with the full dump?
 
@@ -165,10 +174,14 @@ def take(config, workdir, decide, snapshot_id, database=None):
                 if doc.get("objects"):
                     result.fixtures[doc["app"]] = doc
             elif doc.get("phase") == "business-done":
-                if not decide({k: v["sha256"] for k, v in result.fixtures.items()}):
-                    helper.send("stop")
+                go_on = decide({k: v["sha256"] for k, v in result.fixtures.items()})
+                helper.send("continue" if go_on else "stop")
+                business_tables = {a: result.tables.get(a, []) for a in config.apps}
+                if not go_on:
+                    result.table_digests, result.migrations_digest = table_digests(
+                        database, snapshot_id, business_tables
+                    )
                     continue
-                helper.send("continue")
                 # The SQL is read in parallel with the remaining fixtures, from the same snapshot.
                 sql_path = os.path.join(workdir, f"{database.name}.sql")
 
@@ -181,10 +194,7 @@ def take(config, workdir, decide, snapshot_id, database=None):
                 dump_thread = threading.Thread(target=run_dump, name="pg_dump", daemon=True)
                 dump_thread.start()
                 # meanwhile, digests of the business tables: they prove an SQL restore without Django
-                business_tables = {a: result.tables.get(a, []) for a in config.apps}
-                flat = sorted({t for tables in business_tables.values() for t in tables})
-                digests = pg.snapshot_digests(database, snapshot_id, flat)
-                result.table_digests = {a: {t: digests[t] for t in ts} for a, ts in business_tables.items()}
+                result.table_digests, result.migrations_digest = table_digests(database, snapshot_id, business_tables)
             elif doc.get("phase") in ("done", "stopped"):
                 result.migrations = doc.get("migrations", {})
                 result.complete = doc["phase"] == "done"
