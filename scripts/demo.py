@@ -65,9 +65,9 @@ def main():
         }
         step("first run: always saves, uploads, points latest.json at it")
         cli(env, "run")
-        step("second run, nothing written since: the WAL precheck skips the dump entirely")
+        step("second run, nothing committed since: the precheck skips the dump entirely")
         cli(env, "run")
-        step("a sessions-only write (not business data): dumped, compared, nothing saved")
+        step("a sessions-only write (not business data): business-table digests compared in the server, nothing saved")
         manage(["touch_sessions"], url)
         cli(env, "run")
         step("a business change (insert, update, delete in checkouts): a new archive")
