@@ -15,9 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.django_project import MANAGE_PY, SETTINGS_MODULE, manage, migrate, seed  # noqa: E402
+from support.django_project import manage, migrate, seed  # noqa: E402
+from support.environment import backup_environment  # noqa: E402
 from support.pg import PostgresCluster  # noqa: E402
-from support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer  # noqa: E402
+from support.s3 import MotoServer  # noqa: E402
 
 DEMO = ROOT / "demo"
 
@@ -46,23 +47,8 @@ def main():
         seed(url)
         s3.create_bucket("checkniner-demo")
         print(f"PostgreSQL {pg.bindir} on 127.0.0.1:{pg.port}, S3 endpoint {s3.endpoint_url}, bucket checkniner-demo")
-        env = {
-            "PATH": f"{pg.bindir}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
-            "HOME": os.environ.get("HOME", str(DEMO)),
-            "LANG": "C.UTF-8",
-            "DATABASE_URL": url,
-            "CHECKNINER_BACKUP_DIR": str(DEMO / "backups"),
-            "S3_ACCESS_KEY": ACCESS_KEY,
-            "S3_SECRET_KEY": SECRET_KEY,
-            "S3_BUCKET_NAME": "checkniner-demo",
-            "S3_ENDPOINT_URL": s3.endpoint_url,
-            "S3_REGION": REGION,
-            "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-            "CHECKNINER_MANAGE_PY": str(MANAGE_PY),
-            "CHECKNINER_DJANGO_PYTHON": sys.executable,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        }
+        home = os.environ.get("HOME", str(DEMO))
+        env = backup_environment(pg, s3, url, "checkniner-demo", DEMO / "backups", home)
         step("first run: always saves, uploads, points latest.json at it")
         cli(env, "run")
         step("second run, nothing committed since: the precheck skips the dump entirely")

@@ -6,7 +6,6 @@ Session-wide: ``pg``, ``s3``, ``template_db`` (migrated + seeded once). Per test
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -14,9 +13,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from support.django_project import MANAGE_PY, SETTINGS_MODULE, migrate, seed
+from support.django_project import migrate, seed
+from support.environment import backup_environment
 from support.pg import PostgresCluster
-from support.s3 import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from support.s3 import MotoServer
 
 TEMPLATE_DB = "checkniner_template"
 INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
@@ -84,23 +84,7 @@ def backup_env(tmp_path, pg, app_db, s3, bucket) -> dict:
     """The whole environment for running the command line; nothing else leaks in from the caller."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return {
-        "PATH": f"{pg.bindir}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "DATABASE_URL": app_db.url,
-        "CHECKNINER_BACKUP_DIR": str(tmp_path / "backups"),
-        "S3_ACCESS_KEY": ACCESS_KEY,
-        "S3_SECRET_KEY": SECRET_KEY,
-        "S3_BUCKET_NAME": bucket,
-        "S3_ENDPOINT_URL": s3.endpoint_url,
-        "S3_REGION": REGION,
-        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-        "CHECKNINER_MANAGE_PY": str(MANAGE_PY),
-        "CHECKNINER_DJANGO_PYTHON": sys.executable,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
+    return backup_environment(pg, s3, app_db.url, bucket, tmp_path / "backups", home)
 
 
 @pytest.fixture
