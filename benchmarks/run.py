@@ -101,7 +101,16 @@ def machine(pg):
         "python": platform.python_version(),
         "django": django,
         "loadavg_start": os.getloadavg(),
+        "engine_commit": _engine_commit(),
     }
+
+
+def _engine_commit():
+    """The commit the engine was measured at (+ "dirty" when module_utils has uncommitted changes)."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "module_utils"], capture_output=True, text=True).stdout
+    return head + (" (module_utils dirty)" if dirty.strip() else "")
 
 
 def clean_env(pg):
@@ -614,6 +623,7 @@ def write_report(results, info, notes=""):
         f"- {info['date']}, {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Linux {info['kernel']}",
         f"- PostgreSQL {info['postgresql']} (throwaway cluster, fsync off), {info['pg_dump']}",
         f"- Python {info['python']}, Django {info['django']}, django-dbbackup {info.get('dbbackup', '?')}",
+        f"- engine measured at commit {info.get('engine_commit', '?')}",
         f"- load average at start {', '.join(f'{x:.2f}' for x in info['loadavg_start'])}"
         + (f", at end {', '.join(f'{x:.2f}' for x in info['loadavg_end'])}" if info.get("loadavg_end") else "")
         + " (the machine is shared with other work: see min–max)",
@@ -629,6 +639,8 @@ def write_report(results, info, notes=""):
         "- **output**: the archive (or dump) the run leaves; 0 when it saves nothing.",
         "- ×raw and ×old: median wall over the median wall of raw `pg_dump | gzip` and of the old pipeline after a "
         "business change (sessions-only rows: the old pipeline after the same sessions write).",
+        "- CPU × raw and CPU × old: the same ratios on CPU seconds (tree + server), the figure the verdicts use: "
+        "on a shared machine, wall time says as much about the neighbours as about the contender.",
         "- No S3 for any contender: the local archive is the product compared.",
         "- A *business change* is one airstrip renamed (one row); a *sessions write* is `touch_sessions` (one "
         "django_session row). The restore archive is the one `checkniner-backup run` made at that size; psql gets "
@@ -643,7 +655,8 @@ def write_report(results, info, notes=""):
             f"Database {meta['database_bytes'] / 1e6:.0f} MB on disk (business tables with indexes "
             f"{meta['business_bytes'] / 1e6:.0f} MB), {meta['checkouts']:,} checkouts, {meta['users']:,} users; "
             f"SQL dump {meta['sql_bytes'] / 1e6:.0f} MB, our archive {meta['archive_bytes'] / 1e6:.0f} MB; "
-            f"{meta.get('rounds_done', meta['rounds'])} rounds. Template built in {meta['build_seconds']:.0f} s.",
+            f"{meta.get('rounds_done', meta['rounds'])} rounds. Template built in {meta['build_seconds']:.0f} s."
+            + (f" Engine: {meta['engine_commit']}." if meta.get("engine_commit") else ""),
             "",
             size_table(result),
             "",
@@ -709,6 +722,8 @@ def main():
             per_size = dict(item.split("=") for item in args.size_rounds.split(",") if item)
             rounds = int(per_size.get(str(size), args.rounds))
             bench = Bench(pg, size, rounds, env)
+            bench.meta["engine_commit"] = info["engine_commit"]
+            bench.meta["started"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             bench.run(only)
             pg.drop_database(bench.db)
             pg.drop_database(f"tpl_{size}")
