@@ -180,8 +180,14 @@ class S3Store:
             self.client.download_file(self.dest.bucket, self.key(name), path)
 
     def delete(self, names):
+        """Delete in batches of 1,000; a key S3 refused to delete is reported (after every batch was tried)."""
         names = list(names)
+        refused = []
         with s3_errors(self.dest, "deleting archives"):
             for start in range(0, len(names), 1000):
                 batch = [{"Key": self.key(n)} for n in names[start : start + 1000]]
-                self.client.delete_objects(Bucket=self.dest.bucket, Delete={"Objects": batch, "Quiet": True})
+                resp = self.client.delete_objects(Bucket=self.dest.bucket, Delete={"Objects": batch, "Quiet": True})
+                refused += [f"{e.get('Key')} ({e.get('Code')})" for e in resp.get("Errors", [])]
+        if refused:
+            more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+            raise StoreError(f"S3 refused to delete {', '.join(refused[:3])}{more} ({self.dest.describe()})")
