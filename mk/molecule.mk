@@ -4,7 +4,7 @@
 #   make molecule-image        build the Debian 12 base image (cached; FORCE=1 rebuilds)
 # The S3 endpoint is a moto server on the controller, started before and stopped after the scenarios.
 
-MOLECULE_SCENARIOS ?= default schedule
+MOLECULE_SCENARIOS ?= default schedule restore fleet
 MOLECULE_S3_PORT ?= 5599
 export MOLECULE_S3_PORT
 
