@@ -5,30 +5,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from support.django_project import manage
-from support.pg import APP_PASSWORD
-
-BUSINESS_TABLES = [
-    "auth_user",
-    "auth_group",
-    "auth_user_groups",
-    "auth_group_permissions",
-    "checkouts_airstrip",
-    "checkouts_airstrip_bases",
-    "checkouts_aircrafttype",
-    "checkouts_checkout",
-    "checkouts_pilotweight",
-]
-
-
-def table_digests(pg, db, tables):
-    """md5 of each table's rows in a stable order: a change anywhere in a table changes its digest."""
-    sql = "\n".join(
-        f"SELECT '{t}', count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {t} t;"
-        for t in tables
-    )
-    rows = [line.split("|", 2) for line in pg.psql(sql, db=db).splitlines() if line]
-    return {name: (int(count), digest) for name, count, digest in rows}
+from support.django_project import BUSINESS_TABLES, manage
+from support.pg import APP_PASSWORD, table_digests
 
 
 def count(pg, db, table):

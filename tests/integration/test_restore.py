@@ -15,22 +15,12 @@ import time
 import uuid
 
 import pytest
-from support.django_project import manage, migrate
+from support.django_project import BUSINESS_TABLES, manage, migrate
 from support.pg import APP_USER, PostgresCluster, quote_ident, quote_literal
+from support.pg import table_digests as support_table_digests
 
 from checkniner_backup import archive
 
-BUSINESS_TABLES = [
-    "auth_user",
-    "auth_group",
-    "auth_user_groups",
-    "auth_group_permissions",
-    "checkouts_airstrip",
-    "checkouts_airstrip_bases",
-    "checkouts_aircrafttype",
-    "checkouts_checkout",
-    "checkouts_pilotweight",
-]
 # Business rows without surrogate keys a fixtures load may renumber (m2m through tables, permission ids).
 PORTABLE_BUSINESS = {
     # dumpdata's JSON keeps milliseconds: fixtures carry timestamps to the millisecond (the SQL keeps microseconds)
@@ -58,14 +48,8 @@ def all_tables(pg, db):
 
 
 def table_digests(pg, db, tables=None):
-    """{table: (rows, md5 of all rows in a stable order)}: row by row, every table (default: all of public)."""
-    tables = tables or all_tables(pg, db)
-    sql = "\n".join(
-        f"SELECT '{t}', count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {t} t;"
-        for t in tables
-    )
-    rows = [line.split("|", 2) for line in pg.psql(sql, db=db).splitlines() if line]
-    return {name: (int(count), digest) for name, count, digest in rows}
+    """Row by row, every table (default: all of public)."""
+    return support_table_digests(pg, db, tables or all_tables(pg, db))
 
 
 def portable_digests(pg, db):

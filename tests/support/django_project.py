@@ -47,3 +47,17 @@ def migrate(database_url: str) -> subprocess.CompletedProcess:
 
 def seed(database_url: str) -> subprocess.CompletedProcess:
     return manage(["seed_demo"], database_url)
+
+
+# The sample project's business tables (apps auth and checkouts), for tests that compare their rows.
+BUSINESS_TABLES = [
+    "auth_user",
+    "auth_group",
+    "auth_user_groups",
+    "auth_group_permissions",
+    "checkouts_airstrip",
+    "checkouts_airstrip_bases",
+    "checkouts_aircrafttype",
+    "checkouts_checkout",
+    "checkouts_pilotweight",
+]

@@ -251,3 +251,13 @@ class PostgresCluster:
             f"WHERE datname = {quote_literal(name)} AND pid <> pg_backend_pid();\n"
             f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE);"
         )
+
+
+def table_digests(pg, db, tables):
+    """{table: (rows, md5 of its rows in a stable order)}: a change anywhere in a table changes its digest."""
+    sql = "\n".join(
+        f"SELECT '{t}', count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {t} t;"
+        for t in tables
+    )
+    rows = [line.split("|", 2) for line in pg.psql(sql, db=db).splitlines() if line]
+    return {name: (int(count), digest) for name, count, digest in rows}
