@@ -161,14 +161,29 @@ _CANONICAL = (
 )
 
 
-def table_digests(conn, tables):
-    """{table: {"rows": n, "sum": s}}: an order-independent digest of every row's text (sum of 64-bit md5 prefixes).
+# Per-table digest methods, newest first. "hash": hash_record_extended() over the row's binary values (PostgreSQL 14+,
+# 4-5x cheaper than formatting and md5-ing every row; needs an extended hash function for every column's type, so json,
+# xml, point... fall back). "md5": md5 of the row's text under _CANONICAL (any version, any type). A digest records its
+# method: a restore proves with the method the snapshot used.
+_DIGEST_SQL = {
+    "hash": "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)), 0)::text FROM {} AS t",
+    "md5": "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text"
+    " FROM {} AS t",
+}
+DIGEST_METHODS = tuple(_DIGEST_SQL)
 
-    The same rows give the same digest in any database; one sequential scan per table, no sort. Tables that do not
-    exist are reported with rows None. Used to prove an SQL restore without going through Django.
+
+def table_digests(conn, tables, methods=None):
+    """{table: {"rows": n, "sum": s, "method": m}}: an order-independent digest of every row (a sum of 64-bit hashes).
+
+    The same rows give the same digest in any database; one sequential scan per table, no sort. methods: {table:
+    method} to recompute recorded digests (a digest without a method is "md5"); otherwise the cheapest method the
+    server and the table's column types support. Tables that do not exist are reported with rows None. Used to detect
+    business changes without Django, and to prove an SQL restore.
     """
     from psycopg2 import sql
 
+    hash_ok = conn.server_version >= 140000
     digests = {}
     with conn.cursor() as cur:
         cur.execute(_CANONICAL)
@@ -177,18 +192,43 @@ def table_digests(conn, tables):
             if not cur.fetchone()[0]:
                 digests[table] = {"rows": None, "sum": None}
                 continue
-            cur.execute(
-                sql.SQL(
-                    "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text"
-                    " FROM {} AS t"
-                ).format(sql.Identifier(table))
-            )
-            rows, total = cur.fetchone()
-            digests[table] = {"rows": rows, "sum": total}
+            if methods is not None:
+                wanted = [methods.get(table) or "md5"]
+            else:
+                wanted = list(DIGEST_METHODS) if hash_ok else ["md5"]
+            for method in wanted:
+                if method not in _DIGEST_SQL:
+                    raise BackupError(f"unknown row digest method {method!r} for {table}: a newer checkniner-backup?")
+                query = sql.SQL(_DIGEST_SQL[method]).format(sql.Identifier(table))
+                if method == wanted[-1]:
+                    cur.execute(query)
+                    row = cur.fetchone()
+                    break
+                row = _try(conn, cur, query)
+                if row is not None:
+                    break
+            digests[table] = {"rows": row[0], "sum": row[1], "method": method}
     return digests
 
 
-def snapshot_digests(database, snapshot_id, tables):
+def _try(conn, cur, query):
+    """The query's one row; None (and the transaction still usable) when the server refuses it."""
+    psycopg2 = _psycopg2()
+    if not conn.autocommit:
+        cur.execute("SAVEPOINT cnb_digest")
+    try:
+        cur.execute(query)
+        row = cur.fetchone()
+    except psycopg2.Error:
+        if not conn.autocommit:
+            cur.execute("ROLLBACK TO SAVEPOINT cnb_digest")
+        return None
+    if not conn.autocommit:
+        cur.execute("RELEASE SAVEPOINT cnb_digest")
+    return row
+
+
+def snapshot_digests(database, snapshot_id, tables, methods=None):
     """table_digests() read from an exported snapshot (the same instant as the dump)."""
     conn = connect(database, autocommit=False)
     try:
@@ -196,7 +236,7 @@ def snapshot_digests(database, snapshot_id, tables):
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if snapshot_id:
                 cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot_id])
-        return table_digests(conn, tables)
+        return table_digests(conn, tables, methods)
     finally:
         conn.rollback()
         conn.close()

@@ -13,7 +13,7 @@ from . import __version__, archive, crypto, health, pg
 from .errors import BackupError, ConfigError, StoreError
 from .fingerprint import FIXTURE_FORMAT, business_fingerprint, sql_fingerprint
 from .fsutil import Busy, atomic_write_json, exclusive_lock, read_json, replace_symlink
-from .snapshot import table_digests, take
+from .snapshot import MIGRATIONS, table_digests, take
 from .stores import S3Store
 
 STATE = "state.json"
@@ -291,7 +291,11 @@ def _iterate(config, bdir, state, dry_run=False):
             if digests:
                 # 2. something was written: compare the business tables' row digests (a scan in the server, no
                 # Django) with those of the data the last fingerprint describes; django_migrations too (a new model)
-                now = table_digests(config.database, snapshot_id, {a: list(t) for a, t in digests["tables"].items()})
+                recorded = [d for tables in digests["tables"].values() for d in tables.items()]
+                methods = {t: d.get("method") for t, d in [*recorded, (MIGRATIONS, digests["migrations"])]}
+                now = table_digests(
+                    config.database, snapshot_id, {a: list(t) for a, t in digests["tables"].items()}, methods
+                )
                 if list(now) == [digests["tables"], digests["migrations"]]:
                     if not dry_run:
                         state["precheck"] = {"fingerprint": known, "identity": identity, "xmax": xmax} if xmax else {}

@@ -140,10 +140,12 @@ class HelperProcess:
             raise BackupError(f"Django helper failed during {what}: {self.stderr_tail() or f'exit status {code}'}")
 
 
-def table_digests(database, snapshot_id, tables_by_app):
-    """({app: {table: digest}}, digest of django_migrations) read from the snapshot (see pg.table_digests)."""
+def table_digests(database, snapshot_id, tables_by_app, methods=None):
+    """({app: {table: digest}}, digest of django_migrations) read from the snapshot (see pg.table_digests).
+
+    methods: {table: method} to compare with recorded digests (default: the cheapest each table supports)."""
     flat = sorted({t for tables in tables_by_app.values() for t in tables} | {MIGRATIONS})
-    digests = pg.snapshot_digests(database, snapshot_id, flat)
+    digests = pg.snapshot_digests(database, snapshot_id, flat, methods)
     return {a: {t: digests[t] for t in ts} for a, ts in tables_by_app.items()}, digests[MIGRATIONS]
 
 
