@@ -1,5 +1,6 @@
 """The archive: YYYY-MM-DDTHHMMSSZ.tar.gz with manifest.json, <db>.sql and <app>.json at the top level."""
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -96,12 +97,17 @@ def read_manifest(path):
         raise IntegrityError(f"{os.path.basename(path)} is unreadable ({exc.__class__.__name__}: {exc})") from None
 
 
-def extract_verified(path, dest):
+def extract_verified(path, dest, stream=None, upto=None):
     """Extract every member into dest, checking each one's sha256 and size against the manifest as it streams.
 
-    Returns the manifest. Raises IntegrityError naming the first problem (truncated, tampered, missing member).
+    stream: {member name: callable(block)}: those members are handed over block by block instead of written (the SQL
+    member goes straight to psql); dest None: the other members are checked, not written. Nothing handed over may be
+    trusted before this returns: the check of a member ends with its last block. upto: a set of member names: stop
+    once those are read and checked (the caller checked the whole archive's sha256 against a record). Returns the
+    manifest. Raises IntegrityError naming the first problem (truncated, tampered, missing member).
     """
     name = os.path.basename(path)
+    stream = stream or {}
     try:
         with tarfile.open(path, mode="r:gz") as tar:
             first = tar.next()
@@ -117,16 +123,22 @@ def extract_verified(path, dest):
                 if want is None:
                     raise IntegrityError(f"{name} holds {member.name}, which its manifest does not list")
                 sha = hashlib.sha256()
-                target = os.path.join(dest, member.name)
-                with tar.extractfile(member) as src, open(target, "wb") as out:
+                sink = stream.get(member.name)
+                with contextlib.ExitStack() as stack:
+                    src = stack.enter_context(tar.extractfile(member))
+                    if sink is None and dest is not None:
+                        sink = stack.enter_context(open(os.path.join(dest, member.name), "wb")).write
                     for block in iter(lambda src=src: src.read(1 << 20), b""):
                         sha.update(block)
-                        out.write(block)
+                        if sink is not None:
+                            sink(block)
                 if sha.hexdigest() != want["sha256"] or member.size != want["size"]:
                     raise IntegrityError(
                         f"{name}: member {member.name} does not match its manifest checksum (tampered?)"
                     )
                 seen.add(member.name)
+                if upto is not None and upto <= seen:
+                    return manifest
             missing = sorted(set(expected) - seen)
             if missing:
                 raise IntegrityError(f"{name} is missing member(s) {', '.join(missing)} listed in its manifest")

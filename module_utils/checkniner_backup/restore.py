@@ -70,13 +70,16 @@ class Fetched:
     name: str
     source: str  # "path" | "local" | the S3 destination's name
     path: str  # the (decrypted) archive file
-    members: str  # directory holding the verified members
+    members: Optional[str]  # directory holding the verified members; None: not extracted (SQL mode streams them)
     manifest: dict
     sha256: str
+    # the archive's sha256 matched the one recorded when it was saved (state, latest.json, object metadata): members
+    # the restore does not use need not be read, the archive's checksum covers them
+    sealed: bool = False
 
     @property
-    def sql_path(self):
-        return os.path.join(self.members, f"{self.manifest['database']}.sql")
+    def sql_name(self):
+        return f"{self.manifest['database']}.sql"
 
     def fixture(self, label):
         return os.path.join(self.members, f"{label}.json")
@@ -129,16 +132,17 @@ def _download(store, name, expected_sha, workdir):
         )
     if expected_sha and head["metadata"].get("sha256") not in (None, expected_sha):
         raise IntegrityError(f"{name}: latest.json and the object's metadata disagree on its sha256")
-    return path, sha
+    return path, recorded
 
 
 def _decrypt(config, path, workdir):
     return crypto.decrypt(path, os.path.join(workdir, os.path.basename(path)[: -len(crypto.SUFFIX)]), config.env)
 
 
-def fetch(config, ref, workdir):
+def fetch(config, ref, workdir, extract=True):
     """Resolve `ref` (latest | NAME | PATH), download and check it, extract and check every member. Returns Fetched.
 
+    extract False: only the manifest is read; the members are checked as they stream (replay_sql, sql_counts).
     Nothing here touches any database.
     """
     ref = (ref or "latest").strip()
@@ -171,7 +175,7 @@ def fetch(config, ref, workdir):
             elif remote:
                 name, sha, dest = remote
                 source = dest.name
-                path, _ = _download(S3Store(dest), name, sha, workdir)
+                path, recorded = _download(S3Store(dest), name, sha, workdir)
             else:
                 where = bdir.path if bdir else "no CHECKNINER_BACKUP_DIR"
                 raise BackupError(f"no archive to restore: none in {where}, none in {_describe_remote(config)}")
@@ -182,7 +186,7 @@ def fetch(config, ref, workdir):
                 store = S3Store(dest)
                 if store.head(ref) is not None:
                     name, source = ref, dest.name
-                    path, _ = _download(store, ref, None, workdir)
+                    path, recorded = _download(store, ref, None, workdir)
                     break
             if path is None:
                 where = bdir.path if bdir else "no CHECKNINER_BACKUP_DIR"
@@ -197,14 +201,18 @@ def fetch(config, ref, workdir):
         raise IntegrityError(f"{name} does not match the sha256 recorded when it was saved (damaged or tampered)")
     if name.endswith(".gpg"):
         path = _decrypt(config, path, workdir)
-    members = os.path.join(workdir, "members")
-    os.makedirs(members, mode=0o700, exist_ok=True)
-    manifest = archive_mod.extract_verified(path, members)
+    members = None
+    if extract:
+        members = os.path.join(workdir, "members")
+        os.makedirs(members, mode=0o700, exist_ok=True)
+        manifest = archive_mod.extract_verified(path, members)
+    else:
+        manifest = archive_mod.read_manifest(path)
     if manifest.get("format") != "checkniner-backup" or not manifest.get("database"):
         raise IntegrityError(f"{name} has no checkniner-backup manifest (format, database): not one of our archives")
     if f"{manifest['database']}.sql" not in manifest.get("members", {}):
         raise IntegrityError(f"{name} holds no {manifest['database']}.sql: not a complete archive")
-    return Fetched(name, source, path, members, manifest, sha)
+    return Fetched(name, source, path, members, manifest, sha, sealed=bool(recorded))
 
 
 # -- the target database --------------------------------------------------------------------------------------
@@ -367,24 +375,71 @@ def _unquote(ident):
     return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident.lower()
 
 
-def sql_table_counts(path):
-    """{table: rows} of every COPY block in a pg_dump plain SQL file, in one streaming pass."""
-    counts = {}
-    current = None
-    with open(path, "rb") as handle:
-        for line in handle:
-            if current is not None:
-                if line == b"\\.\n" or line == b"\\.":
-                    current = None
-                else:
-                    counts[current] += 1
+class CopyCounter:
+    """Counts the rows of every COPY block of a pg_dump plain SQL stream, fed in blocks of any size.
+
+    Inside a COPY block only the terminator line `\\.` is looked for (a data line never is exactly that: COPY escapes
+    backslashes), and the rows are counted with bytes.count: no Python loop over lines.
+    """
+
+    def __init__(self):
+        self.counts = {}
+        self._current = None
+        self._tail = b""
+
+    def feed(self, block):
+        data = self._tail + block if self._tail else block
+        cut = data.rfind(b"\n") + 1
+        self._tail = data[cut:]
+        pos = 0
+        while pos < cut:
+            if self._current is not None:
+                if data.startswith(b"\\.\n", pos):
+                    self._current, pos = None, pos + 3
+                    continue
+                end = data.find(b"\n\\.\n", pos, cut)
+                stop = cut if end < 0 else end + 1
+                self.counts[self._current] += data.count(b"\n", pos, stop)
+                pos = stop
                 continue
-            if line.startswith(b"COPY "):
+            if data.startswith(b"COPY ", pos):
+                eol = data.index(b"\n", pos)
+                line = data[pos:eol]
                 match = _COPY_RE.match(line)
                 if match and line.rstrip().endswith(b"FROM stdin;"):
-                    current = table_key(_unquote(match.group(1)), _unquote(match.group(2)))
-                    counts[current] = 0
-    return counts
+                    self._current = table_key(_unquote(match.group(1)), _unquote(match.group(2)))
+                    self.counts[self._current] = 0
+                pos = eol + 1
+                continue
+            found = data.find(b"\nCOPY ", pos, cut)
+            pos = cut if found < 0 else found + 1
+
+    def close(self):
+        if self._tail and self._current is not None and self._tail.rstrip() != b"\\.":
+            self.counts[self._current] += 1
+        self._tail = b""
+        return self.counts
+
+
+def sql_table_counts(path):
+    """{table: rows} of every COPY block in a pg_dump plain SQL file, in one streaming pass."""
+    counter = CopyCounter()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(pg.CHUNK), b""):
+            counter.feed(block)
+    return counter.close()
+
+
+def _upto(fetched):
+    """Stop reading the archive after its SQL when the archive as a whole matched its recorded checksum."""
+    return {fetched.sql_name} if fetched.sealed else None
+
+
+def sql_counts(fetched):
+    """sql_table_counts() of the archive's SQL member, read from the archive (every member checked, none written)."""
+    counter = CopyCounter()
+    archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: counter.feed}, upto=_upto(fetched))
+    return counter.close()
 
 
 def _checks_sql(counts):
@@ -402,23 +457,50 @@ def _checks_sql(counts):
     return "\n".join(lines)
 
 
-def replay_sql(config, target, sql_path, counts, workdir):
-    """psql, one transaction, stop at the first error; then the row-count checks in the same transaction."""
+class _PsqlStopped(Exception):
+    """psql exited while the SQL was still streaming (an error in the SQL: its message is in psql's stderr)."""
+
+
+def replay_sql(config, target, fetched, workdir):
+    """Stream the archive's SQL into psql in one explicit transaction; then the row-count checks; then COMMIT.
+
+    psql stops at the first error (ON_ERROR_STOP). The archive is read once: while psql replays the SQL member, this
+    process decompresses and checks it and every other member against the manifest, on the other core. COMMIT is sent
+    only after every member has checked out and every table holds the archive's row count: a damaged archive, an
+    error, a signal or a killed process (psql sees the end of its input without COMMIT) all roll the transaction back.
+    Returns ({table: rows} of the SQL, psql's warnings).
+    """
     psql = pg.find_program("psql", config.env)
-    checks = os.path.join(workdir, "checks.sql")
-    with open(checks, "w", encoding="utf-8") as handle:
-        handle.write(_checks_sql(counts))
     env = dict(config.env)
     env.update(target.libpq_env())
     err_path = os.path.join(workdir, "psql.stderr")
-    argv = [psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", sql_path]
-    argv += ["-f", checks]
+    argv = [psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-f", "-"]
+    counter = CopyCounter()
     with open(err_path, "wb") as err:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env, bufsize=0)
+
+        def send(data):
+            try:
+                proc.stdin.write(data)
+            except BrokenPipeError:
+                raise _PsqlStopped() from None
+
+        def sink(block):
+            counter.feed(block)
+            send(block)
+
         try:
+            try:
+                send(b"BEGIN;\n")
+                archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: sink}, upto=_upto(fetched))
+                counts = counter.close()
+                send(("\n" + _checks_sql(counts) + "COMMIT;\n").encode())
+                proc.stdin.close()
+            except _PsqlStopped:
+                counts = None
             code = proc.wait()
         except BaseException:
-            proc.terminate()  # the server rolls the open transaction back
+            proc.terminate()  # without COMMIT: the server rolls the open transaction back
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -427,12 +509,13 @@ def replay_sql(config, target, sql_path, counts, workdir):
             raise
     with open(err_path, encoding="utf-8", errors="replace") as handle:
         lines = [line.rstrip() for line in handle if line.strip()]
-    if code != 0:
+    if code != 0 or counts is None:
         first = next((line for line in lines if "ERROR:" in line or "FATAL:" in line), None)
         first = first or (lines[0] if lines else f"psql exit status {code}")
-        first = re.sub(r"^psql:[^:]*/([^/:]+):(\d+): ", r"\1 line \2: ", first)
+        # psql numbers the lines of its input: ours starts with BEGIN, the SQL member on line 2
+        first = re.sub(r"^psql:<stdin>:(\d+): ", lambda m: f"{fetched.sql_name} line {int(m[1]) - 1}: ", first)
         raise BackupError(f"SQL restore failed and was rolled back, {target.describe()} is unchanged: {first}")
-    return [line for line in lines if "WARNING" in line]
+    return counts, [line for line in lines if "WARNING" in line]
 
 
 # -- the proof ------------------------------------------------------------------------------------------------
@@ -660,7 +743,7 @@ def restore(config, archive="latest", mode="sql", apps=None, target_url=None, ye
     timings = {}
     with _signals_raise(), _workdir(workdir) as work:
         with _phase(timings, "fetch"):
-            fetched = fetch(config, archive, work)
+            fetched = fetch(config, archive, work, extract=mode != "sql")
         manifest = fetched.manifest
         if live and manifest["database"] != target.name:
             raise BackupError(
@@ -696,6 +779,20 @@ def restore(config, archive="latest", mode="sql", apps=None, target_url=None, ye
     return result
 
 
+def _digests_of(target, recorded):
+    """{table: digest} of the target's business tables, each by the method of its digest recorded in the manifest."""
+    methods = {t: d.get("method") for tables in recorded.values() for t, d in tables.items()}
+    conn = pg.connect(target)
+    try:
+        digests = pg.table_digests(conn, list(methods), methods)
+    finally:
+        conn.close()
+    for table, method in methods.items():
+        if method is None:  # recorded before digests named their method (md5): compare like with like
+            digests[table].pop("method", None)
+    return digests
+
+
 def _prove_sql(config, fetched, target, counts, work, result, through_django=False):
     """Row counts of every table, then the business data itself.
 
@@ -705,14 +802,7 @@ def _prove_sql(config, fetched, target, counts, work, result, through_django=Fal
     """
     manifest = fetched.manifest
     recorded = manifest.get("table_digests")
-    digests = {}
-    if recorded:
-        conn = pg.connect(target)
-        try:
-            methods = {t: d.get("method") for tables in recorded.values() for t, d in tables.items()}
-            digests = pg.table_digests(conn, list(methods), methods)
-        finally:
-            conn.close()
+    digests = _digests_of(target, recorded) if recorded else {}
     # the digest scan counted the business tables' rows already
     scanned = {table_key("public", t): d["rows"] for t, d in digests.items() if d["rows"] is not None}
     actual_counts, extra = row_counts(target, counts, known=scanned)
@@ -752,11 +842,15 @@ def _prove_sql(config, fetched, target, counts, work, result, through_django=Fal
     return ok and all(v["match"] for v in django_apps.values())
 
 
-def _matches_already(config, fetched, target, counts, work, result):
-    """Cheap first (row counts), the fingerprint only when every count agrees."""
+def _matches_already(config, fetched, target, work, result):
+    """Cheap first (the business tables' digests, when recorded), then the SQL's row counts, then the whole proof."""
     migrated, _has_tables = _is_migrated(target)
     if not migrated:
         return False
+    recorded = fetched.manifest.get("table_digests")
+    if recorded and _digests_of(target, recorded) != {t: d for ts in recorded.values() for t, d in ts.items()}:
+        return False
+    counts = sql_counts(fetched)
     actual_counts, _extra = row_counts(target, counts)
     if actual_counts != counts:
         return False
@@ -769,14 +863,14 @@ def _matches_already(config, fetched, target, counts, work, result):
 def _restore_sql(config, fetched, target, live, check, work, result):
     timings = result["timings"]
     with _phase(timings, "precheck"):
-        counts = sql_table_counts(fetched.sql_path)
         exists = database_exists(target)
-        unchanged = exists and _matches_already(config, fetched, target, counts, work, result)
+        unchanged = exists and _matches_already(config, fetched, target, work, result)
     if unchanged:
         result.update(ok=True, changed=False, message=f"{target.describe()} already matches {fetched.name}")
         _warn_extra(result)
         return
     if check:
+        sql_counts(fetched)  # every member checked: a damaged archive fails in check mode too
         result.update(ok=True, changed=True, message=f"would restore {fetched.name} into {target.describe()}")
         return
     if live and exists and _is_migrated(target)[0]:
@@ -787,7 +881,8 @@ def _restore_sql(config, fetched, target, live, check, work, result):
         result["created_database"] = True
     try:
         with _phase(timings, "replay"):
-            result["warnings"] += replay_sql(config, target, fetched.sql_path, counts, work)
+            counts, warnings = replay_sql(config, target, fetched, work)
+            result["warnings"] += warnings
     except BaseException:
         if result["created_database"]:
             with _signals_held():
@@ -954,8 +1049,7 @@ def verify(config, archive="latest", workdir=None):
     timings = {}
     with _signals_raise(), _workdir(workdir) as work:
         with _phase(timings, "fetch"):
-            fetched = fetch(config, archive, work)
-            counts = sql_table_counts(fetched.sql_path)
+            fetched = fetch(config, archive, work, extract=False)
         stale = drop_stale_scratch(config.database)
         scratch = config.database.with_name(scratch_name())
         result = {
@@ -976,7 +1070,8 @@ def verify(config, archive="latest", workdir=None):
         try:
             create_database(scratch, purpose="the restore drill")
             with _phase(timings, "replay"):
-                result["warnings"] += replay_sql(config, scratch, fetched.sql_path, counts, work)
+                counts, warnings = replay_sql(config, scratch, fetched, work)
+                result["warnings"] += warnings
             with _phase(timings, "proof"):
                 proven = _prove_sql(config, fetched, scratch, counts, work, result, through_django=True)
                 result["missing_migrations"] = migrate_check(config, scratch, work)

@@ -530,6 +530,42 @@ def test_interrupted_verify_leaves_no_scratch_database(pg, app_db, run_cli, back
     assert scratch_databases(pg) == []
 
 
+DIE_BEFORE_COMMIT = """
+import os, signal, sys
+from checkniner_backup import archive, cli
+
+checked = archive.extract_verified
+
+
+def then_die(*args, **kwargs):
+    checked(*args, **kwargs)  # the whole SQL is in psql's pipe; the row-count checks and COMMIT would come next
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+archive.extract_verified = then_die
+sys.argv = ["checkniner-backup", "restore", "--yes", "--archive", sys.argv[1]]
+sys.exit(cli.main())
+"""
+
+
+def test_restore_killed_before_commit_commits_nothing(pg, app_db, run_cli, backup_env):
+    """kill -9 of the restore with the whole SQL sent: psql meets the end of its input without COMMIT, nothing lands."""
+    backup(run_cli)
+    latest = os.path.realpath(os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], "latest.tar.gz"))
+    manage(["mutate_business"], app_db.url)
+    before = table_digests(pg, app_db.name)
+    proc = subprocess.run(
+        [sys.executable, "-c", DIE_BEFORE_COMMIT, latest], env=backup_env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    deadline = time.monotonic() + 30
+    query = f"SELECT pid FROM pg_stat_activity WHERE application_name = 'psql' AND datname = '{app_db.name}';"
+    while pg.psql(query).split() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pg.psql(query).split(), "psql did not end with its input"
+    assert table_digests(pg, app_db.name) == before
+
+
 def _edited_row(members, manifest):
     """Same row counts, one value changed in the SQL: only a content proof can tell."""
     sql_name = next(n for n in members if n.endswith(".sql"))

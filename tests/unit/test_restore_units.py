@@ -46,6 +46,21 @@ def test_sql_table_counts(tmp_path):
     }
 
 
+def test_copy_counter_gives_the_same_counts_for_any_block_boundaries():
+    expected = {"auth_user": 2, "empty_table": 0, 'other schema.Odd"Name': 1, "notes": 2}
+    for size in range(1, len(SQL) + 1):
+        counter = restore.CopyCounter()
+        for start in range(0, len(SQL), size):
+            counter.feed(SQL[start : start + size])
+        assert counter.close() == expected, f"blocks of {size} bytes"
+
+
+def test_copy_counter_counts_a_last_row_without_newline():
+    counter = restore.CopyCounter()
+    counter.feed(b'COPY "public"."t" ("id") FROM stdin;\n1\n2')
+    assert counter.close() == {"t": 2}
+
+
 def test_checks_sql_quotes_identifiers_and_counts():
     text = restore._checks_sql({"auth_user": 2, 'other schema.Odd"Name': 1, "it's": 0})
     assert 'FROM "public"."auth_user";' in text and "IF n <> 2 THEN" in text
