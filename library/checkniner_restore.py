@@ -7,9 +7,12 @@ short_description: Restore a checkniner-backup archive and prove it, or run the 
 description:
   - With O(state=restored), restores an archive (C(latest), a name, or a path; local or from S3) into the target
     database, then proves it, the restored business data must have the archive's fingerprint.
-  - The archive is downloaded, its checksum and every member checked before any database is touched.
-  - O(mode=sql) replays the C(pg_dump) SQL in one transaction (exact, whole database); O(mode=fixtures) loads the
-    Django fixtures with the application's own Django (across database engines, or a subset with O(apps)).
+  - The archive is downloaded and its checksum checked against the one recorded when it was saved.
+  - O(mode=sql) streams the C(pg_dump) SQL from the archive into C(psql) in one transaction (exact, whole database),
+    checking the archive's members as they go by; the transaction commits only after they matched and every table
+    holds the archive's row count, so a damaged archive changes nothing.
+  - O(mode=fixtures) checks every member first, then loads the Django fixtures with the application's own Django
+    (across database engines, or a subset with O(apps)).
   - C(changed=false) when the target already matches the archive; nothing is replayed then.
   - Overwriting the configured live database (C(DATABASE_URL)) needs O(confirm=true) and first saves a
     C(<stamp>-pre-restore.tar.gz) safety archive in the backup directory.
