@@ -161,25 +161,42 @@ _CANONICAL = (
 )
 
 
-# Per-table digest methods, newest first. "hash": hash_record_extended() over the row's binary values (PostgreSQL 14+,
-# 4-5x cheaper than formatting and md5-ing every row; needs an extended hash function for every column's type, so json,
-# xml, point... fall back). "md5": md5 of the row's text under _CANONICAL (any version, any type). A digest records its
-# method: a restore proves with the method the snapshot used.
+# Per-table digest methods. "hash": hash_record_extended() over the row's values (PostgreSQL 14+, 4-5x cheaper than
+# formatting and md5-ing every row). A type's hash function follows its equality, so "hash" is used only when every
+# column is of a type whose equal values are identical values (below, domains over them and arrays of them) under a
+# deterministic collation: a case-only edit in a citext column or a column with a case-insensitive ICU collation, or
+# '1 day' -> '24 hours' in an interval, must still change the digest. Other tables, and older servers: "md5", the
+# md5 of the row's text under _CANONICAL. A digest records its method: it is always compared with one computed the
+# same way.
 _DIGEST_SQL = {
     "hash": "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)), 0)::text FROM {} AS t",
     "md5": "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text"
     " FROM {} AS t",
 }
 DIGEST_METHODS = tuple(_DIGEST_SQL)
+_HASH_SAFE_TYPES = [
+    "bool", "int2", "int4", "int8", "float4", "float8", "numeric", "text", "varchar", "bpchar", "bytea", "uuid",
+    "date", "time", "timestamp", "timestamptz", "jsonb",
+]  # fmt: skip
+_HASH_SAFE = """
+SELECT coalesce(bool_and(coalesce(elem.typname, base.typname) = ANY(%s) AND coalesce(coll.collisdeterministic, true)),
+                true)
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_type typ ON typ.oid = a.atttypid
+  JOIN pg_catalog.pg_type base ON base.oid = CASE WHEN typ.typtype = 'd' THEN typ.typbasetype ELSE typ.oid END
+  LEFT JOIN pg_catalog.pg_type elem ON elem.oid = base.typelem AND base.typcategory = 'A'
+  LEFT JOIN pg_catalog.pg_collation coll ON coll.oid = a.attcollation
+ WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+"""
 
 
 def table_digests(conn, tables, methods=None):
     """{table: {"rows": n, "sum": s, "method": m}}: an order-independent digest of every row (a sum of 64-bit hashes).
 
     The same rows give the same digest in any database; one sequential scan per table, no sort. methods: {table:
-    method} to recompute recorded digests (a digest without a method is "md5"); otherwise the cheapest method the
-    server and the table's column types support. Tables that do not exist are reported with rows None. Used to detect
-    business changes without Django, and to prove an SQL restore.
+    method} to recompute recorded digests (a digest without a method is "md5"); otherwise "hash" where the server and
+    the table's column types allow it. Tables that do not exist are reported with rows None. Used to detect business
+    changes without Django, and to prove an SQL restore.
     """
     from psycopg2 import sql
 
@@ -188,44 +205,24 @@ def table_digests(conn, tables, methods=None):
     with conn.cursor() as cur:
         cur.execute(_CANONICAL)
         for table in sorted(set(tables)):
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", [sql.Identifier(table).as_string(conn)])
+            ident = sql.Identifier(table).as_string(conn)
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", [ident])
             if not cur.fetchone()[0]:
                 digests[table] = {"rows": None, "sum": None}
                 continue
             if methods is not None:
-                wanted = [methods.get(table) or "md5"]
+                method = methods.get(table) or "md5"
+            elif hash_ok:
+                cur.execute(_HASH_SAFE, [_HASH_SAFE_TYPES, ident])
+                method = "hash" if cur.fetchone()[0] else "md5"
             else:
-                wanted = list(DIGEST_METHODS) if hash_ok else ["md5"]
-            for method in wanted:
-                if method not in _DIGEST_SQL:
-                    raise BackupError(f"unknown row digest method {method!r} for {table}: a newer checkniner-backup?")
-                query = sql.SQL(_DIGEST_SQL[method]).format(sql.Identifier(table))
-                if method == wanted[-1]:
-                    cur.execute(query)
-                    row = cur.fetchone()
-                    break
-                row = _try(conn, cur, query)
-                if row is not None:
-                    break
-            digests[table] = {"rows": row[0], "sum": row[1], "method": method}
+                method = "md5"
+            if method not in _DIGEST_SQL:
+                raise BackupError(f"unknown row digest method {method!r} for {table}: a newer checkniner-backup?")
+            cur.execute(sql.SQL(_DIGEST_SQL[method]).format(sql.Identifier(table)))
+            rows, total = cur.fetchone()
+            digests[table] = {"rows": rows, "sum": total, "method": method}
     return digests
-
-
-def _try(conn, cur, query):
-    """The query's one row; None (and the transaction still usable) when the server refuses it."""
-    psycopg2 = _psycopg2()
-    if not conn.autocommit:
-        cur.execute("SAVEPOINT cnb_digest")
-    try:
-        cur.execute(query)
-        row = cur.fetchone()
-    except psycopg2.Error:
-        if not conn.autocommit:
-            cur.execute("ROLLBACK TO SAVEPOINT cnb_digest")
-        return None
-    if not conn.autocommit:
-        cur.execute("RELEASE SAVEPOINT cnb_digest")
-    return row
 
 
 def snapshot_digests(database, snapshot_id, tables, methods=None):
