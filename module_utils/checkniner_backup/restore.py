@@ -1,16 +1,19 @@
 """Restore, proven: fetch and verify an archive, replay it (SQL, exact) or load it (fixtures, portable or a subset),
 then prove the result by recomputing the business fingerprint from the restored database. And the restore drill.
 
-Order of work, so a bad archive never touches the target:
+Order of work, so a bad archive never changes the target:
 
 1. resolve the archive (a path, a name in CHECKNINER_BACKUP_DIR, or S3: `latest` is one request to latest.json);
-2. download into a private temp directory, check the archive's sha256 against the pointer / object metadata;
-3. extract and check every member against manifest.json (archive.extract_verified);
-4. only then look at the target database.
+2. download into a private temp directory, check the archive's sha256 against its record (state.json, the pointer,
+   the object metadata);
+3. fixtures mode: extract and check every member against manifest.json (archive.extract_verified), then load;
+   SQL mode: stream `<db>.sql` from the archive into psql inside an explicit transaction while checking the members
+   (replay_sql), and COMMIT only once they matched.
 
 SQL mode replays `<db>.sql` (pg_dump --clean --if-exists --no-owner --no-privileges) with
-`psql --single-transaction -v ON_ERROR_STOP=1`, followed in the same transaction by a check that every table holds
-the archive's row count: the database ends exactly as captured, or the transaction rolls back and it is untouched.
+`psql -v ON_ERROR_STOP=1` between our BEGIN and COMMIT, followed in the same transaction by a check that every table
+holds the archive's row count: the database ends exactly as captured, or the transaction rolls back and it is
+untouched.
 Tables that exist in the target but not in the archive (e.g. created by a newer migration) are not dropped: the
 archive does not describe them, so a restore never destroys what it cannot put back. They are reported
 (`extra_tables`, and a warning); exactness is defined over every table the archive holds.
@@ -436,7 +439,8 @@ def _upto(fetched):
 
 
 def sql_counts(fetched):
-    """sql_table_counts() of the archive's SQL member, read from the archive (every member checked, none written)."""
+    """sql_table_counts() of the archive's SQL member, read from the archive (members checked as in replay_sql, none
+    written)."""
     counter = CopyCounter()
     archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: counter.feed}, upto=_upto(fetched))
     return counter.close()
@@ -465,9 +469,10 @@ def replay_sql(config, target, fetched, workdir):
     """Stream the archive's SQL into psql in one explicit transaction; then the row-count checks; then COMMIT.
 
     psql stops at the first error (ON_ERROR_STOP). The archive is read once: while psql replays the SQL member, this
-    process decompresses and checks it and every other member against the manifest, on the other core. COMMIT is sent
-    only after every member has checked out and every table holds the archive's row count: a damaged archive, an
-    error, a signal or a killed process (psql sees the end of its input without COMMIT) all roll the transaction back.
+    process decompresses and checks it (and, for an archive without a recorded checksum, every other member) against
+    the manifest, on the other core. COMMIT is sent only after those checks and once every table holds the archive's
+    row count: a damaged archive, an error, a signal or a killed process (psql sees the end of its input without
+    COMMIT) all roll the transaction back.
     Returns ({table: rows} of the SQL, psql's warnings).
     """
     psql = pg.find_program("psql", config.env)
