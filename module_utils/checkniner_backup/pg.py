@@ -175,12 +175,14 @@ _DIGEST_SQL = {
 }
 DIGEST_METHODS = tuple(_DIGEST_SQL)
 _HASH_SAFE_TYPES = [
-    "bool", "int2", "int4", "int8", "float4", "float8", "numeric", "text", "varchar", "bpchar", "bytea", "uuid",
-    "date", "time", "timestamp", "timestamptz", "jsonb",
+    "bool", "int2", "int4", "int8", "text", "varchar", "bpchar", "bytea", "uuid", "date", "time", "timestamp",
+    "timestamptz", "jsonb",
 ]  # fmt: skip
+# numeric only with a declared scale (1.0 = 1.00 otherwise); floats never (-0.0 = 0.0)
 _HASH_SAFE = """
-SELECT coalesce(bool_and(coalesce(elem.typname, base.typname) = ANY(%s) AND coalesce(coll.collisdeterministic, true)),
-                true)
+SELECT coalesce(bool_and((coalesce(elem.typname, base.typname) = ANY(%s)
+                          OR (coalesce(elem.typname, base.typname) = 'numeric' AND a.atttypmod <> -1))
+                         AND coalesce(coll.collisdeterministic, true)), true)
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_type typ ON typ.oid = a.atttypid
   JOIN pg_catalog.pg_type base ON base.oid = CASE WHEN typ.typtype = 'd' THEN typ.typbasetype ELSE typ.oid END

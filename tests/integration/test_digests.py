@@ -1,7 +1,8 @@
 """Row digests (pg.table_digests) against a real server: the cheap hash where equal means identical, md5 elsewhere.
 
 The digests decide "nothing changed" between runs and prove an SQL restore, so an edit that a type's equality
-ignores (case in citext or under a case-insensitive collation, '1 day' vs '24 hours') must still change them.
+ignores (case in citext or under a case-insensitive collation, '1 day' vs '24 hours', 1.0 vs 1.00, 0.0 vs -0.0)
+must still change them.
 """
 
 import uuid
@@ -21,12 +22,16 @@ CREATE TABLE ci_collation (id int, name text COLLATE cnb_ci);
 CREATE TABLE ci_type (id int, name citext);
 CREATE TABLE spans (id int, span interval);
 CREATE TABLE loose (id int, doc json);
+CREATE TABLE measures (id int, weight float8);
+CREATE TABLE amounts (id int, amount numeric);
 INSERT INTO plain VALUES (1, 'Alice', 'A1', '{1,2}', '2026-01-01 10:00+00', 1.50, '{"a": 1}', true),
                          (2, 'Bob', 'B2', '{}', '2026-01-02 10:00+00', 2.00, '[]', false);
 INSERT INTO ci_collation VALUES (1, 'Alice');
 INSERT INTO ci_type VALUES (1, 'Alice');
 INSERT INTO spans VALUES (1, '1 day');
 INSERT INTO loose VALUES (1, '{"a": 1}');
+INSERT INTO measures VALUES (1, 0.0);
+INSERT INTO amounts VALUES (1, 1.0);
 """
 
 
@@ -50,13 +55,15 @@ def digests(database, tables, methods=None):
 
 def test_hash_where_equal_means_identical_md5_elsewhere(digest_db):
     _name, database = digest_db
-    got = digests(database, ["plain", "ci_collation", "ci_type", "spans", "loose", "missing"])
+    got = digests(database, ["plain", "ci_collation", "ci_type", "spans", "loose", "measures", "amounts", "missing"])
     assert {t: d.get("method") for t, d in got.items()} == {
         "plain": "hash",
         "ci_collation": "md5",
         "ci_type": "md5",
         "spans": "md5",
         "loose": "md5",
+        "measures": "md5",
+        "amounts": "md5",
         "missing": None,
     }
     assert got["plain"]["rows"] == 2 and got["missing"] == {"rows": None, "sum": None}
@@ -68,6 +75,8 @@ def test_hash_where_equal_means_identical_md5_elsewhere(digest_db):
         ("ci_collation", "UPDATE ci_collation SET name = 'alice'", "UPDATE ci_collation SET name = 'Alice'"),
         ("ci_type", "UPDATE ci_type SET name = 'alice'", "UPDATE ci_type SET name = 'Alice'"),
         ("spans", "UPDATE spans SET span = '24 hours'", "UPDATE spans SET span = '1 day'"),
+        ("measures", "UPDATE measures SET weight = '-0'", "UPDATE measures SET weight = 0.0"),
+        ("amounts", "UPDATE amounts SET amount = 1.00", "UPDATE amounts SET amount = 1.0"),
         ("plain", "UPDATE plain SET name = 'bob' WHERE id = 2", "UPDATE plain SET name = 'Bob' WHERE id = 2"),
         ("plain", "UPDATE plain SET price = 1.51 WHERE id = 1", "UPDATE plain SET price = 1.50 WHERE id = 1"),
     ],
