@@ -155,7 +155,7 @@ def pg_dump(database, snapshot_id, out_path, env=None):
 
 
 # Session settings that make a row's text form the same on any server (pg_dump's own choices, plus UTC).
-_CANONICAL = (
+CANONICAL = (
     "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';"
     " SET extra_float_digits = 3; SET bytea_output = 'hex'"
 )
@@ -166,12 +166,12 @@ _CANONICAL = (
 # column is of a type whose equal values are identical values (below, domains over them and arrays of them) under a
 # deterministic collation: a case-only edit in a citext column or a column with a case-insensitive ICU collation, or
 # '1 day' -> '24 hours' in an interval, must still change the digest. Other tables, and older servers: "md5", the
-# md5 of the row's text under _CANONICAL. A digest records its method: it is always compared with one computed the
+# md5 of the row's text under CANONICAL. A digest records its method: it is always compared with one computed the
 # same way.
 _DIGEST_SQL = {
-    "hash": "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)), 0)::text FROM {} AS t",
+    "hash": "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)), 0)::text FROM {table} AS t",
     "md5": "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text"
-    " FROM {} AS t",
+    " FROM {table} AS t",
 }
 DIGEST_METHODS = tuple(_DIGEST_SQL)
 _HASH_SAFE_TYPES = [
@@ -192,6 +192,13 @@ SELECT coalesce(bool_and((coalesce(elem.typname, base.typname) = ANY(%s)
 """
 
 
+def digest_query(method, table):
+    """The digest SELECT of `method` (count, sum as text), with a {table} placeholder."""
+    if method not in _DIGEST_SQL:
+        raise BackupError(f"unknown row digest method {method!r} for {table}: a newer checkniner-backup?")
+    return _DIGEST_SQL[method]
+
+
 def table_digests(conn, tables, methods=None):
     """{table: {"rows": n, "sum": s, "method": m}}: an order-independent digest of every row (a sum of 64-bit hashes).
 
@@ -205,7 +212,7 @@ def table_digests(conn, tables, methods=None):
     hash_ok = conn.server_version >= 140000
     digests = {}
     with conn.cursor() as cur:
-        cur.execute(_CANONICAL)
+        cur.execute(CANONICAL)
         for table in sorted(set(tables)):
             ident = sql.Identifier(table).as_string(conn)
             cur.execute("SELECT to_regclass(%s) IS NOT NULL", [ident])
@@ -219,9 +226,7 @@ def table_digests(conn, tables, methods=None):
                 method = "hash" if cur.fetchone()[0] else "md5"
             else:
                 method = "md5"
-            if method not in _DIGEST_SQL:
-                raise BackupError(f"unknown row digest method {method!r} for {table}: a newer checkniner-backup?")
-            cur.execute(sql.SQL(_DIGEST_SQL[method]).format(sql.Identifier(table)))
+            cur.execute(sql.SQL(digest_query(method, table)).format(table=sql.Identifier(table)))
             rows, total = cur.fetchone()
             digests[table] = {"rows": rows, "sum": total, "method": method}
     return digests

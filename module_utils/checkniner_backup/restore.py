@@ -446,19 +446,69 @@ def sql_counts(fetched):
     return counter.close()
 
 
-def _checks_sql(counts):
-    """Runs after the replay, inside its transaction: any table without the archive's row count rolls it all back."""
-    lines = ["DO $cnb$", "DECLARE n bigint;", "BEGIN"]
+DIGEST_NOTICE = "cnb-digest"
+
+
+def _literal(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _checks_sql(counts, recorded=None):
+    """Runs after the replay, inside its transaction: any table without the archive's row count rolls it all back.
+
+    recorded: the manifest's business table digests ({app: {table: digest}}). Those tables are digested, by their
+    recorded method, in the same scan that counts them, before COMMIT (one scan, and no hint bits to write after it):
+    each digest is reported as a NOTICE `cnb-digest {json}` for the proof (restore_digests)."""
+    methods = {t: d.get("method") or "md5" for ts in (recorded or {}).values() for t, d in ts.items()}
+    lines = []
+    if methods:  # as a new connection would resolve and render them (pg_dump emptied search_path, quietened notices)
+        lines += ["RESET search_path;", pg.CANONICAL + ";", "SET client_min_messages = notice;"]
+    lines += ["DO $cnb$", "DECLARE n bigint; s text;", "BEGIN"]
+    for table, method in sorted(methods.items()):
+        name = _literal(_quote_ident(table))
+        query = pg.digest_query(method, table).replace("{table}", "%s")
+        doc = f"json_build_object('table', {_literal(table)}, 'rows', n, 'sum', s)"
+        notice = f"RAISE NOTICE '{DIGEST_NOTICE} %', {doc};"
+        check = ""
+        if table in counts:
+            check = (
+                f"\n    IF n <> {int(counts[table])} THEN RAISE EXCEPTION 'checkniner-backup: table % has % rows after "
+                f"the replay, the archive has {int(counts[table])}', {_literal(table)}, n; END IF;"
+            )
+        lines.append(
+            f"  IF to_regclass({name}) IS NULL THEN n := NULL; s := NULL;\n"
+            f"  ELSE\n    EXECUTE format($q${query}$q$, to_regclass({name})) INTO n, s;{check}\n  END IF;\n  {notice}"
+        )
     for key, rows in sorted(counts.items()):
+        if key in methods:
+            continue
         schema, table = _split_key(key)
-        literal = "'" + key.replace("'", "''") + "'"
         count = f"SELECT count(*) INTO n FROM {_quote_ident(schema)}.{_quote_ident(table)};"  # noqa: S608
         lines.append(
             f"  {count}\n  IF n <> {int(rows)} THEN RAISE EXCEPTION 'checkniner-backup: table % has % rows after the "
-            f"replay, the archive has {int(rows)}', {literal}, n; END IF;"
+            f"replay, the archive has {int(rows)}', {_literal(key)}, n; END IF;"
         )
     lines += ["END", "$cnb$;", ""]
     return "\n".join(lines)
+
+
+def restore_digests(stderr_lines, recorded):
+    """{table: digest} from the NOTICEs of _checks_sql, shaped like _digests_of(); None when one is missing."""
+    found = {}
+    for line in stderr_lines:
+        match = re.search(rf"NOTICE:\s+{DIGEST_NOTICE} (\{{.*\}})\s*$", line)
+        if match:
+            doc = json.loads(match.group(1))
+            found[doc["table"]] = {"rows": doc["rows"], "sum": doc["sum"]}
+    digests = {}
+    for tables in recorded.values():
+        for table, digest in tables.items():
+            if table not in found:
+                return None
+            digests[table] = dict(found[table])
+            if found[table]["rows"] is not None and digest.get("method") is not None:
+                digests[table]["method"] = digest["method"]
+    return digests
 
 
 class _PsqlStopped(Exception):
@@ -473,7 +523,7 @@ def replay_sql(config, target, fetched, workdir):
     the manifest, on the other core. COMMIT is sent only after those checks and once every table holds the archive's
     row count: a damaged archive, an error, a signal or a killed process (psql sees the end of its input without
     COMMIT) all roll the transaction back.
-    Returns ({table: rows} of the SQL, psql's warnings).
+    Returns ({table: rows} of the SQL, psql's warnings, {table: digest} of the business tables taken before COMMIT).
     """
     psql = pg.find_program("psql", config.env)
     env = dict(config.env)
@@ -499,7 +549,8 @@ def replay_sql(config, target, fetched, workdir):
                 send(b"BEGIN;\n")
                 archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: sink}, upto=_upto(fetched))
                 counts = counter.close()
-                send(("\n" + _checks_sql(counts) + "COMMIT;\n").encode())
+                checks = _checks_sql(counts, fetched.manifest.get("table_digests"))
+                send(("\n" + checks + "COMMIT;\n").encode())
                 proc.stdin.close()
             except _PsqlStopped:
                 counts = None
@@ -520,7 +571,8 @@ def replay_sql(config, target, fetched, workdir):
         # psql numbers the lines of its input: ours starts with BEGIN, the SQL member on line 2
         first = re.sub(r"^psql:<stdin>:(\d+): ", lambda m: f"{fetched.sql_name} line {int(m[1]) - 1}: ", first)
         raise BackupError(f"SQL restore failed and was rolled back, {target.describe()} is unchanged: {first}")
-    return counts, [line for line in lines if "WARNING" in line]
+    digests = restore_digests(lines, fetched.manifest.get("table_digests") or {})
+    return counts, [line for line in lines if "WARNING" in line], digests
 
 
 # -- the proof ------------------------------------------------------------------------------------------------
@@ -798,8 +850,11 @@ def _digests_of(target, recorded):
     return digests
 
 
-def _prove_sql(config, fetched, target, counts, work, result, through_django=False):
+def _prove_sql(config, fetched, target, counts, work, result, through_django=False, replayed=None):
     """Row counts of every table, then the business data itself.
+
+    replayed: the business tables' digests taken inside the replay's transaction, whose row-count checks passed
+    (replay_sql): nothing is scanned again then.
 
     The business data is proven by the business tables' row digests recorded at the snapshot (exact to the
     microsecond, one scan per table, no Django): the manifest's sql_fingerprint. through_django (the drill, and
@@ -807,10 +862,13 @@ def _prove_sql(config, fetched, target, counts, work, result, through_django=Fal
     """
     manifest = fetched.manifest
     recorded = manifest.get("table_digests")
-    digests = _digests_of(target, recorded) if recorded else {}
-    # the digest scan counted the business tables' rows already
-    scanned = {table_key("public", t): d["rows"] for t, d in digests.items() if d["rows"] is not None}
-    actual_counts, extra = row_counts(target, counts, known=scanned)
+    if replayed is not None:
+        digests, known = replayed, counts  # checked before COMMIT, in the transaction that wrote them
+    else:
+        digests = _digests_of(target, recorded) if recorded else {}
+        # the digest scan counted the business tables' rows already
+        known = {table_key("public", t): d["rows"] for t, d in digests.items() if d["rows"] is not None}
+    actual_counts, extra = row_counts(target, counts, known=known)
     result["tables"] = compare_tables(counts, actual_counts)
     result["extra_tables"] = extra
     ok = all(v["match"] for v in result["tables"].values())
@@ -828,6 +886,7 @@ def _prove_sql(config, fetched, target, counts, work, result, through_django=Fal
             "method": "table digests",
             "expected": manifest.get("sql_fingerprint"),
             "actual": sql_fingerprint(actual),
+            "before_commit": replayed is not None,  # taken in the replay's transaction, else scanned after it
         }
         ok = ok and all(v["match"] for v in result["apps"].values())
         if not through_django:
@@ -886,7 +945,7 @@ def _restore_sql(config, fetched, target, live, check, work, result):
         result["created_database"] = True
     try:
         with _phase(timings, "replay"):
-            counts, warnings = replay_sql(config, target, fetched, work)
+            counts, warnings, digests = replay_sql(config, target, fetched, work)
             result["warnings"] += warnings
     except BaseException:
         if result["created_database"]:
@@ -895,7 +954,7 @@ def _restore_sql(config, fetched, target, live, check, work, result):
         raise
     result["changed"] = True
     with _phase(timings, "proof"):
-        result["ok"] = _prove_sql(config, fetched, target, counts, work, result)
+        result["ok"] = _prove_sql(config, fetched, target, counts, work, result, replayed=digests)
     _warn_extra(result)
     result["message"] = _summary(result, fetched, target)
 
@@ -1075,10 +1134,12 @@ def verify(config, archive="latest", workdir=None):
         try:
             create_database(scratch, purpose="the restore drill")
             with _phase(timings, "replay"):
-                counts, warnings = replay_sql(config, scratch, fetched, work)
+                counts, warnings, digests = replay_sql(config, scratch, fetched, work)
                 result["warnings"] += warnings
             with _phase(timings, "proof"):
-                proven = _prove_sql(config, fetched, scratch, counts, work, result, through_django=True)
+                proven = _prove_sql(
+                    config, fetched, scratch, counts, work, result, through_django=True, replayed=digests
+                )
                 result["missing_migrations"] = migrate_check(config, scratch, work)
         finally:
             with _signals_held():

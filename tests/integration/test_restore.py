@@ -157,6 +157,7 @@ def test_sql_round_trip_over_live_database(pg, app_db, run_cli, backup_env, tmp_
     assert {a: v["match"] for a, v in result["apps"].items()} == {"auth": True, "checkouts": True}
     assert all(v["match"] for v in result["tables"].values()) and "checkouts_checkout" in result["tables"]
     assert result["fingerprint"]["actual"] == result["fingerprint"]["expected"]
+    assert result["fingerprint"]["before_commit"] is True  # digested in the replay's transaction, not scanned again
     assert table_digests(pg, app_db.name) == archived  # row by row, every table
 
     # The state it replaced is kept, named so it is easy to find, and never taken for `latest`.
@@ -177,7 +178,7 @@ def test_sql_round_trip_over_live_database(pg, app_db, run_cli, backup_env, tmp_
     assert check["changed"] is False and check["check_mode"]
     same = restore_json(run_cli, "--yes")
     assert same["changed"] is False and same["ok"] and same["safety_archive"] is None
-    assert "already matches" in same["message"]
+    assert "already matches" in same["message"] and same["fingerprint"]["before_commit"] is False
     assert table_digests(pg, app_db.name) == before
 
 
@@ -587,7 +588,7 @@ def test_sql_restore_proof_catches_changed_content_with_equal_row_counts(pg, app
     try:
         doc = restore_json(run_cli, "--archive", bad, env={"CHECKNINER_RESTORE_TARGET_DATABASE_URL": pg.app_url(name)},
                            expect=1)  # fmt: skip
-        assert doc["fingerprint"]["method"] == "table digests"
+        assert doc["fingerprint"]["method"] == "table digests" and doc["fingerprint"]["before_commit"] is True
         assert doc["apps"]["checkouts"]["match"] is False and doc["apps"]["auth"]["match"] is True
         assert all(t["match"] for t in doc["tables"].values())  # the row counts alone would have passed
     finally:

@@ -27,4 +27,6 @@ def backup_environment(pg, s3, database_url: str, bucket: str, backup_dir, home)
         "CHECKNINER_DJANGO_PYTHON": sys.executable,
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        # a checkout other than the installed one (a git worktree) is tested by putting its module_utils first
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
     }

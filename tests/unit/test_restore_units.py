@@ -61,6 +61,37 @@ def test_copy_counter_counts_a_last_row_without_newline():
     assert counter.close() == {"t": 2}
 
 
+RECORDED = {
+    "auth": {"auth_user": {"rows": 2, "sum": "5", "method": "hash"}, "auth_group": {"rows": 0, "sum": "0"}},
+    "checkouts": {"checkouts_gone": {"rows": 1, "sum": "7", "method": "md5"}},
+}
+
+
+def test_checks_sql_digests_business_tables_in_the_counting_scan():
+    text = restore._checks_sql({"auth_user": 2, "django_session": 1}, RECORDED)
+    assert text.startswith("RESET search_path;") and "SET client_min_messages = notice;" in text
+    assert "hash_record_extended" in text and "md5(t::text)" in text  # each table by its recorded method
+    assert text.count("RAISE NOTICE 'cnb-digest %'") == 3
+    assert 'FROM "public"."auth_user"' not in text  # counted by its digest scan, not a second time
+    assert 'FROM "public"."django_session"' in text
+    assert "the archive has 2" in text and "the archive has 1" in text
+
+
+def test_restore_digests_reads_the_notices_and_wants_every_table():
+    lines = [
+        'psql:<stdin>:9: NOTICE:  cnb-digest {"table" : "auth_user", "rows" : 2, "sum" : "5"}',
+        'psql:<stdin>:9: NOTICE:  cnb-digest {"table" : "auth_group", "rows" : 0, "sum" : "0"}',
+        'psql:<stdin>:9: NOTICE:  cnb-digest {"table" : "checkouts_gone", "rows" : null, "sum" : null}',
+        "psql:<stdin>:3: WARNING:  something else",
+    ]
+    assert restore.restore_digests(lines, RECORDED) == {
+        "auth_user": {"rows": 2, "sum": "5", "method": "hash"},
+        "auth_group": {"rows": 0, "sum": "0"},  # recorded without a method (md5): compared like with like
+        "checkouts_gone": {"rows": None, "sum": None},  # missing table, as pg.table_digests reports it
+    }
+    assert restore.restore_digests(lines[:2], RECORDED) is None  # one missing: the proof scans instead
+
+
 def test_checks_sql_quotes_identifiers_and_counts():
     text = restore._checks_sql({"auth_user": 2, 'other schema.Odd"Name': 1, "it's": 0})
     assert 'FROM "public"."auth_user";' in text and "IF n <> 2 THEN" in text
