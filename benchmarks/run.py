@@ -20,6 +20,7 @@ the report to benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/run.py [--sizes 10,100,1000] [--rounds 3] [--size-rounds 1000=1]
     .venv/bin/python benchmarks/run.py --report-only     # rewrite RESULTS.md from benchmarks/results/*.json
+    .venv/bin/python benchmarks/run.py --only restore --merge   # re-measure some contenders, keep the other rows
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class Bench:
         self.dir = WORK / f"{size}mb"
         self.runs = {key: [] for key in ORDER}
         self.meta = {"megabytes_requested": size}
+        self.merge_into = None  # --merge: the earlier result for this size
 
     # -- setup -----------------------------------------------------------------------------------------------
 
@@ -399,6 +401,15 @@ class Bench:
 
     def save(self):
         result = {"size_mb": self.size, "meta": self.meta, "runs": self.runs}
+        if self.merge_into:
+            # an earlier run's rows, with this run's contenders replaced (say so in the report)
+            base = json.loads(json.dumps(self.merge_into))
+            base["runs"].update({key: rows for key, rows in self.runs.items() if rows})
+            note = {k: self.meta.get(k) for k in ("engine_commit", "started", "rounds_done")}
+            note["contenders"] = sorted(key for key, rows in self.runs.items() if rows)
+            merged = [m for m in base["meta"].get("merged", []) if m["contenders"] != note["contenders"]]
+            base["meta"]["merged"] = [*merged, note]
+            result = base
         (RESULTS_DIR / f"size-{self.size}.json").write_text(json.dumps(result, indent=1) + "\n")
         return result
 
@@ -639,6 +650,11 @@ def write_report(results, info, notes=""):
         f"- load average at start {', '.join(f'{x:.2f}' for x in info['loadavg_start'])}"
         + (f", at end {', '.join(f'{x:.2f}' for x in info['loadavg_end'])}" if info.get("loadavg_end") else "")
         + " (the machine is shared with other work: see min–max)",
+        *(
+            f"- later run (`--merge`, some contenders re-measured, see each size): {r['date']}, engine "
+            f"{r['engine_commit']}, load average {', '.join(f'{x:.2f}' for x in r['loadavg_start'])} at start"
+            for r in info.get("later_runs", [])
+        ),
         "",
         "## What is measured",
         "",
@@ -668,7 +684,12 @@ def write_report(results, info, notes=""):
             f"{meta['business_bytes'] / 1e6:.0f} MB), {meta['checkouts']:,} checkouts, {meta['users']:,} users; "
             f"SQL dump {meta['sql_bytes'] / 1e6:.0f} MB, our archive {meta['archive_bytes'] / 1e6:.0f} MB; "
             f"{meta.get('rounds_done', meta['rounds'])} rounds. Template built in {meta['build_seconds']:.0f} s."
-            + (f" Engine: {meta['engine_commit']}." if meta.get("engine_commit") else ""),
+            + (f" Engine: {meta['engine_commit']}." if meta.get("engine_commit") else "")
+            + "".join(
+                f" Re-measured in a later run ({m['started']}, engine {m['engine_commit']}, {m['rounds_done']} "
+                f"rounds): {', '.join(m['contenders'])}."
+                for m in meta.get("merged", [])
+            ),
             "",
             size_table(result),
             "",
@@ -711,6 +732,9 @@ def main():
     parser.add_argument("--size-rounds", default="", help="per-size rounds overriding --rounds, e.g. 100=2,1000=1")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"groups to run, of {','.join(GROUPS)}")
     parser.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md from results/*.json")
+    parser.add_argument(
+        "--merge", action="store_true", help="replace only the contenders run now in results/size-N.json, keep the rest"
+    )
     args = parser.parse_args()
     # make bench in the background ignores SIGINT: SIGTERM must still stop the cluster and remove its files
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -725,15 +749,21 @@ def main():
     dbbackup_version = ensure_dbbackup() if "dbbackup" in only else None
     RESULTS_DIR.mkdir(exist_ok=True)
     WORK.mkdir(exist_ok=True)
+    machine_file = RESULTS_DIR / "machine.json"
+    first = json.loads(machine_file.read_text()) if args.merge and machine_file.exists() else None
     with PostgresCluster() as pg:
         env = clean_env(pg)
         info = machine(pg)
         info["dbbackup"] = dbbackup_version
-        (RESULTS_DIR / "machine.json").write_text(json.dumps(info, indent=1) + "\n")
+        if first is None:
+            machine_file.write_text(json.dumps(info, indent=1) + "\n")
         for size in sizes:
             per_size = dict(item.split("=") for item in args.size_rounds.split(",") if item)
             rounds = int(per_size.get(str(size), args.rounds))
             bench = Bench(pg, size, rounds, env)
+            earlier = RESULTS_DIR / f"size-{size}.json"
+            if args.merge and earlier.exists():
+                bench.merge_into = json.loads(earlier.read_text())
             bench.meta["engine_commit"] = info["engine_commit"]
             bench.meta["started"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             bench.run(only)
@@ -741,7 +771,10 @@ def main():
             pg.drop_database(f"tpl_{size}")
             shutil.rmtree(bench.dir, ignore_errors=True)
         info["loadavg_end"] = os.getloadavg()
-    (RESULTS_DIR / "machine.json").write_text(json.dumps(info, indent=1) + "\n")
+    if first is not None:  # the machine of the first run, and this one noted beside it
+        later = {k: info[k] for k in ("date", "engine_commit", "loadavg_start", "loadavg_end")}
+        info = {**first, "later_runs": [*first.get("later_runs", []), later]}
+    machine_file.write_text(json.dumps(info, indent=1) + "\n")
     results, info = load_results()
     write_report(results, info, notes)
     print(REPORT.read_text())
