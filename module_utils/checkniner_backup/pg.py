@@ -176,9 +176,10 @@ _DIGEST_SQL = {
 DIGEST_METHODS = tuple(_DIGEST_SQL)
 _HASH_SAFE_TYPES = [
     "bool", "int2", "int4", "int8", "text", "varchar", "bpchar", "bytea", "uuid", "date", "time", "timestamp",
-    "timestamptz", "jsonb",
+    "timestamptz",
 ]  # fmt: skip
-# numeric only with a declared scale (1.0 = 1.00 otherwise); floats never (-0.0 = 0.0)
+# numeric only with a declared scale (1.0 = 1.00 otherwise); floats never (-0.0 = 0.0); jsonb never ({"a": 1.0} =
+# {"a": 1.00})
 _HASH_SAFE = """
 SELECT coalesce(bool_and((coalesce(elem.typname, base.typname) = ANY(%s)
                           OR (coalesce(elem.typname, base.typname) = 'numeric' AND a.atttypmod <> -1))

@@ -1,8 +1,8 @@
 """Row digests (pg.table_digests) against a real server: the cheap hash where equal means identical, md5 elsewhere.
 
 The digests decide "nothing changed" between runs and prove an SQL restore, so an edit that a type's equality
-ignores (case in citext or under a case-insensitive collation, '1 day' vs '24 hours', 1.0 vs 1.00, 0.0 vs -0.0)
-must still change them.
+ignores (case in citext or under a case-insensitive collation, '1 day' vs '24 hours', 1.0 vs 1.00 also inside jsonb,
+0.0 vs -0.0) must still change them.
 """
 
 import uuid
@@ -17,19 +17,21 @@ CREATE EXTENSION IF NOT EXISTS citext;
 CREATE COLLATION IF NOT EXISTS cnb_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 CREATE DOMAIN cnb_code AS varchar(10);
 CREATE TABLE plain (id bigint PRIMARY KEY, name text, code cnb_code, tags int[], at timestamptz, price numeric(8,2),
-                    doc jsonb, flag bool);
+                    flag bool);
 CREATE TABLE ci_collation (id int, name text COLLATE cnb_ci);
 CREATE TABLE ci_type (id int, name citext);
 CREATE TABLE spans (id int, span interval);
 CREATE TABLE loose (id int, doc json);
+CREATE TABLE documents (id int, doc jsonb);
 CREATE TABLE measures (id int, weight float8);
 CREATE TABLE amounts (id int, amount numeric);
-INSERT INTO plain VALUES (1, 'Alice', 'A1', '{1,2}', '2026-01-01 10:00+00', 1.50, '{"a": 1}', true),
-                         (2, 'Bob', 'B2', '{}', '2026-01-02 10:00+00', 2.00, '[]', false);
+INSERT INTO plain VALUES (1, 'Alice', 'A1', '{1,2}', '2026-01-01 10:00+00', 1.50, true),
+                         (2, 'Bob', 'B2', '{}', '2026-01-02 10:00+00', 2.00, false);
 INSERT INTO ci_collation VALUES (1, 'Alice');
 INSERT INTO ci_type VALUES (1, 'Alice');
 INSERT INTO spans VALUES (1, '1 day');
 INSERT INTO loose VALUES (1, '{"a": 1}');
+INSERT INTO documents VALUES (1, '{"a": 1.0}');
 INSERT INTO measures VALUES (1, 0.0);
 INSERT INTO amounts VALUES (1, 1.0);
 """
@@ -55,7 +57,9 @@ def digests(database, tables, methods=None):
 
 def test_hash_where_equal_means_identical_md5_elsewhere(digest_db):
     _name, database = digest_db
-    got = digests(database, ["plain", "ci_collation", "ci_type", "spans", "loose", "measures", "amounts", "missing"])
+    got = digests(
+        database, ["plain", "ci_collation", "ci_type", "spans", "loose", "measures", "amounts", "documents", "missing"]
+    )
     assert {t: d.get("method") for t, d in got.items()} == {
         "plain": "hash",
         "ci_collation": "md5",
@@ -64,6 +68,7 @@ def test_hash_where_equal_means_identical_md5_elsewhere(digest_db):
         "loose": "md5",
         "measures": "md5",
         "amounts": "md5",
+        "documents": "md5",
         "missing": None,
     }
     assert got["plain"]["rows"] == 2 and got["missing"] == {"rows": None, "sum": None}
@@ -77,6 +82,7 @@ def test_hash_where_equal_means_identical_md5_elsewhere(digest_db):
         ("spans", "UPDATE spans SET span = '24 hours'", "UPDATE spans SET span = '1 day'"),
         ("measures", "UPDATE measures SET weight = '-0'", "UPDATE measures SET weight = 0.0"),
         ("amounts", "UPDATE amounts SET amount = 1.00", "UPDATE amounts SET amount = 1.0"),
+        ("documents", """UPDATE documents SET doc = '{"a": 1.00}'""", """UPDATE documents SET doc = '{"a": 1.0}'"""),
         ("plain", "UPDATE plain SET name = 'bob' WHERE id = 2", "UPDATE plain SET name = 'Bob' WHERE id = 2"),
         ("plain", "UPDATE plain SET price = 1.51 WHERE id = 1", "UPDATE plain SET price = 1.50 WHERE id = 1"),
     ],
