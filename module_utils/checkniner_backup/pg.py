@@ -173,7 +173,6 @@ _DIGEST_SQL = {
     "md5": "SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0)::text"
     " FROM {table} AS t",
 }
-DIGEST_METHODS = tuple(_DIGEST_SQL)
 _HASH_SAFE_TYPES = [
     "bool", "int2", "int4", "int8", "text", "varchar", "bpchar", "bytea", "uuid", "date", "time", "timestamp",
     "timestamptz",

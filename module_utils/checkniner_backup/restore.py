@@ -273,6 +273,10 @@ def _quote_ident(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
 def database_exists(target):
     try:
         conn = pg.connect(target)
@@ -449,10 +453,6 @@ def sql_counts(fetched):
 DIGEST_NOTICE = "cnb-digest"
 
 
-def _literal(text):
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _checks_sql(counts, recorded=None):
     """Runs after the replay, inside its transaction: any table without the archive's row count rolls it all back.
 
@@ -469,14 +469,15 @@ def _checks_sql(counts, recorded=None):
         query = pg.digest_query(method, table).replace("{table}", "%s")
         doc = f"json_build_object('table', {_literal(table)}, 'rows', n, 'sum', s)"
         notice = f"RAISE NOTICE '{DIGEST_NOTICE} %', {doc};"
-        check = ""
+        check = missing = ""
         if table in counts:
             check = (
                 f"\n    IF n <> {int(counts[table])} THEN RAISE EXCEPTION 'checkniner-backup: table % has % rows after "
                 f"the replay, the archive has {int(counts[table])}', {_literal(table)}, n; END IF;"
             )
+            missing = f" RAISE EXCEPTION 'checkniner-backup: table % is missing after the replay', {_literal(table)};"
         lines.append(
-            f"  IF to_regclass({name}) IS NULL THEN n := NULL; s := NULL;\n"
+            f"  IF to_regclass({name}) IS NULL THEN n := NULL; s := NULL;{missing}\n"
             f"  ELSE\n    EXECUTE format($q${query}$q$, to_regclass({name})) INTO n, s;{check}\n  END IF;\n  {notice}"
         )
     for key, rows in sorted(counts.items()):

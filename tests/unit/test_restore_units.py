@@ -75,6 +75,7 @@ def test_checks_sql_digests_business_tables_in_the_counting_scan():
     assert 'FROM "public"."auth_user"' not in text  # counted by its digest scan, not a second time
     assert 'FROM "public"."django_session"' in text
     assert "the archive has 2" in text and "the archive has 1" in text
+    assert text.count("is missing after the replay") == 1  # auth_user: in the SQL, so it must exist
 
 
 def test_restore_digests_reads_the_notices_and_wants_every_table():
