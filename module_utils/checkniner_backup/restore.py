@@ -428,23 +428,14 @@ class CopyCounter:
         return self.counts
 
 
-def sql_table_counts(path):
-    """{table: rows} of every COPY block in a pg_dump plain SQL file, in one streaming pass."""
-    counter = CopyCounter()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(pg.CHUNK), b""):
-            counter.feed(block)
-    return counter.close()
-
-
 def _upto(fetched):
     """Stop reading the archive after its SQL when the archive as a whole matched its recorded checksum."""
     return {fetched.sql_name} if fetched.sealed else None
 
 
 def sql_counts(fetched):
-    """sql_table_counts() of the archive's SQL member, read from the archive (members checked as in replay_sql, none
-    written)."""
+    """{table: rows} of every COPY block of the archive's SQL member, read from the archive (members checked as in
+    replay_sql, none written)."""
     counter = CopyCounter()
     archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: counter.feed}, upto=_upto(fetched))
     return counter.close()
@@ -453,13 +444,19 @@ def sql_counts(fetched):
 DIGEST_NOTICE = "cnb-digest"
 
 
+def _recorded_methods(recorded):
+    """{table: digest method} of the manifest's business table digests; None: recorded before digests named their
+    method (md5), compared without one."""
+    return {t: d.get("method") for tables in recorded.values() for t, d in tables.items()}
+
+
 def _checks_sql(counts, recorded=None):
     """Runs after the replay, inside its transaction: any table without the archive's row count rolls it all back.
 
     recorded: the manifest's business table digests ({app: {table: digest}}). Those tables are digested, by their
     recorded method, in the same scan that counts them, before COMMIT (one scan, and no hint bits to write after it):
     each digest is reported as a NOTICE `cnb-digest {json}` for the proof (restore_digests)."""
-    methods = {t: d.get("method") or "md5" for ts in (recorded or {}).values() for t, d in ts.items()}
+    methods = {t: m or "md5" for t, m in _recorded_methods(recorded or {}).items()}
     lines = []
     if methods:  # as a new connection would resolve and render them (pg_dump emptied search_path, quietened notices)
         lines += ["RESET search_path;", pg.CANONICAL + ";", "SET client_min_messages = notice;"]
@@ -502,13 +499,12 @@ def restore_digests(stderr_lines, recorded):
             doc = json.loads(match.group(1))
             found[doc["table"]] = {"rows": doc["rows"], "sum": doc["sum"]}
     digests = {}
-    for tables in recorded.values():
-        for table, digest in tables.items():
-            if table not in found:
-                return None
-            digests[table] = dict(found[table])
-            if found[table]["rows"] is not None and digest.get("method") is not None:
-                digests[table]["method"] = digest["method"]
+    for table, method in _recorded_methods(recorded).items():
+        if table not in found:
+            return None
+        digests[table] = dict(found[table])
+        if found[table]["rows"] is not None and method is not None:
+            digests[table]["method"] = method
     return digests
 
 
@@ -839,7 +835,7 @@ def restore(config, archive="latest", mode="sql", apps=None, target_url=None, ye
 
 def _digests_of(target, recorded):
     """{table: digest} of the target's business tables, each by the method of its digest recorded in the manifest."""
-    methods = {t: d.get("method") for tables in recorded.values() for t, d in tables.items()}
+    methods = _recorded_methods(recorded)
     conn = pg.connect(target)
     try:
         digests = pg.table_digests(conn, list(methods), methods)

@@ -35,10 +35,10 @@ SELECT pg_catalog.setval('"public"."auth_user_id_seq"', 2, true);
 """
 
 
-def test_sql_table_counts(tmp_path):
-    path = tmp_path / "db.sql"
-    path.write_bytes(SQL)
-    assert restore.sql_table_counts(str(path)) == {
+def test_copy_counter_counts_every_copy_block():
+    counter = restore.CopyCounter()
+    counter.feed(SQL)
+    assert counter.close() == {
         "auth_user": 2,
         "empty_table": 0,
         'other schema.Odd"Name': 1,
