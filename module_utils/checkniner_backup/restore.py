@@ -395,10 +395,20 @@ class CopyCounter:
         self._tail = b""
 
     def feed(self, block):
-        data = self._tail + block if self._tail else block
-        cut = data.rfind(b"\n") + 1
-        self._tail = data[cut:]
-        pos = 0
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            self._tail += block
+            return
+        start = 0
+        if self._tail:  # the line begun in the last block: complete it, scan it alone (no copy of the block)
+            start = block.index(b"\n") + 1
+            line = self._tail + block[:start]
+            self._scan(line, 0, len(line))
+        self._scan(block, start, cut)
+        self._tail = block[cut:]
+
+    def _scan(self, data, pos, cut):
+        """Scan data[pos:cut], whole lines, without copying it."""
         while pos < cut:
             if self._current is not None:
                 if data.startswith(b"\\.\n", pos):
