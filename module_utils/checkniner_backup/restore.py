@@ -392,20 +392,21 @@ class CopyCounter:
     def __init__(self):
         self.counts = {}
         self._current = None
-        self._tail = b""
+        self._tail = []  # the pieces of a line not ended yet: a long row (a large bytea) spans many blocks
 
     def feed(self, block):
         cut = block.rfind(b"\n") + 1
         if not cut:
-            self._tail += block
+            if block:
+                self._tail.append(block)  # joined once, when the line ends: no copy per block
             return
         start = 0
-        if self._tail:  # the line begun in the last block: complete it, scan it alone (no copy of the block)
+        if self._tail:  # the line begun in the blocks before: complete it, scan it alone (no copy of the block)
             start = block.index(b"\n") + 1
-            line = self._tail + block[:start]
+            line = b"".join([*self._tail, block[:start]])
             self._scan(line, 0, len(line))
         self._scan(block, start, cut)
-        self._tail = block[cut:]
+        self._tail = [block[cut:]] if cut < len(block) else []
 
     def _scan(self, data, pos, cut):
         """Scan data[pos:cut], whole lines, without copying it."""
@@ -432,9 +433,10 @@ class CopyCounter:
             pos = cut if found < 0 else found + 1
 
     def close(self):
-        if self._tail and self._current is not None and self._tail.rstrip() != b"\\.":
+        tail = b"".join(self._tail)
+        if tail and self._current is not None and tail.rstrip() != b"\\.":
             self.counts[self._current] += 1
-        self._tail = b""
+        self._tail = []
         return self.counts
 
 

@@ -61,6 +61,17 @@ def test_copy_counter_counts_a_last_row_without_newline():
     assert counter.close() == {"t": 2}
 
 
+def test_copy_counter_row_longer_than_many_blocks():
+    """A large bytea is one COPY line of any length: it spans many blocks, and the lines around it still count."""
+    big = b"1\t\\\\x" + b"ab" * 300_000 + b"\n"
+    sql = b'COPY "public"."files" ("id", "data") FROM stdin;\n' + big + b"2\t\\\\x00\n" + big + b"\\.\n\n"
+    for size in (1000, 4096, 65536, 1 << 20):
+        counter = restore.CopyCounter()
+        for start in range(0, len(sql), size):
+            counter.feed(sql[start : start + size])
+        assert counter.close() == {"files": 3}, f"blocks of {size} bytes"
+
+
 RECORDED = {
     "auth": {"auth_user": {"rows": 2, "sum": "5", "method": "hash"}, "auth_group": {"rows": 0, "sum": "0"}},
     "checkouts": {"checkouts_gone": {"rows": 1, "sum": "7", "method": "md5"}},
