@@ -5,13 +5,11 @@ import json
 import sys
 import traceback
 
-from . import __version__, health, listing, runner
-from . import config as config_mod
-from .errors import BackupError
+from . import __version__, api
 
 
 def _stamp():
-    return runner.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return api.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 LOG = {"format": "text"}  # CHECKNINER_BACKUP_LOG_FORMAT, set once the configuration is read
@@ -40,7 +38,7 @@ def emit_json(doc):
 
 
 def cmd_run(args, cfg):
-    result = runner.run(cfg)
+    result = api.run(cfg)
     if args.json:
         emit_json(result.as_dict())
     fields = {k: v for k, v in result.as_dict().items() if v not in (None, "", [])}
@@ -50,7 +48,7 @@ def cmd_run(args, cfg):
 
 
 def cmd_list(args, cfg):
-    rows = listing.remote_archives(cfg) if args.remote else listing.local_archives(cfg)
+    rows = api.remote_archives(cfg) if args.remote else api.local_archives(cfg)
     if args.json:
         emit_json({"archives": rows})
         return 0
@@ -62,31 +60,12 @@ def cmd_list(args, cfg):
             flags.append("latest")
         if row.get("pending_upload"):
             flags.append("pending upload: " + ",".join(row["pending_upload"]))
-        print(f"{row['name']}  {runner._human(row['size']):>10}  {row['location']}  {' '.join(flags)}".rstrip())
+        print(f"{row['name']}  {api.human_size(row['size']):>10}  {row['location']}  {' '.join(flags)}".rstrip())
     return 0
 
 
-def status_doc(cfg):
-    bdir = runner.BackupDir(cfg.require_backup_dir(), create=False)
-    state = bdir.state()
-    names = bdir.archive_names()
-    return {
-        "backup_dir": bdir.path,
-        "archives": len(names),
-        "latest": state.get("last", {}).get("name") or listing.local_latest(bdir),
-        "fingerprint": state.get("last", {}).get("fingerprint"),
-        "last_run": state.get("last_run"),
-        "last_success": state.get("last_success"),
-        "last_change": state.get("last_change"),
-        "pending_uploads": runner.pending_count(cfg, bdir),
-        "destinations": [d.describe() for d in cfg.destinations],
-        "schedule_minutes": cfg.schedule_minutes,
-        **health.staleness(state, cfg.schedule_minutes),
-    }
-
-
 def cmd_status(args, cfg):
-    doc = status_doc(cfg)
+    doc = api.status(cfg)
     if args.json:
         emit_json(doc)
         return 0
@@ -99,14 +78,19 @@ def cmd_status(args, cfg):
 
 
 def cmd_restore(args, cfg):
-    from . import restore
-
-    warnings = [w for w in [restore.argv_password_warning(args.target_database_url)] if w]
+    warnings = [w for w in [api.argv_password_warning(args.target_database_url)] if w]
+    request = api.RestoreRequest(
+        archive=args.archive,
+        mode=args.mode,
+        apps=args.apps,
+        target_url=args.target_database_url,
+        yes=args.yes,
+        check=args.check,
+        spelling=api.CLI,
+    )
     try:
-        result = restore.restore(
-            cfg, args.archive, args.mode, args.apps, args.target_database_url, yes=args.yes, check=args.check
-        )
-    except BackupError as exc:
+        result = api.restore(cfg, request)
+    except api.BackupError as exc:
         say("restore", f"failed: {exc}", error=True)  # the one clear line comes first, warnings after it
         for warning in warnings:
             say("restore", warning, error=True)
@@ -120,9 +104,7 @@ def cmd_restore(args, cfg):
 
 
 def cmd_verify(args, cfg):
-    from . import restore
-
-    result = restore.verify(cfg, args.archive)
+    result = api.verify(cfg, api.VerifyRequest(archive=args.archive, spelling=api.CLI))
     if args.json:
         emit_json(result)
     say("verify", result["message"], error=args.json or not result["ok"])  # --json: stdout holds one document
@@ -132,16 +114,14 @@ def cmd_verify(args, cfg):
 
 
 def cmd_prune(args, cfg):
-    from . import retention
-
-    result = retention.prune(cfg, dry_run=args.dry_run)
+    result = api.prune(cfg, dry_run=args.dry_run)
     if args.json:
         emit_json(result)
     if result["busy"]:
         say("prune", "busy: another run held the lock, nothing pruned", error=args.json)
         return 0
     for loc in result["locations"]:
-        say("prune", retention.summary(loc), error=args.json or bool(loc["error"]))
+        say("prune", api.prune_summary(loc), error=args.json or bool(loc["error"]))
     return 0 if result["ok"] else 1
 
 
@@ -153,22 +133,25 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    # every command speaks JSON the same way: one document on stdout, the log line on stderr
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print the result as one JSON document")
 
-    p = sub.add_parser("run", help="one iteration: snapshot, save if the business data changed, upload")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    p = sub.add_parser(
+        "run", parents=[as_json], help="one iteration: snapshot, save if the business data changed, upload"
+    )
     p.set_defaults(func=cmd_run, needs_db=True)
 
-    p = sub.add_parser("list", help="list archives (local, or --remote in S3)")
+    p = sub.add_parser("list", parents=[as_json], help="list archives (local, or --remote in S3)")
     p.add_argument("--remote", action="store_true", help="list the archives in S3 instead of the local directory")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list, needs_db=False)
 
-    p = sub.add_parser("status", help="what the last runs did, what waits for upload")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("status", parents=[as_json], help="what the last runs did, what waits for upload")
     p.set_defaults(func=cmd_status, needs_db=False)
 
     p = sub.add_parser(
         "restore",
+        parents=[as_json],
         help="restore an archive (exactly from SQL, or fixtures) and prove it",
         description="Restore an archive and prove it: the business fingerprint of the restored database must equal "
         "the archive's. Over the live DATABASE_URL it needs --yes and first saves <stamp>-pre-restore.tar.gz.",
@@ -185,23 +168,23 @@ def build_parser():
     )
     p.add_argument("--yes", action="store_true", help="confirm overwriting the live database")
     p.add_argument("--check", action="store_true", help="say whether the restore would change anything; change nothing")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_restore, needs_db=False)
 
-    p = sub.add_parser("verify", help="restore drill: restore into a scratch database, prove it, drop it")
+    p = sub.add_parser(
+        "verify", parents=[as_json], help="restore drill: restore into a scratch database, prove it, drop it"
+    )
     p.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify, needs_db=True)
 
     p = sub.add_parser(
         "prune",
+        parents=[as_json],
         help="tiered retention, locally and in each S3 destination (CHECKNINER_KEEP_*)",
         description="Delete the archives the retention policy does not keep (CHECKNINER_KEEP_WITHIN=24h, "
         "CHECKNINER_KEEP_HOURLY=48, _DAILY=30, _WEEKLY=12, _MONTHLY=24), locally and in each S3 destination. Never "
         "deletes the newest archive, one waiting for upload, or the one latest.tar.gz or latest.json names.",
     )
     p.add_argument("--dry-run", action="store_true", help="list exactly what would be deleted; delete nothing")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_prune, needs_db=False)
     return parser
 
@@ -211,10 +194,10 @@ def main(argv=None, env=None):
     args = parser.parse_args(argv)
     command = args.command
     try:
-        cfg = config_mod.load(env, require_database=args.needs_db)
+        cfg = api.load_config(env, require_database=args.needs_db)
         LOG["format"] = cfg.log_format
         return args.func(args, cfg)
-    except BackupError as exc:
+    except api.BackupError as exc:
         say(command, f"failed: {exc}", error=True)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -20,6 +20,22 @@ import json
 import os
 import sys
 
+# The protocol, named once: the engine (django_client.py) imports these names from this file. Commands (argv[1]):
+DUMP, LOAD, MIGRATE_CHECK, MIGRATE = "dump", "load", "migrate-check", "migrate"
+# Parameters (environment):
+ENV_DB = "CHECKNINER_HELPER_DB"  # the connection as JSON, password included
+ENV_APPS = "CHECKNINER_HELPER_APPS"  # the business app labels, comma-separated
+ENV_ONLY_BUSINESS = "CHECKNINER_HELPER_ONLY_BUSINESS"  # "1": dump the business apps only
+ENV_SNAPSHOT = "CHECKNINER_HELPER_SNAPSHOT"  # the exported snapshot to read from
+ENV_HANDSHAKE = "CHECKNINER_HELPER_HANDSHAKE"  # "1": ask CONTINUE or STOP on stdin after the business apps
+ENV_EXPECT = "CHECKNINER_HELPER_EXPECT"  # load: {label: sha256 or null} the loaded apps must dump to
+ENV_CHECKDIR = "CHECKNINER_HELPER_CHECKDIR"  # load: where those proof dumps go
+ENV_DRY_RUN = "CHECKNINER_HELPER_DRY_RUN"  # load: "1": compare only, load nothing
+# Answers on stdin, and the phases reported on stdout ({"phase": ...}; {"app": ...} per fixture; {"error": ...}):
+CONTINUE, STOP = "continue", "stop"
+BUSINESS_DONE, DONE, STOPPED = "business-done", "done", "stopped"
+UNCHANGED, WOULD_LOAD, MISMATCH, LOADED, MIGRATED = "unchanged", "would-load", "mismatch", "loaded", "migrated"
+
 # Models whose primary keys are artefacts of the database they live in (post_migrate creates them in any order):
 # dumped with natural primary keys so the fixtures load into any freshly migrated database.
 # Their rows are ordered by natural key too (their pks differ between databases; the bytes must not).
@@ -57,7 +73,7 @@ def setup_django():
     except Exception as exc:  # noqa: BLE001 - any settings import error is the user's configuration
         module = os.environ.get("DJANGO_SETTINGS_MODULE")
         fail(f"cannot load Django settings {module!r}: {exc.__class__.__name__}: {exc}", config=True)
-    target = os.environ.get("CHECKNINER_HELPER_DB")
+    target = os.environ.get(ENV_DB)
     if target:
         # Whatever the settings say, talk to the database the engine is backing up (the SQL and the fixtures
         # must describe the same database; SET TRANSACTION SNAPSHOT refuses any other one anyway).
@@ -263,10 +279,10 @@ def cmd_dump(outdir):
     from django.apps import apps
     from django.db import connections, transaction
 
-    business = [a for a in os.environ.get("CHECKNINER_HELPER_APPS", "").split(",") if a]
-    only_business = os.environ.get("CHECKNINER_HELPER_ONLY_BUSINESS") == "1"
-    snapshot = os.environ.get("CHECKNINER_HELPER_SNAPSHOT")
-    handshake = os.environ.get("CHECKNINER_HELPER_HANDSHAKE") == "1"
+    business = [a for a in os.environ.get(ENV_APPS, "").split(",") if a]
+    only_business = os.environ.get(ENV_ONLY_BUSINESS) == "1"
+    snapshot = os.environ.get(ENV_SNAPSHOT)
+    handshake = os.environ.get(ENV_HANDSHAKE) == "1"
     labels = [c.label for c in apps.get_app_configs()]
     unknown = [a for a in business if a not in labels]
     if unknown:
@@ -291,12 +307,12 @@ def cmd_dump(outdir):
             info = dump_app(config, os.path.join(outdir, f"{label}.json"), serializer_class)
             emit(app=label, business=label in business, tables=app_tables(config), **(info or {"objects": 0}))
             if handshake and index == len(business) - 1:
-                emit(phase="business-done")
+                emit(phase=BUSINESS_DONE)
                 answer = sys.stdin.readline().strip()
-                if answer != "continue":
-                    emit(phase="stopped", migrations=migrations)
+                if answer != CONTINUE:
+                    emit(phase=STOPPED, migrations=migrations)
                     return
-    emit(phase="done", migrations=migrations)
+    emit(phase=DONE, migrations=migrations)
 
 
 def business_digests(expect, checkdir):
@@ -322,18 +338,18 @@ def cmd_load(fixtures):
     from django.core.management import call_command
     from django.db import transaction
 
-    expect = json.loads(os.environ.get("CHECKNINER_HELPER_EXPECT") or "null")
-    checkdir = os.environ.get("CHECKNINER_HELPER_CHECKDIR")
-    dry_run = os.environ.get("CHECKNINER_HELPER_DRY_RUN") == "1"
+    expect = json.loads(os.environ.get(ENV_EXPECT) or "null")
+    checkdir = os.environ.get(ENV_CHECKDIR)
+    dry_run = os.environ.get(ENV_DRY_RUN) == "1"
     after = None
     with transaction.atomic(using="default"):
         if expect is not None:
             before = business_digests(expect, checkdir)
             if before == expect:
-                emit(phase="unchanged", apps=before)
+                emit(phase=UNCHANGED, apps=before)
                 return
             if dry_run:
-                emit(phase="would-load", apps=before)
+                emit(phase=WOULD_LOAD, apps=before)
                 return
         call_command("loaddata", *fixtures, verbosity=0)
         if expect is not None:
@@ -341,16 +357,16 @@ def cmd_load(fixtures):
             if after != expect:
                 transaction.set_rollback(True, using="default")
     if after is not None and after != expect:
-        emit(phase="mismatch", apps=after)
+        emit(phase=MISMATCH, apps=after)
         sys.exit(1)
-    emit(phase="loaded", fixtures=[os.path.basename(f) for f in fixtures], apps=after)
+    emit(phase=LOADED, fixtures=[os.path.basename(f) for f in fixtures], apps=after)
 
 
 def cmd_migrate():
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    emit(phase="migrated")
+    emit(phase=MIGRATED)
 
 
 def cmd_migrate_check():
@@ -360,7 +376,7 @@ def cmd_migrate_check():
     executor = MigrationExecutor(connections["default"])
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     missing = [f"{m.app_label}.{m.name}" for m, _ in plan]
-    emit(phase="migrate-check", missing=missing)
+    emit(phase=MIGRATE_CHECK, missing=missing)
     sys.exit(1 if missing else 0)
 
 
@@ -370,13 +386,13 @@ def main(argv):
     setup_django()
     command, args = argv[0], argv[1:]
     try:
-        if command == "dump":
+        if command == DUMP:
             cmd_dump(args[0])
-        elif command == "load":
+        elif command == LOAD:
             cmd_load(args)
-        elif command == "migrate-check":
+        elif command == MIGRATE_CHECK:
             cmd_migrate_check()
-        elif command == "migrate":
+        elif command == MIGRATE:
             cmd_migrate()
         else:
             fail(f"unknown helper command {command}", 2)

@@ -6,10 +6,9 @@ class BackupError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message, detail=None):
+    def __init__(self, message):
         super().__init__(message)
         self.message = message
-        self.detail = detail
 
     def __str__(self):
         return self.message
@@ -27,3 +26,12 @@ class StoreError(BackupError):
 
 class IntegrityError(BackupError):
     """An archive or member does not match its recorded checksum."""
+
+
+class Busy(BackupError):
+    """Another run holds the lock (lock.run_lock). `run` and `prune` report it as their outcome "busy" and exit 0:
+    the holder is doing the work. Everything else fails with this one line: nothing was done, try again."""
+
+
+class Interrupted(BackupError):
+    """A signal stopped a restore or the drill (the work was cleaned up)."""

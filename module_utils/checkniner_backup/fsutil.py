@@ -1,11 +1,8 @@
-"""Atomic writes and the run lock."""
+"""Atomic writes: temp file in the same directory, fsync, rename (the run lock is lock.py)."""
 
-import errno
-import fcntl
 import json
 import os
 import tempfile
-from contextlib import contextmanager
 
 
 def fsync_dir(path):
@@ -55,25 +52,3 @@ def replace_symlink(target, link):
     os.symlink(target, tmp)
     os.replace(tmp, link)
     fsync_dir(os.path.dirname(link) or ".")
-
-
-class Busy(Exception):
-    """Another run holds the lock."""
-
-
-@contextmanager
-def exclusive_lock(path):
-    """flock: the kernel drops it when the holder dies, so a killed run never leaves a stale lock."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise Busy() from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield
-    finally:
-        os.close(fd)

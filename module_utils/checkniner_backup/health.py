@@ -58,7 +58,8 @@ def _ts(iso):
 
 
 def metrics_text(state, result, labels):
-    """The Prometheus text exposition of the last run (textfile collector format)."""
+    """The Prometheus text exposition of the last run (textfile collector format). state: the State the run saved,
+    None when it could not read one."""
     label = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
     lines = []
 
@@ -73,11 +74,11 @@ def metrics_text(state, result, labels):
         else:
             lines.append(f"checkniner_backup_{name}{{{label}}} {value}")
 
-    last_run = state.get("last_run") or {}
+    last_run = (state.last_run if state else None) or {}
     gauge("last_run_timestamp_seconds", "When the last run ended (Unix time).", _ts(last_run.get("at")))
-    gauge("last_success_timestamp_seconds", "When the last successful run ended.", _ts(state.get("last_success")))
-    gauge("last_change_timestamp_seconds", "When the last new archive was saved.", _ts(state.get("last_change")))
-    gauge("last_archive_size_bytes", "Size of the newest archive.", (state.get("last") or {}).get("size"))
+    gauge("last_success_timestamp_seconds", "When the last successful run ended.", _ts(state and state.last_success))
+    gauge("last_change_timestamp_seconds", "When the last new archive was saved.", _ts(state and state.last_change))
+    gauge("last_archive_size_bytes", "Size of the newest archive.", state.last.get("size") if state else None)
     gauge("run_duration_seconds", "Duration of the last run.", round(result.duration, 3))
     gauge("pending_uploads", "Archives waiting in the outbox, all destinations.", result.pending)
     gauge(
@@ -111,10 +112,9 @@ def after_run(config, result, state):
     return warnings
 
 
-def staleness(state, schedule_minutes, now=None):
-    """A backup is stale when no run succeeded within three schedule periods."""
+def staleness(last, schedule_minutes, now=None):
+    """A backup is stale when no run succeeded within three schedule periods. last: when the last one did (ISO)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    last = state.get("last_success")
     limit = 3 * schedule_minutes * 60
     if not last:
         return {"stale": True, "seconds_since_success": None, "limit_seconds": limit}

@@ -1,47 +1,35 @@
-"""Which archives exist, locally and in S3, and which one is `latest`: read-only, shared by `list` and the modules."""
+"""Read-only views: which archives exist, locally and in S3, and the status of the runs (`list`, `status`, and the
+archive_info module)."""
 
 import os
 
-from . import archive
+from . import health, latest
 from .errors import ConfigError
-from .runner import BackupDir
-from .stores import S3Store
-
-
-def local_latest(bdir):
-    """The archive latest.tar.gz points at, or None (no link, or a link to nothing)."""
-    link = bdir.join(archive.LATEST)
-    if not os.path.islink(link) and not os.path.exists(link):
-        return None
-    target = os.path.realpath(link)
-    name = os.path.basename(target)
-    if os.path.dirname(target) != os.path.realpath(bdir.path) or not archive.is_archive_name(name):
-        return None
-    return name if os.path.exists(target) else None
+from .local import BackupDir, pending_count
+from .s3 import S3Store
+from .state import State
 
 
 def local_archives(cfg, bdir=None):
     """Rows (oldest first) for every archive in CHECKNINER_BACKUP_DIR: name, size, fingerprint, pending_upload
     (destinations still to send it to), location "local", latest."""
     bdir = bdir or BackupDir(cfg.require_backup_dir(), create=False)
-    state = bdir.state()
+    state = State.load(bdir)
     pending = {}
     for dest in cfg.destinations:
-        for name in bdir.pending(dest):
+        for name in bdir.pending(dest.name):
             pending.setdefault(name, []).append(dest.name)
-    latest = local_latest(bdir)
+    newest = latest.local_latest(bdir)
     rows = []
     for name in bdir.archive_names():
-        path = bdir.join(name)
-        info = (state.get("archives") or {}).get(name, {})
         rows.append(
             {
                 "name": name,
-                "size": os.path.getsize(path),
-                "fingerprint": info.get("fingerprint"),
+                "size": os.path.getsize(bdir.join(name)),
+                "fingerprint": state.archive(name).get("fingerprint"),
                 "pending_upload": pending.get(name, []),
                 "location": "local",
-                "latest": name == latest,
+                "latest": name == newest,
             }
         )
     return rows
@@ -64,3 +52,22 @@ def remote_archives(cfg):
             obj.update(location=dest.name, latest=obj["name"] == pointer.get("name"))
             rows.append(obj)
     return rows
+
+
+def status(cfg):
+    """What the last runs did and what waits for upload (`status --json`)."""
+    bdir = BackupDir(cfg.require_backup_dir(), create=False)
+    state = State.load(bdir)
+    return {
+        "backup_dir": bdir.path,
+        "archives": len(bdir.archive_names()),
+        "latest": latest.local_latest(bdir),
+        "fingerprint": state.last.get("fingerprint"),
+        "last_run": state.last_run,
+        "last_success": state.last_success,
+        "last_change": state.last_change,
+        "pending_uploads": pending_count(cfg, bdir),
+        "destinations": [d.describe() for d in cfg.destinations],
+        "schedule_minutes": cfg.schedule_minutes,
+        **health.staleness(state.last_success, cfg.schedule_minutes),
+    }

@@ -6,13 +6,14 @@ import re
 import shutil
 import subprocess
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from .errors import BackupError, ConfigError
 
 CHUNK = 1 << 20
 
 
-def _psycopg2():
+def psycopg2_module():
     try:
         import psycopg2
     except ImportError as exc:  # pragma: no cover - dependency of the distribution
@@ -22,7 +23,7 @@ def _psycopg2():
 
 def connect(database, autocommit=True):
     """Open a connection; turn libpq's multi-line errors into one line that names the problem."""
-    psycopg2 = _psycopg2()
+    psycopg2 = psycopg2_module()
     try:
         conn = psycopg2.connect(**database.connect_kwargs())
     except psycopg2.OperationalError as exc:
@@ -41,15 +42,14 @@ def server_info(conn):
     with conn.cursor() as cur:
         cur.execute(
             "SELECT current_setting('server_version'), current_setting('server_version_num')::int,"
-            " (SELECT oid FROM pg_database WHERE datname = current_database()), current_database(),"
-            " pg_is_in_recovery()"
+            " (SELECT oid FROM pg_database WHERE datname = current_database()), current_database()"
         )
-        version, version_num, db_oid, name, in_recovery = cur.fetchone()
+        version, version_num, db_oid, name = cur.fetchone()
         system_id = None
         try:  # needs no privilege on PostgreSQL >= 10, but a proxy or an old server may refuse it
             cur.execute("SELECT system_identifier::text FROM pg_control_system()")
             system_id = cur.fetchone()[0]
-        except _psycopg2().Error:
+        except psycopg2_module().Error:
             pass
     return {
         "server_version": version,
@@ -57,8 +57,34 @@ def server_info(conn):
         "database_oid": db_oid,
         "database": name,
         "system_identifier": system_id,
-        "in_recovery": in_recovery,
     }
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What a command checks before it dumps anything: the server answers, pg_dump can read it."""
+
+    info: dict  # server_info()
+    pg_dump_version: str
+    next_xid: str  # the first unassigned transaction id (next_xid): the run's precheck
+
+    @property
+    def identity(self):
+        """Which cluster and database this is: a precheck or a digest recorded elsewhere never applies here."""
+        return {k: self.info[k] for k in ("system_identifier", "database_oid", "database")}
+
+
+def preflight(database, env):
+    """Connect, read the server's identity and version, and check that pg_dump is at least as new as the server.
+    Raises ConfigError / BackupError with one line naming what to fix."""
+    conn = connect(database)
+    try:
+        info = server_info(conn)
+        xid = next_xid(conn)
+    finally:
+        conn.close()
+    version = check_client(find_program("pg_dump", env), info["server_version_num"])
+    return Preflight(info, version, xid)
 
 
 def next_xid(conn):

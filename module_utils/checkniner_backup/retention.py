@@ -23,22 +23,19 @@ batched deletes. Memory is one short string per archive, nothing per object beyo
 
 import datetime as dt
 import os
-import time
-from collections import namedtuple
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from . import archive, listing
+from . import archive, lock
 from . import config as config_mod
-from .errors import ConfigError, StoreError
-from .fsutil import Busy, exclusive_lock, fsync_dir
-from .runner import LOCK, OUTBOX, BackupDir
-from .stores import S3Store
+from .errors import Busy, ConfigError, StoreError
+from .fsutil import fsync_dir
+from .local import BackupDir
+from .s3 import S3Store
+from .state import State
 
-LOCK_WAIT = 60.0
 TIERS = ("hourly", "daily", "weekly", "monthly")
 _STAMP_LEN = len("YYYY-MM-DDTHHMMSSZ")
-_Outbox = namedtuple("_Outbox", "name")
 
 
 @dataclass
@@ -143,34 +140,12 @@ def _failed(name, where, error):
     return _location(name, where, 0, Plan(), 0, False, error)
 
 
-def outboxed(bdir):
-    """Every archive waiting in any outbox, also those of destinations no longer configured."""
-    try:
-        boxes = sorted(os.listdir(bdir.join(OUTBOX)))
-    except (FileNotFoundError, NotADirectoryError):
-        return set()
-    return {name for box in boxes for name in bdir.pending(_Outbox(box))}
-
-
-def _under_lock(bdir, wait, work):
-    """work() under the run lock, waiting up to `wait` seconds for a run that holds it (raises Busy after that)."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            with exclusive_lock(bdir.join(LOCK)):
-                return work()
-        except Busy:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
 def local_pins(bdir, state):
     """{name: reason} never to delete anywhere: what waits in an outbox, what latest.tar.gz and state name."""
-    pinned = {name: "pending upload" for name in outboxed(bdir)}
+    pinned = {name: "pending upload" for name in bdir.outboxed()}
     for name, reason in (
-        (listing.local_latest(bdir), "latest.tar.gz"),
-        ((state.get("last") or {}).get("name"), "last"),
+        (bdir.link_target(), "latest.tar.gz"),
+        (state.last.get("name"), "last"),
     ):
         if name:
             pinned.setdefault(name, reason)
@@ -195,10 +170,8 @@ def prune_local(bdir, policy, pinned, state, dry_run=False):
             gone.add(name)
         deleted = len(gone)
         fsync_dir(bdir.path)
-        archives = state.get("archives") or {}
-        if any(name in archives for name in gone):
-            state["archives"] = {k: v for k, v in archives.items() if k not in gone}
-            bdir.save_state(state)
+        if state.forget(gone):
+            state.save()
     return _location("local", bdir.path, len(names), decided, deleted, dry_run, error)
 
 
@@ -221,7 +194,7 @@ def prune_destination(dest, policy, pinned, dry_run=False):
     return _location(dest.name, dest.describe(), len(names), decided, deleted, dry_run, error)
 
 
-def prune(config, dry_run=False, policy=None, lock_wait=LOCK_WAIT):
+def prune(config, dry_run=False, policy=None, lock_wait=lock.WAIT):
     """Apply the retention policy to the local directory (when CHECKNINER_BACKUP_DIR is set) and to every S3
     destination separately. dry_run: decide, delete nothing.
 
@@ -237,14 +210,11 @@ def prune(config, dry_run=False, policy=None, lock_wait=LOCK_WAIT):
     if config.backup_dir:
         bdir = BackupDir(config.backup_dir, create=False)
         if os.path.isdir(bdir.path):
-
-            def local():
-                state = bdir.state()
-                pinned.update(local_pins(bdir, state))  # read before any S3 listing (see below)
-                return prune_local(bdir, policy, pinned, state, dry_run)
-
             try:
-                result["locations"].append(_under_lock(bdir, lock_wait, local))
+                with lock.run_lock(bdir.path, wait=lock_wait, nothing_done="nothing pruned"):
+                    state = State.load(bdir)
+                    pinned.update(local_pins(bdir, state))  # read before any S3 listing (see below)
+                    result["locations"].append(prune_local(bdir, policy, pinned, state, dry_run))
             except Busy:
                 result["busy"] = True
                 return result

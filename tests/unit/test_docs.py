@@ -11,7 +11,7 @@ ENGINE = ROOT / "module_utils" / "checkniner_backup"
 
 def engine_variables():
     names = set()
-    for path in ENGINE.glob("*.py"):
+    for path in ENGINE.rglob("*.py"):
         text = re.sub(r'"CHECKNINER_HELPER_[A-Z_]+"', "", path.read_text())  # the engine talking to its helper
         names |= set(re.findall(r'"((?:CHECKNINER|S3|BACKUPS)_[A-Z0-9_]+)"', text))
         names |= {f"S3_{suffix}" for suffix in re.findall(r'var\("([A-Z_]+)"\)', text)}  # per-destination names

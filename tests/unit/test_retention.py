@@ -14,7 +14,7 @@ from support.retention_oracle import expected_keep, history
 
 from checkniner_backup import config, retention
 from checkniner_backup.errors import ConfigError
-from checkniner_backup.fsutil import exclusive_lock
+from checkniner_backup.lock import run_lock
 
 UTC = dt.timezone.utc
 STAMP = "%Y-%m-%dT%H%M%SZ"
@@ -209,7 +209,7 @@ def test_prune_local_dry_run_deletes_nothing_then_prune_keeps_exactly_the_expect
 def test_prune_waits_for_the_run_lock_then_reports_busy_and_deletes_nothing(tmp_path):
     names = history(3)
     path = make_dir(tmp_path / "b", names)
-    with exclusive_lock(str(path / ".lock")):
+    with run_lock(str(path)):
         result = retention.prune(local_config(path, CHECKNINER_KEEP_DAILY="1"), lock_wait=0)
     assert result["busy"] and result["deleted"] == 0 and not result["locations"]
     assert on_disk(path) == names

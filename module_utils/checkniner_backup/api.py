@@ -1,0 +1,67 @@
+"""What the front doors call: the command line (cli.py) and the Ansible modules (library/) import this and nothing
+else of the engine, so every behaviour is written once, behind these names.
+
+    run(config, dry_run=False) -> RunResult            one backup iteration (backup/command.py)
+    upload(config, name, dry_run=False) -> dict        one archive into every S3 destination (backup/upload.py)
+    restore(config, RestoreRequest) -> dict            restore and prove (restore/command.py)
+    verify(config, VerifyRequest) -> dict              the restore drill (restore/drill.py)
+    prune(config, dry_run, policy) -> dict             tiered retention (retention.py)
+    local_archives / remote_archives / status          read-only views (listing.py)
+
+Requests carry the front door's Spelling (restore/request.py), so the engine's messages name options the way that
+user types them.
+"""
+
+from . import config
+from .backup.command import run
+from .backup.result import RunResult
+from .backup.upload import ensure_uploaded as upload
+from .errors import BackupError, Busy, ConfigError, IntegrityError, Interrupted, StoreError
+from .latest import local_latest
+from .listing import local_archives, remote_archives, remote_pointers, status
+from .local import BackupDir
+from .restore.command import restore
+from .restore.drill import verify
+from .restore.request import CLI, MODULE, RestoreRequest, Spelling, VerifyRequest
+from .restore.target import TARGET_ENV, argv_password_warning
+from .retention import prune
+from .retention import summary as prune_summary
+from .units import human_size, utcnow
+
+load_config = config.load
+retention_policy = config.retention
+RETENTION_VARS = config.RETENTION_VARS
+
+__all__ = [
+    "CLI",
+    "MODULE",
+    "RETENTION_VARS",
+    "TARGET_ENV",
+    "BackupDir",
+    "BackupError",
+    "Busy",
+    "ConfigError",
+    "IntegrityError",
+    "Interrupted",
+    "RestoreRequest",
+    "RunResult",
+    "Spelling",
+    "StoreError",
+    "VerifyRequest",
+    "argv_password_warning",
+    "human_size",
+    "load_config",
+    "local_archives",
+    "local_latest",
+    "prune",
+    "prune_summary",
+    "remote_archives",
+    "remote_pointers",
+    "restore",
+    "retention_policy",
+    "run",
+    "status",
+    "upload",
+    "utcnow",
+    "verify",
+]

@@ -1,0 +1,63 @@
+"""Change detection, cheapest first; each tier only when the one before could not decide.
+
+1. precheck (one query): the cluster's next transaction id against the one recorded at the last settled snapshot.
+2. digests: the business tables' row digests (a scan in the server, no Django) against those of the data the last
+   fingerprint describes; django_migrations too (a new model).
+3. fingerprint: the business fixtures through the application's own Django (snapshot.take's decide callback).
+"""
+
+from .. import archive, latest
+from ..errors import BackupError, StoreError
+from ..s3 import S3Store
+from ..snapshot import MIGRATIONS, table_digests
+
+
+def last_fingerprint(config, bdir, state):
+    """The fingerprint of the last archive: local state, else the newest local manifest, else the S3 pointer (so a
+    host that lost its local directory does not upload a duplicate). (fingerprint, where it came from)."""
+    if state.last.get("fingerprint"):
+        return state.last["fingerprint"], "state"
+    for name in reversed(latest.regular(bdir.archive_names())):
+        if name.endswith(archive.SUFFIX):  # an encrypted archive's manifest needs the private key
+            try:
+                fingerprint = archive.read_manifest(bdir.join(name)).get("fingerprint")
+            except BackupError:
+                continue
+            if fingerprint:
+                return fingerprint, "local archive"
+    for dest in config.destinations:
+        try:
+            pointer = S3Store(dest).read_pointer()
+        except StoreError:
+            continue  # unknown: better one archive too many than none; it waits in the outbox
+        if pointer and pointer.get("fingerprint"):
+            return pointer["fingerprint"], "S3 pointer"
+    return None, None
+
+
+def nothing_committed(state, known, identity, next_xid):
+    """Tier 1: no transaction id assigned since the last settled snapshot of this data -> nothing committed."""
+    precheck = state.precheck
+    return (
+        bool(known)
+        and precheck.get("fingerprint") == known
+        and precheck.get("identity") == identity
+        and (precheck.get("xmax") == next_xid)
+    )
+
+
+def recorded_digests(state, known, identity):
+    """Tier 2's reference: the digests recorded with the data `known` describes, on this database; {} when none."""
+    digests = state.digests
+    if digests.get("fingerprint") != known or digests.get("identity") != identity:
+        return {}
+    return digests
+
+
+def digests_unchanged(config, snapshot_id, recorded):
+    """Tier 2: the business tables and django_migrations digested in the snapshot, each by its recorded method,
+    equal those recorded."""
+    tables = [d for by_table in recorded["tables"].values() for d in by_table.items()]
+    methods = {t: d.get("method") for t, d in [*tables, (MIGRATIONS, recorded["migrations"])]}
+    now = table_digests(config.database, snapshot_id, {a: list(t) for a, t in recorded["tables"].items()}, methods)
+    return list(now) == [recorded["tables"], recorded["migrations"]]

@@ -1,0 +1,44 @@
+"""What one run did: the typed result of `run`, and the one log line it leaves behind."""
+
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+from ..units import human_size
+
+
+@dataclass
+class RunResult:
+    outcome: str  # saved | unchanged | busy | failed | would save (dry run)
+    reason: str = ""
+    name: Optional[str] = None
+    size: int = 0
+    fingerprint: Optional[str] = None
+    duration: float = 0.0
+    uploaded: List[str] = field(default_factory=list)
+    pending: int = 0
+    error: Optional[str] = None
+    exit_code: int = 0
+
+    def line(self):
+        """The one log line a run leaves behind."""
+        took = f"{self.duration:.2f}s"
+        if self.outcome == "saved":
+            text = f"saved {self.name} ({human_size(self.size)}, {took})"
+        elif self.outcome == "unchanged":
+            text = f"unchanged ({self.reason}, {took})"
+        elif self.outcome == "would save":
+            text = f"would save a new archive ({self.reason}, {took})"
+        elif self.outcome == "busy":
+            text = "busy: another run holds the lock, nothing done"
+        else:
+            text = f"failed: {self.error}"
+        if self.uploaded:
+            text += f"; uploaded {', '.join(self.uploaded)}"
+        if self.pending:
+            text += f"; {self.pending} archive(s) waiting in the outbox"
+        if self.outcome == "saved" and self.error:
+            text += f"; upload failed: {self.error}"
+        return text
+
+    def as_dict(self):
+        return asdict(self)

@@ -1,0 +1,89 @@
+"""Distribution: the outbox of each destination sent to S3, and the latest.json pointer that follows each upload."""
+
+import os
+
+from .. import latest, lock
+from ..errors import BackupError, ConfigError, StoreError
+from ..local import BackupDir
+from ..manifest import describe_local
+from ..s3 import S3Store
+from ..state import State
+from ..units import utcnow
+
+
+def pointer_doc(name, sha256, size, fingerprint):
+    """latest.json: finding the newest archive costs one request, however many archives exist."""
+    return {"name": name, "sha256": sha256, "size": size, "fingerprint": fingerprint, "updated": utcnow().isoformat()}
+
+
+def _described(state, name, path):
+    """{sha256, fingerprint} of a local archive: as recorded when it was saved, else read from the file."""
+    info = state.archive(name)
+    return info if info.get("sha256") else describe_local(path)
+
+
+def distribute(config, bdir, state):
+    """Upload everything waiting in each destination's outbox, oldest first; the pointer follows each upload.
+
+    Nothing local is deleted here. Returns (uploaded names, first error or None). The caller holds the run lock.
+    """
+    uploaded, errors = [], []
+    for dest in config.destinations:
+        store = S3Store(dest)
+        try:
+            pointer = None
+            for name in bdir.pending(dest.name):
+                path = bdir.join(name)
+                if not os.path.exists(path):
+                    bdir.dequeue(dest.name, name)  # removed by hand: nothing left to send
+                    continue
+                info = _described(state, name, path)
+                store.upload(path, name, info["sha256"], {"fingerprint": info.get("fingerprint", "")})
+                if pointer is None:
+                    pointer = store.read_pointer() or {}
+                if name >= pointer.get("name", ""):
+                    pointer = pointer_doc(name, info["sha256"], os.path.getsize(path), info.get("fingerprint"))
+                    store.write_pointer(pointer)
+                bdir.dequeue(dest.name, name)
+                uploaded.append(name if len(config.destinations) == 1 else f"{name}->{dest.name}")
+        except StoreError as exc:
+            errors.append(exc)
+    return uploaded, (errors[0] if errors else None)
+
+
+def ensure_uploaded(config, name=None, dry_run=False):
+    """Make sure one local archive (default: the latest) is in every destination with a matching checksum and the
+    pointer names the newest. Returns {"name", "changed", "destinations": {dest: "uploaded"|"present"|"would upload"}}.
+    Raises Busy when a run holds the lock for longer than lock.WAIT.
+    """
+    if not config.destinations:
+        raise ConfigError("S3 is not configured: set S3_BUCKET_NAME (and credentials) to upload")
+    bdir = BackupDir(config.require_backup_dir(), create=False)
+    if name in (None, "", "latest"):
+        name = latest.local_latest(bdir)
+        if name is None:
+            raise BackupError(f"no local archive in {bdir.path} to upload")
+    elif name not in bdir.archive_names():
+        raise BackupError(f"no local archive named {name} in {bdir.path}")
+    path = bdir.join(name)
+    info = _described(State.load(bdir), name, path)
+    sha256, size = info["sha256"], os.path.getsize(path)
+    outcome = {"name": name, "changed": False, "destinations": {}}
+    for dest in config.destinations:
+        store = S3Store(dest)
+        present = store.matches(store.head(name), sha256, size)
+        pointer_ok = (store.read_pointer() or {}).get("name", "") >= name
+        if present and pointer_ok:
+            outcome["destinations"][dest.name] = "present"
+            continue
+        outcome["changed"] = True
+        if dry_run:
+            outcome["destinations"][dest.name] = "would upload"
+            continue
+        with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"{name} not uploaded"):
+            store.upload(path, name, sha256, {"fingerprint": info.get("fingerprint") or ""})
+            if not pointer_ok:
+                store.write_pointer(pointer_doc(name, sha256, size, info.get("fingerprint")))
+            bdir.dequeue(dest.name, name)
+        outcome["destinations"][dest.name] = "uploaded"
+    return outcome

@@ -1,0 +1,133 @@
+"""manifest.json: the one module that builds an archive's manifest and reads its meaning (pgBackRest's manifest).
+
+The manifest is the archive's first member. It records the format version, time, host, database, server and
+pg_dump versions, the snapshot id, every member's sha256 and size, the business fingerprint (fixtures) and the
+business tables' row digests (SQL), and the latest applied migration per app. archive.py reads and writes the tar
+around it; what the fields mean is decided here.
+"""
+
+import os
+import socket
+from dataclasses import dataclass
+
+from . import __version__
+from .archive import FORMAT_VERSION, read_manifest
+from .errors import BackupError, IntegrityError
+from .fingerprint import FIXTURE_FORMAT, business_fingerprint, file_sha256, sql_fingerprint
+
+FORMAT = "checkniner-backup"
+
+
+def build(config, name, taken_at, preflight, snapshot_id, snap):
+    """The manifest of an archive packaged from a complete snapshot.Snapshot (run and safety archives alike)."""
+    info = preflight.info
+    members = {f"{info['database']}.sql": snap.sql}
+    for label in sorted(snap.fixtures):
+        fx = snap.fixtures[label]
+        members[f"{label}.json"] = {"sha256": fx["sha256"], "size": fx["size"], "objects": fx["objects"]}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "created": taken_at.isoformat(),
+        "host": socket.gethostname(),
+        "database": info["database"],
+        "server_version": info["server_version"],
+        "pg_dump_version": preflight.pg_dump_version,
+        "tool_version": __version__,
+        "snapshot": snapshot_id,
+        "apps": sorted(snap.fixtures),
+        "business_apps": list(config.apps),
+        "business_fixtures": {a: snap.fixtures[a]["sha256"] for a in config.apps if a in snap.fixtures},
+        "fingerprint": fingerprint_of(config.apps, snap),
+        "fixture_format": FIXTURE_FORMAT,
+        "table_digests": snap.table_digests,
+        "sql_fingerprint": sql_fingerprint(snap.table_digests),
+        "members": members,
+        "migrations": snap.migrations,
+    }
+
+
+def fingerprint_of(apps, snap):
+    return business_fingerprint(apps, {k: v["sha256"] for k, v in snap.fixtures.items()})
+
+
+def member_files(manifest, workdir):
+    """[(member name, file in workdir)]: the SQL first, then the fixtures, as the archive stores them."""
+    return [(member, os.path.join(workdir, member)) for member in sorted(manifest["members"], key=_sql_first)]
+
+
+def _sql_first(member):
+    return (not member.endswith(".sql"), member)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The manifest of an archive about to be restored, checked to be one of ours (check())."""
+
+    doc: dict
+
+    @classmethod
+    def check(cls, doc, archive_name):
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not doc.get("database"):
+            raise IntegrityError(
+                f"{archive_name} has no checkniner-backup manifest (format, database): not one of our archives"
+            )
+        if f"{doc['database']}.sql" not in (doc.get("members") or {}):
+            raise IntegrityError(f"{archive_name} holds no {doc['database']}.sql: not a complete archive")
+        return cls(doc)
+
+    @property
+    def database(self):
+        return self.doc["database"]
+
+    @property
+    def sql_name(self):
+        return f"{self.database}.sql"
+
+    @property
+    def fingerprint(self):
+        return self.doc.get("fingerprint")
+
+    @property
+    def apps(self):
+        """Labels of the apps with a fixture in the archive."""
+        return list(self.doc.get("apps") or [])
+
+    @property
+    def business_apps(self):
+        return list(self.doc.get("business_apps") or [])
+
+    def fixture_objects(self, label):
+        return self.doc["members"][f"{label}.json"].get("objects")
+
+    def expected_fixtures(self, apps=None):
+        """{business app: sha256 of its fixture, or None (no rows)}, optionally only those among `apps`."""
+        business = self.doc.get("business_apps") or sorted(self.doc.get("business_fixtures", {}))
+        fixtures = self.doc.get("business_fixtures", {})
+        return {app: fixtures.get(app) for app in business if apps is None or app in apps}
+
+    @property
+    def table_digests(self):
+        """{business app: {table: digest}} recorded at the snapshot, or {} (archives older than the digests)."""
+        return self.doc.get("table_digests") or {}
+
+    @property
+    def sql_fingerprint(self):
+        return self.doc.get("sql_fingerprint")
+
+    def digest_methods(self):
+        """{table: digest method} of the recorded business table digests; None: recorded before digests named their
+        method (md5), compared without one."""
+        return {t: d.get("method") for tables in self.table_digests.values() for t, d in tables.items()}
+
+
+def describe_local(path):
+    """{sha256, fingerprint} of an archive file this host has no record of (saved before state.json knew it)."""
+    fingerprint = None
+    if not path.endswith(".gpg"):
+        try:
+            fingerprint = read_manifest(path).get("fingerprint")
+        except BackupError:
+            pass
+    return {"sha256": file_sha256(path), "fingerprint": fingerprint}

@@ -1,0 +1,124 @@
+"""Administration of PostgreSQL databases for restores and the drill: create, drop, exist, count, quote.
+
+Identifiers are quoted here and only here; nothing in this module runs SQL that came from an archive.
+"""
+
+from . import pg
+from .errors import BackupError, ConfigError
+
+
+def connect_maintenance(target):
+    last = None
+    for name in ("postgres", "template1"):
+        try:
+            return pg.connect(target.with_name(name))
+        except ConfigError as exc:
+            if "does not exist" not in str(exc):
+                raise
+            last = exc
+    raise last
+
+
+def quote_ident(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+def database_exists(target):
+    try:
+        conn = pg.connect(target)
+    except ConfigError as exc:
+        if "does not exist" in str(exc):
+            return False
+        raise
+    conn.close()
+    return True
+
+
+def create_database(target, purpose="the restore"):
+    psycopg2 = pg.psycopg2_module()
+    conn = connect_maintenance(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {quote_ident(target.name)}")
+    except psycopg2.errors.InsufficientPrivilege:
+        who = target.user or "this role"
+        raise ConfigError(
+            f"cannot create database {target.name!r} for {purpose}: role {who} lacks the CREATEDB privilege "
+            f"(ALTER ROLE {who} CREATEDB)"
+        ) from None
+    except psycopg2.Error as exc:
+        raise BackupError(f"cannot create database {target.name!r}: {' '.join(str(exc).split())}") from None
+    finally:
+        conn.close()
+
+
+def drop_database(target):
+    conn = connect_maintenance(target)
+    try:
+        with conn.cursor() as cur:
+            if pg.server_info(conn)["server_version_num"] >= 130000:
+                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(target.name)} WITH (FORCE)")
+            else:
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [target.name])
+                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(target.name)}")
+    finally:
+        conn.close()
+
+
+def user_tables(conn):
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            " AND n.nspname NOT LIKE 'pg\\_%'"
+        )
+        return {table_key(s, t) for s, t in cur.fetchall()}
+
+
+def table_key(schema, table):
+    return table if schema == "public" else f"{schema}.{table}"
+
+
+def split_key(key):
+    schema, _, table = key.rpartition(".")
+    return schema or "public", table
+
+
+def row_counts(target, tables, known=None):
+    """{table: rows, or None when the table is missing} for the given table keys, and the target's other tables.
+
+    known: {table key: rows} already counted (by the digests' scan): not counted a second time."""
+    known = known or {}
+    conn = pg.connect(target)
+    try:
+        present = user_tables(conn)
+        counts = {}
+        with conn.cursor() as cur:
+            for key in sorted(tables):
+                if key not in present:
+                    counts[key] = None
+                    continue
+                if key in known:
+                    counts[key] = known[key]
+                    continue
+                schema, table = split_key(key)
+                cur.execute(f"SELECT count(*) FROM {quote_ident(schema)}.{quote_ident(table)}")  # noqa: S608
+                counts[key] = cur.fetchone()[0]
+        return counts, sorted(present - set(tables))
+    finally:
+        conn.close()
+
+
+def is_migrated(target):
+    conn = pg.connect(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('public.django_migrations') IS NOT NULL")
+            migrated = cur.fetchone()[0]
+        return migrated, bool(user_tables(conn))
+    finally:
+        conn.close()

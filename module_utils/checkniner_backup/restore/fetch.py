@@ -1,0 +1,108 @@
+"""Fetch: resolve the archive (a path, a local name, or S3), bring it into the private work directory, check it
+against its record, decrypt it, and read its manifest. Nothing here touches any database."""
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from .. import archive as archive_mod
+from .. import crypto, latest
+from ..errors import ConfigError, IntegrityError, StoreError
+from ..fingerprint import file_sha256
+from ..local import BackupDir
+from ..manifest import Manifest
+from ..s3 import S3Store
+from ..state import State
+
+
+@dataclass
+class Fetched:
+    name: str
+    source: str  # "path" | "local" | the S3 destination's name
+    path: str  # the (decrypted) archive file
+    members: Optional[str]  # directory holding the verified members; None: not extracted (SQL mode streams them)
+    manifest: Manifest
+    sha256: str
+    # the archive's sha256 matched the one recorded when it was saved (state, latest.json, object metadata): members
+    # the restore does not use need not be read, the archive's checksum covers them
+    sealed: bool = False
+
+    @property
+    def sql_name(self):
+        return self.manifest.sql_name
+
+    def fixture(self, label):
+        return os.path.join(self.members, f"{label}.json")
+
+
+def _download(store, name, expected_sha, workdir):
+    """The object downloaded into workdir. Returns (path, the sha256 recorded for it: the pointer's or the
+    object's metadata). The file's own checksum is compared by fetch()."""
+    head = store.head(name)
+    if head is None:
+        raise StoreError(f"{name} is named by {store.dest.describe()} but is not there: run `checkniner-backup run`")
+    recorded = expected_sha or head["metadata"].get("sha256")
+    path = os.path.join(workdir, name)
+    store.download(name, path)
+    if expected_sha and head["metadata"].get("sha256") not in (None, expected_sha):
+        raise IntegrityError(f"{name}: latest.json and the object's metadata disagree on its sha256")
+    return path, recorded
+
+
+def _describe_remote(config):
+    return ", ".join(d.describe() for d in config.destinations) or "no S3 destination configured"
+
+
+def _locate(config, bdir, ref, workdir):
+    """(name, source, path, recorded sha256 or None) of `ref`: latest | NAME | PATH."""
+    if ref != "latest" and (os.sep in ref or not archive_mod.is_archive_name(ref)):
+        if not os.path.isfile(ref):
+            raise ConfigError(
+                f"no archive {ref!r}: give latest, an archive name (YYYY-MM-DDTHHMMSSZ.tar.gz) or a path to one"
+            )
+        return os.path.basename(ref), "path", os.path.abspath(ref), None  # no record: every member is checked
+    if ref == "latest":
+        found = latest.find_latest(config, bdir)
+        if found.destination is not None:
+            path, recorded = _download(S3Store(found.destination), found.name, found.sha256, workdir)
+            return found.name, found.destination.name, path, recorded
+        name = found.name
+    elif bdir and os.path.isfile(bdir.join(ref)):
+        name = ref
+    else:
+        for dest in config.destinations:
+            store = S3Store(dest)
+            if store.head(ref) is not None:
+                path, recorded = _download(store, ref, None, workdir)
+                return ref, dest.name, path, recorded
+        where = bdir.path if bdir else "no CHECKNINER_BACKUP_DIR"
+        raise ConfigError(
+            f"no archive named {ref} in {where} or {_describe_remote(config)}: "
+            "`checkniner-backup list [--remote]` shows the names"
+        )
+    return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
+
+
+def fetch(config, ref, workdir, extract=True):
+    """Resolve `ref` (latest | NAME | PATH), download and check it; extract and check every member. Returns Fetched.
+
+    extract False: only the manifest is read; the members are checked as they stream (replay.replay_sql).
+    """
+    bdir = BackupDir(config.backup_dir, create=False) if config.backup_dir else None
+    name, source, path, recorded = _locate(config, bdir, (ref or "latest").strip(), workdir)
+    sha = file_sha256(path)
+    if recorded and sha != recorded:
+        if source == "local":
+            raise IntegrityError(f"{name} does not match the sha256 recorded when it was saved (damaged or tampered)")
+        where = next(d.describe() for d in config.destinations if d.name == source)
+        raise IntegrityError(f"{name} from {where} does not match its recorded sha256 (damaged or tampered upload)")
+    if name.endswith(crypto.SUFFIX):
+        path = crypto.decrypt(path, os.path.join(workdir, os.path.basename(path)[: -len(crypto.SUFFIX)]), config.env)
+    members = None
+    if extract:
+        members = os.path.join(workdir, "members")
+        os.makedirs(members, mode=0o700, exist_ok=True)
+        doc = archive_mod.extract_verified(path, members)
+    else:
+        doc = archive_mod.read_manifest(path)
+    return Fetched(name, source, path, members, Manifest.check(doc, name), sha, sealed=bool(recorded))

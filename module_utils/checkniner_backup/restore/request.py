@@ -1,0 +1,84 @@
+"""What a restore is asked to do, and the rules its options obey: written once, here, for every front door.
+
+A front door (the command line, an Ansible module) builds the request with its own Spelling, so an engine message
+that names an option names it the way that user types it.
+"""
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ..config import parse_apps
+from ..errors import ConfigError
+
+MODES = ("sql", "fixtures")
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How the user of one front door writes each option."""
+
+    archive: str = "--archive"
+    mode: str = "--mode"
+    apps: str = "--apps"
+    target: str = "--target-database-url"
+    yes: str = "--yes (playbook: -e confirm=yes)"
+    sql: str = "--mode sql"
+    fixtures: str = "--mode fixtures"
+
+
+CLI = Spelling()
+MODULE = Spelling(
+    archive="archive",
+    mode="mode",
+    apps="apps",
+    target="target_database_url",
+    yes="confirm=true (playbook: -e confirm=yes)",
+    sql="mode=sql",
+    fixtures="mode=fixtures",
+)
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """archive: latest | NAME | PATH. mode: sql (exact, whole database) or fixtures (portable; apps: a subset, default
+    every fixture in the archive). target_url: another database (default CHECKNINER_RESTORE_TARGET_DATABASE_URL, else
+    the live DATABASE_URL, which needs yes and first saves a safety archive). check: compute `changed`, no side
+    effect. workdir: where the private temp directory goes (default: the system's)."""
+
+    archive: str = "latest"
+    mode: str = "sql"
+    apps: Optional[List[str]] = None
+    target_url: Optional[str] = None
+    yes: bool = False
+    check: bool = False
+    workdir: Optional[str] = None
+    spelling: Spelling = field(default=CLI, compare=False)
+
+    def validate(self):
+        """The option rules. Returns the selected app labels (None: every fixture). Raises ConfigError."""
+        say = self.spelling
+        if self.mode not in MODES:
+            raise ConfigError(
+                f"unknown restore mode {self.mode!r}: use sql (exact) or fixtures (portable, or {say.apps})"
+            )
+        selected = _parse_apps(self.apps, say.apps)
+        if selected and self.mode == "sql":
+            raise ConfigError(f"{say.apps} needs {say.fixtures}: SQL mode restores the whole database")
+        return selected
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """The restore drill of `archive` (latest | NAME | PATH) in a scratch database."""
+
+    archive: str = "latest"
+    workdir: Optional[str] = None
+    spelling: Spelling = field(default=CLI, compare=False)
+
+
+def _parse_apps(apps, what):
+    if apps is None or apps == "" or apps == []:
+        return None
+    if not isinstance(apps, str):
+        apps = ",".join(apps)
+    return parse_apps(apps, what=what) or None
