@@ -12,7 +12,8 @@ def _engine_imports(path, prefix):
     """Engine modules `path` imports, by their name under `prefix` ("checkniner_backup" or the Ansible spelling)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith(prefix):
+        # f"{x}." so that checkniner_backup_ansible does not count as under checkniner_backup
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and f"{node.module}.".startswith(f"{prefix}."):
             rest = node.module[len(prefix) :].lstrip(".")
             found |= {rest} if rest else {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 1 and path.parent == ENGINE:
