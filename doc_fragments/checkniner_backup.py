@@ -60,11 +60,13 @@ options:
     description:
       - S3 access key id.
       - Default is the C(S3_ACCESS_KEY) environment variable; the standard C(AWS_*) variables and profiles also work.
+      - Given as this option, it is masked in every result.
     type: str
   s3_secret_key:
     description:
       - S3 secret access key.
       - Default is the C(S3_SECRET_KEY) environment variable; the standard C(AWS_*) variables and profiles also work.
+      - It is masked in every result, whichever way it reached the module.
     type: str
   gpg_recipient:
     description:

@@ -126,51 +126,37 @@ remote_pointers:
   type: dict
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.checkniner_backup import listing, runner
-from ansible.module_utils.checkniner_backup.errors import BackupError
-from ansible.module_utils.checkniner_backup_ansible import common_argument_spec, config_from_params
+from ansible.module_utils.checkniner_backup import api
+from ansible.module_utils.checkniner_backup_ansible import run_module
 
 
-def do_local(cfg):
-    bdir = runner.BackupDir(cfg.require_backup_dir(), create=False)
-    return {
-        "archives": listing.local_archives(cfg, bdir),
-        "latest": listing.local_latest(bdir),
-        "backup_dir": bdir.path,
-    }
+def check_options(module):
+    if not (module.params["local"] or module.params["remote"]):
+        module.fail_json(msg="nothing to list: set local or remote (or both) to true")
 
 
-def do_remote(cfg):
-    pointers = listing.remote_pointers(cfg) if cfg.destinations else {}
-    return {
-        "remote_archives": listing.remote_archives(cfg),
-        "remote_pointers": pointers,
-        "remote_latest": {dest: (doc or {}).get("name") for dest, doc in pointers.items()},
-    }
+def do_list(module, cfg):
+    result = {}
+    if module.params["local"]:
+        bdir = api.BackupDir(cfg.require_backup_dir(), create=False)
+        result.update(archives=api.local_archives(cfg, bdir), latest=api.local_latest(bdir), backup_dir=bdir.path)
+    if module.params["remote"]:
+        pointers = api.remote_pointers(cfg) if cfg.destinations else {}
+        result.update(
+            remote_archives=api.remote_archives(cfg),
+            remote_pointers=pointers,
+            remote_latest={dest: (doc or {}).get("name") for dest, doc in pointers.items()},
+        )
+    module.exit_json(changed=False, **result)
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(
-        local=dict(type="bool", default=True),
-        remote=dict(type="bool", default=False),
+    run_module(
+        dict(local=dict(type="bool", default=True), remote=dict(type="bool", default=False)),
+        do_list,
+        require_database=False,
+        validate=check_options,
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not (module.params["local"] or module.params["remote"]):
-        module.fail_json(msg="nothing to list: set local or remote (or both) to true")
-    try:
-        cfg = config_from_params(module, require_database=False)
-        result = {}
-        if module.params["local"]:
-            result.update(do_local(cfg))
-        if module.params["remote"]:
-            result.update(do_remote(cfg))
-    except BackupError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc())
-    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ options:
       - The same per month. Default is C(CHECKNINER_KEEP_MONTHLY), else C(24).
     type: int
 notes:
-  - Waits up to a minute for a backup run that holds the lock; if it still does, nothing is pruned and the task
+  - Waits up to two minutes for a backup run that holds the lock; if it still does, nothing is pruned and the task
     reports C(busy), unchanged.
 seealso:
   - module: checkniner_archive_info
@@ -96,7 +96,7 @@ deleted:
   type: int
   sample: 287
 busy:
-  description: A backup run held the lock for a minute; nothing was pruned.
+  description: A backup run held the lock for two minutes; nothing was pruned.
   returned: always
   type: bool
   sample: false
@@ -145,15 +145,10 @@ msg:
   sample: "local (/var/backups/checkniner): 577 archive(s), kept 358, deleted 219: 2026-11-22T000500Z.tar.gz ..."
 """
 
-import traceback
+from ansible.module_utils.checkniner_backup import api
+from ansible.module_utils.checkniner_backup_ansible import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.checkniner_backup import config as config_mod
-from ansible.module_utils.checkniner_backup import retention
-from ansible.module_utils.checkniner_backup.errors import BackupError
-from ansible.module_utils.checkniner_backup_ansible import common_argument_spec, config_from_params
-
-POLICY_OPTIONS = {f"keep_{key}": var for key, var in config_mod.RETENTION_VARS.items()}
+POLICY_OPTIONS = {f"keep_{key}": var for key, var in api.RETENTION_VARS.items()}
 
 
 def policy_of(module, cfg):
@@ -162,7 +157,7 @@ def policy_of(module, cfg):
     for option, var in POLICY_OPTIONS.items():
         if module.params[option] is not None:
             env[var] = str(module.params[option])
-    return config_mod.retention(env)
+    return api.retention_policy(env)
 
 
 def diff_of(result):
@@ -182,7 +177,7 @@ def diff_of(result):
 
 
 def do_prune(module, cfg):
-    result = retention.prune(cfg, dry_run=module.check_mode, policy=policy_of(module, cfg))
+    result = api.prune(cfg, dry_run=module.check_mode, policy=policy_of(module, cfg))
     report = {key: result[key] for key in ("deleted", "busy", "policy", "locations")}
     if result["busy"]:
         module.exit_json(changed=False, msg="another run held the lock (cron?): nothing pruned", **report)
@@ -190,7 +185,7 @@ def do_prune(module, cfg):
         changed = any(loc["delete"] for loc in result["locations"])
     else:
         changed = result["deleted"] > 0
-    report["msg"] = "; ".join(retention.summary(loc) for loc in result["locations"])
+    report["msg"] = "; ".join(api.prune_summary(loc) for loc in result["locations"])
     if module._diff:
         report["diff"] = diff_of(result)
     if not result["ok"]:
@@ -199,20 +194,17 @@ def do_prune(module, cfg):
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(
-        keep_within=dict(type="str"),
-        keep_hourly=dict(type="int"),
-        keep_daily=dict(type="int"),
-        keep_weekly=dict(type="int"),
-        keep_monthly=dict(type="int"),
+    run_module(
+        dict(
+            keep_within=dict(type="str"),
+            keep_hourly=dict(type="int"),
+            keep_daily=dict(type="int"),
+            keep_weekly=dict(type="int"),
+            keep_monthly=dict(type="int"),
+        ),
+        do_prune,
+        require_database=False,
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        cfg = config_from_params(module, require_database=False)
-        do_prune(module, cfg)
-    except BackupError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ options:
     description:
       - Restore into this database instead of the configured one (O(database_url) or C(DATABASE_URL)); created when
         it does not exist. Default is the C(CHECKNINER_RESTORE_TARGET_DATABASE_URL) environment variable.
+      - The password in it is masked in every result, whichever way it reached the module.
     type: str
   confirm:
     description:
@@ -188,12 +189,8 @@ msg:
   sample: "restored 2026-11-23T214052Z.tar.gz into database 'checkniner' on local socket; proven: business data matches"
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.checkniner_backup import restore
-from ansible.module_utils.checkniner_backup.errors import BackupError
-from ansible.module_utils.checkniner_backup_ansible import common_argument_spec, config_from_params, hide, url_secrets
+from ansible.module_utils.checkniner_backup import api
+from ansible.module_utils.checkniner_backup_ansible import run_module
 
 
 def diff_of(result):
@@ -231,17 +228,29 @@ def report(module, result, changed):
     module.exit_json(msg=msg, changed=changed, **result)
 
 
-def do_restored(module, cfg):
+def restore_request(module):
     params = module.params
-    result = restore.restore(
-        cfg,
+    return api.RestoreRequest(
         archive=params["archive"],
         mode=params["mode"],
         apps=params["apps"],
         target_url=params["target_database_url"],
         yes=params["confirm"],
         check=module.check_mode,
+        spelling=api.MODULE,
     )
+
+
+def check_options(module):
+    """Before the configuration is read: the restore's own rules (the engine's), then the drill's."""
+    params = module.params
+    restore_request(module).validate()
+    if params["state"] == "verified" and (params["apps"] or params["target_database_url"] or params["mode"] != "sql"):
+        module.fail_json(msg="state=verified restores the SQL into a scratch database: drop mode, apps and target")
+
+
+def do_restored(module, cfg):
+    result = api.restore(cfg, restore_request(module))
     report(module, result, bool(result.get("changed")))
 
 
@@ -250,34 +259,23 @@ def do_verified(module, cfg):
         module.exit_json(
             changed=False, skipped=True, msg="check mode: the restore drill creates a scratch database, not run"
         )
-    report(module, restore.verify(cfg, archive=module.params["archive"]), False)
+    report(module, api.verify(cfg, api.VerifyRequest(archive=module.params["archive"], spelling=api.MODULE)), False)
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(
-        state=dict(type="str", choices=["restored", "verified"], default="restored"),
-        archive=dict(type="str", default="latest"),
-        mode=dict(type="str", choices=["sql", "fixtures"], default="sql"),
-        apps=dict(type="list", elements="str"),
-        target_database_url=dict(type="str", no_log=True),
-        confirm=dict(type="bool", default=False),
+    run_module(
+        dict(
+            state=dict(type="str", choices=["restored", "verified"], default="restored"),
+            archive=dict(type="str", default="latest"),
+            mode=dict(type="str", choices=["sql", "fixtures"], default="sql"),
+            apps=dict(type="list", elements="str"),
+            target_database_url=dict(type="str", no_log=True),
+            confirm=dict(type="bool", default=False),
+        ),
+        {"restored": do_restored, "verified": do_verified},
+        require_database=lambda params: params["state"] == "verified",
+        validate=check_options,
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    params = module.params
-    hide(module, *url_secrets(params["target_database_url"]))
-    if params["apps"] and params["mode"] != "fixtures":
-        module.fail_json(msg="apps needs mode=fixtures: SQL mode restores the whole database")
-    if params["state"] == "verified" and (params["apps"] or params["target_database_url"] or params["mode"] != "sql"):
-        module.fail_json(msg="state=verified restores the SQL into a scratch database: drop mode, apps and target")
-    try:
-        cfg = config_from_params(module, require_database=params["state"] == "verified")
-        if params["state"] == "verified":
-            do_verified(module, cfg)
-        else:
-            do_restored(module, cfg)
-    except BackupError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

@@ -114,18 +114,14 @@ msg:
   sample: saved 2026-11-23T214052Z.tar.gz (47.1 KB, 1.84s); uploaded 2026-11-23T214052Z.tar.gz
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.checkniner_backup import runner
-from ansible.module_utils.checkniner_backup.errors import BackupError
-from ansible.module_utils.checkniner_backup_ansible import common_argument_spec, config_from_params
+from ansible.module_utils.checkniner_backup import api
+from ansible.module_utils.checkniner_backup_ansible import run_module
 
 RESULT_KEYS = ("outcome", "name", "fingerprint", "reason", "size", "uploaded", "pending", "duration")
 
 
 def do_snapshot(module, cfg):
-    result = runner.run(cfg, dry_run=module.check_mode)
+    result = api.run(cfg, dry_run=module.check_mode)
     report = {key: getattr(result, key) for key in RESULT_KEYS}
     report["msg"] = result.line()
     if result.outcome == "busy":
@@ -138,13 +134,7 @@ def do_snapshot(module, cfg):
 
 
 def main():
-    argument_spec = common_argument_spec()
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        cfg = config_from_params(module)
-        do_snapshot(module, cfg)
-    except BackupError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc())
+    run_module({}, do_snapshot)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ options:
       - Name of the local archive, as listed by M(checkniner_archive_info), or C(latest) for the newest one.
     type: str
     default: latest
+notes:
+  - Uploading waits up to two minutes for a backup run that holds the lock; if it still does, nothing is uploaded and
+    the task fails with one line saying so (run it again).
 seealso:
   - module: checkniner_snapshot
   - module: checkniner_archive_info
@@ -63,28 +66,17 @@ destinations:
   sample: {"s3": "uploaded"}
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.checkniner_backup import runner
-from ansible.module_utils.checkniner_backup.errors import BackupError
-from ansible.module_utils.checkniner_backup_ansible import common_argument_spec, config_from_params
+from ansible.module_utils.checkniner_backup import api
+from ansible.module_utils.checkniner_backup_ansible import run_module
 
 
 def do_upload(module, cfg):
-    outcome = runner.ensure_uploaded(cfg, module.params["name"], dry_run=module.check_mode)
+    outcome = api.upload(cfg, module.params["name"], dry_run=module.check_mode)
     module.exit_json(changed=outcome["changed"], name=outcome["name"], destinations=outcome["destinations"])
 
 
 def main():
-    argument_spec = common_argument_spec()
-    argument_spec.update(name=dict(type="str", default="latest"))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        cfg = config_from_params(module, require_database=False)
-        do_upload(module, cfg)
-    except BackupError as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc())
+    run_module(dict(name=dict(type="str", default="latest")), do_upload, require_database=False)
 
 
 if __name__ == "__main__":

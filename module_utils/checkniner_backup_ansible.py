@@ -1,17 +1,21 @@
-"""Options shared by the checkniner_* modules, and their translation into the engine's configuration.
+"""Options shared by the checkniner_* modules, their translation into the engine's configuration, and the one module
+main (run_module) every library/checkniner_*.py calls.
 
-The engine reads its configuration from one environment mapping (``checkniner_backup.config.load(env)``), the same
-way the command line does. A module starts from the host's environment (so ``DATABASE_URL`` and friends work as
+The engine reads its configuration from one environment mapping (``api.load_config(env)``), the same way the
+command line does. A module starts from the host's environment (so ``DATABASE_URL`` and friends work as
 defaults, exactly as for cron), overlays the ``environment`` option, then every option that was given. Nothing here
 knows how to back up anything: this is the only translation layer between Ansible and the engine.
 
-This file belongs to the Ansible side; the engine package (``checkniner_backup``) never imports ansible.
+This file belongs to the Ansible side; the engine package (``checkniner_backup``) never imports ansible. It reaches
+the engine only through ``checkniner_backup.api``, the entry module both front doors share.
 """
 
 import os
+import traceback
 from urllib.parse import unquote, urlsplit
 
-from ansible.module_utils.checkniner_backup import config as config_mod
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.checkniner_backup import api
 
 # option name -> the engine's environment variable (the interface contract's names)
 OPTION_ENV = {
@@ -108,7 +112,7 @@ def config_from_params(module, require_database=True, base=None):
     hide(module, *(env.get(var) for var in URL_VARS + SECRET_VARS))
     for var in URL_VARS:
         hide(module, *url_secrets(env.get(var)))
-    cfg = config_mod.load(env, require_database=require_database)
+    cfg = api.load_config(env, require_database=require_database)
     hide(module, *secrets_of(cfg))
     return cfg
 
@@ -122,3 +126,33 @@ def url_secrets(url):
     except ValueError:
         return set()
     return {raw, unquote(raw)} if raw else set()
+
+
+def run_module(extra_spec, do, require_database=True, validate=None, **module_kwargs):
+    """The main() of every checkniner_* module: parse, check the options, build the config, call the engine, report.
+
+    extra_spec: the module's own options, over common_argument_spec(). do: ``do(module, cfg)``, which reports with
+    exit_json/fail_json; or a mapping {state: do_<state>} dispatched on the ``state`` option. require_database: a
+    bool, or a callable of the params. validate: ``validate(module)``, the option rules that must fail before the
+    configuration is read and the engine runs (it calls fail_json, or raises the engine's ConfigError).
+    module_kwargs: more AnsibleModule arguments (mutually_exclusive, required_if, ...).
+
+    The engine's errors (BackupError: ConfigError, StoreError, IntegrityError, Busy, ...) are caught here, once, and
+    end the task with their one line as msg.
+    """
+    argument_spec = common_argument_spec()
+    argument_spec.update(extra_spec)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **module_kwargs)
+    for option, spec in argument_spec.items():  # a no_log URL option: its password alone is masked too
+        if spec.get("no_log") and isinstance(module.params.get(option), str):
+            hide(module, *url_secrets(module.params[option]))
+    try:
+        if validate is not None:
+            validate(module)
+        need_database = require_database(module.params) if callable(require_database) else require_database
+        cfg = config_from_params(module, require_database=need_database)
+        if isinstance(do, dict):
+            do = do[module.params["state"]]
+        do(module, cfg)
+    except api.BackupError as exc:
+        module.fail_json(msg=str(exc), exception=traceback.format_exc())

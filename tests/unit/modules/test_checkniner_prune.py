@@ -2,33 +2,30 @@
 options over the host's CHECKNINER_KEEP_* variables, busy and failure paths.
 
 The real engine runs on a local directory of small files (no S3: the live S3 side is tests/integration/test_prune.py);
-the busy and destination-failure paths fake retention.prune.
+the busy, destination-failure and engine-error paths fake api.prune.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
-import sys
 
 import pytest
+from support.ansible_module import (  # first: it puts module_utils under ansible.module_utils
+    ENGINE_ERRORS,
+    S3_SECRET,
+    assert_engine_failure,
+    engine_error,
+    raiser,
+    run_module,
+)
 
-from .test_modules import ROOT, run_module  # isort: skip  (first: it puts module_utils under ansible.module_utils)
-
-from ansible.module_utils.checkniner_backup import retention  # noqa: E402  # isort: skip
+# isort: split
+from ansible.module_utils.checkniner_backup import api
 
 UTC = dt.timezone.utc
 START = dt.datetime(2025, 6, 1, tzinfo=UTC)
 NAMES = [(START + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H%M%SZ") + ".tar.gz" for h in range(24 * 10)]
-S3_SECRET = "s3-Secret-key-1"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for var in list(os.environ):
-        if var.startswith(("CHECKNINER_", "S3_", "DATABASE_URL", "AWS_")):
-            monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -129,7 +126,7 @@ def test_nothing_configured_fails_clearly():
 
 def test_busy_is_unchanged(bdir, monkeypatch):
     monkeypatch.setattr(
-        retention,
+        api,
         "prune",
         lambda cfg, dry_run=False, policy=None: {
             "ok": True,
@@ -155,7 +152,7 @@ def test_a_failed_destination_fails_the_task_but_reports_what_was_deleted(bdir, 
         return {"ok": False, "busy": False, "dry_run": False, "policy": {}, "locations": [local, s3], "deleted": 2}
 
     seen = {}
-    monkeypatch.setattr(retention, "prune", fake)
+    monkeypatch.setattr(api, "prune", fake)
     result, code, raw = run_module("checkniner_prune", args_for(bdir, s3_bucket="b", s3_secret_key=S3_SECRET))
     assert code == 1 and result["failed"] is True and result["changed"] is True
     assert result["msg"] == (
@@ -165,22 +162,10 @@ def test_a_failed_destination_fails_the_task_but_reports_what_was_deleted(bdir, 
     assert seen["secret"] == S3_SECRET and S3_SECRET not in raw
 
 
-def test_documentation_renders():
-    out = subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "ansible-doc"),
-            "-M",
-            "library",
-            "-t",
-            "module",
-            "checkniner_prune",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    for word in ("keep_within", "keep_monthly", "CHECKNINER_KEEP_WEEKLY", "check_mode", "RETURN VALUES"):
-        assert word in out.stdout
+@pytest.mark.parametrize("kind", sorted(ENGINE_ERRORS))
+def test_engine_errors_fail_with_their_one_line(bdir, monkeypatch, tracebacks, kind):
+    """prune reports a held local lock as busy (above); a Busy raised all the same is a failure, in one line."""
+    monkeypatch.setattr(api, "prune", raiser(engine_error(kind)))
+    result, code, _ = run_module("checkniner_prune", args_for(bdir))
+    assert_engine_failure(result, code, kind)
+    assert on_disk(bdir) == NAMES
