@@ -80,13 +80,13 @@ archives:
       type: list
       elements: str
     latest:
-      description: Whether C(latest.tar.gz) points at it.
+      description: Whether it is the latest local archive (the newest regular one, which C(latest.tar.gz) points at).
       type: bool
     location:
       description: Always C(local).
       type: str
 latest:
-  description: The local archive C(latest.tar.gz) points at, or null.
+  description: The latest local archive (the newest regular one, which C(latest.tar.gz) points at), or null.
   returned: when O(local=true)
   type: str
   sample: 2026-11-23T214052Z.tar.gz

@@ -157,9 +157,10 @@ tables:
   returned: success
   type: dict
 fixtures:
-  description: Per app loaded (fixtures mode), the number of objects in its fixture.
+  description: The apps loaded (fixtures mode), in load order, each with the number of objects in its fixture.
   returned: when O(state=restored)
-  type: dict
+  type: list
+  elements: dict
 extra_tables:
   description: Tables of the target the archive does not hold (left as they are).
   returned: success

@@ -22,7 +22,7 @@ WAIT = 120.0  # a changed run of a large site takes a minute or two; longer mean
 def run_lock(directory, wait=NO_WAIT, nothing_done="nothing done"):
     """Hold the run lock of the backup directory, waiting up to `wait` seconds for another holder.
 
-    Raises Busy ("another checkniner-backup run holds the lock ...: <nothing_done>; try again") when it stays held.
+    Raises Busy ("another checkniner-backup run held the lock ...: <nothing_done>; try again") when it stays held.
     """
     deadline = time.monotonic() + wait
     fd = os.open(os.path.join(directory, LOCK), os.O_RDWR | os.O_CREAT, 0o640)
@@ -30,7 +30,7 @@ def run_lock(directory, wait=NO_WAIT, nothing_done="nothing done"):
         while not _try_flock(fd):
             left = deadline - time.monotonic()
             if left <= 0:
-                held = f" for {wait:.0f}s" if wait else ""
+                held = f" for {wait:g}s" if wait else ""
                 raise Busy(
                     f"another checkniner-backup run held the lock on {directory}{held}: {nothing_done}; try again"
                 )

@@ -194,7 +194,7 @@ def prune_destination(dest, policy, pinned, dry_run=False):
     return _location(dest.name, dest.describe(), len(names), decided, deleted, dry_run, error)
 
 
-def prune(config, dry_run=False, policy=None, lock_wait=lock.WAIT):
+def prune(config, dry_run=False, policy=None, lock_wait=None):
     """Apply the retention policy to the local directory (when CHECKNINER_BACKUP_DIR is set) and to every S3
     destination separately. dry_run: decide, delete nothing.
 
@@ -211,7 +211,8 @@ def prune(config, dry_run=False, policy=None, lock_wait=lock.WAIT):
         bdir = BackupDir(config.backup_dir, create=False)
         if os.path.isdir(bdir.path):
             try:
-                with lock.run_lock(bdir.path, wait=lock_wait, nothing_done="nothing pruned"):
+                wait = lock.WAIT if lock_wait is None else lock_wait
+                with lock.run_lock(bdir.path, wait=wait, nothing_done="nothing pruned"):
                     state = State.load(bdir)
                     pinned.update(local_pins(bdir, state))  # read before any S3 listing (see below)
                     result["locations"].append(prune_local(bdir, policy, pinned, state, dry_run))

@@ -68,22 +68,28 @@ def ensure_uploaded(config, name=None, dry_run=False):
     path = bdir.join(name)
     info = _described(State.load(bdir), name, path)
     sha256, size = info["sha256"], os.path.getsize(path)
-    outcome = {"name": name, "changed": False, "destinations": {}}
-    for dest in config.destinations:
-        store = S3Store(dest)
-        present = store.matches(store.head(name), sha256, size)
-        pointer_ok = (store.read_pointer() or {}).get("name", "") >= name
-        if present and pointer_ok:
-            outcome["destinations"][dest.name] = "present"
-            continue
-        outcome["changed"] = True
-        if dry_run:
-            outcome["destinations"][dest.name] = "would upload"
-            continue
-        with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"{name} not uploaded"):
+    stores = [S3Store(dest) for dest in config.destinations]
+    done = {store.dest.name: all(_in_place(store, name, sha256, size)) for store in stores}
+    outcome = {"name": name, "changed": not all(done.values()), "destinations": {}}
+    if dry_run or not outcome["changed"]:
+        outcome["destinations"] = {d: "present" if ok else "would upload" for d, ok in done.items()}
+        return outcome
+    # one lock for every destination: a run holding it may be sending this very archive from the outbox
+    with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"{name} not uploaded"):
+        for store in stores:
+            present, pointer_ok = _in_place(store, name, sha256, size)
+            if present and pointer_ok:
+                outcome["destinations"][store.dest.name] = "present"
+                continue
             store.upload(path, name, sha256, {"fingerprint": info.get("fingerprint") or ""})
             if not pointer_ok:
                 store.write_pointer(pointer_doc(name, sha256, size, info.get("fingerprint")))
-            bdir.dequeue(dest.name, name)
-        outcome["destinations"][dest.name] = "uploaded"
+            bdir.dequeue(store.dest.name, name)
+            outcome["destinations"][store.dest.name] = "uploaded"
     return outcome
+
+
+def _in_place(store, name, sha256, size):
+    """(the object is there with this checksum, the pointer names it or a newer archive)."""
+    present = store.matches(store.head(name), sha256, size)
+    return present, (store.read_pointer() or {}).get("name", "") >= name

@@ -124,3 +124,28 @@ def test_upload_while_a_run_holds_the_lock_fails_with_one_line(monkeypatch, tmp_
     assert result["msg"].startswith("another checkniner-backup run held the lock")
     assert "\n" not in result["msg"] and "Traceback" not in result["msg"]
     assert waited >= 1.0  # it waited for the holder, then gave up
+
+
+class PresentStore(MissingStore):
+    """A destination that already holds the archive with its checksum, and a pointer naming it."""
+
+    def head(self, name):
+        return {"size": 21, "metadata": {}}
+
+    def read_pointer(self):
+        return {"name": "2026-01-01T000000Z.tar.gz"}
+
+
+def test_upload_with_nothing_to_do_needs_no_lock(monkeypatch, tmp_path, base_args):
+    """Idempotent and never blocked by cron: with every destination in place the lock is not even asked for."""
+    bdir = tmp_path / "backups"
+    bdir.mkdir()
+    (bdir / "2026-01-01T000000Z.tar.gz").write_bytes(b"not really an archive")
+    monkeypatch.setattr(upload_mod, "S3Store", PresentStore)
+    monkeypatch.setattr(lock, "WAIT", 5.0)
+    with lock.run_lock(str(bdir)):
+        started = time.monotonic()
+        result, code, _ = run_module("checkniner_upload", dict(base_args, s3_bucket="b"))
+        assert time.monotonic() - started < 2.0
+    assert code == 0 and result["changed"] is False
+    assert result["destinations"] == {"s3": "present"}
