@@ -136,6 +136,9 @@ def build_parser():
     # every command speaks JSON the same way: one document on stdout, the log line on stderr
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    # restore and verify name their archive the same way
+    which = argparse.ArgumentParser(add_help=False)
+    which.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
 
     p = sub.add_parser(
         "run", parents=[as_json], help="one iteration: snapshot, save if the business data changed, upload"
@@ -151,12 +154,11 @@ def build_parser():
 
     p = sub.add_parser(
         "restore",
-        parents=[as_json],
+        parents=[as_json, which],
         help="restore an archive (exactly from SQL, or fixtures) and prove it",
         description="Restore an archive and prove it: the business fingerprint of the restored database must equal "
         "the archive's. Over the live DATABASE_URL it needs --yes and first saves <stamp>-pre-restore.tar.gz.",
     )
-    p.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
     p.add_argument(
         "--mode", choices=("sql", "fixtures"), default="sql", help="sql: exact (default); fixtures: portable"
     )
@@ -171,9 +173,8 @@ def build_parser():
     p.set_defaults(func=cmd_restore, needs_db=False)
 
     p = sub.add_parser(
-        "verify", parents=[as_json], help="restore drill: restore into a scratch database, prove it, drop it"
+        "verify", parents=[as_json, which], help="restore drill: restore into a scratch database, prove it, drop it"
     )
-    p.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
     p.set_defaults(func=cmd_verify, needs_db=True)
 
     p = sub.add_parser(
