@@ -12,6 +12,12 @@ POINTER = "latest.json"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 _CHECKSUM_UNSUPPORTED = {"NotImplemented", "InvalidArgument", "InvalidRequest", "XAmzContentSHA256Mismatch"}
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
+# "there is no such object", however a store says it: a HEAD has no body, so only the status code (404) comes back
+_MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+def _missing(exc):
+    return exc.response.get("Error", {}).get("Code") in _MISSING_CODES
 
 
 @contextmanager
@@ -90,12 +96,14 @@ class S3Store:
             try:
                 resp = self.client.head_object(Bucket=self.dest.bucket, Key=self.key(name), ChecksumMode="ENABLED")
             except bx.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                if _missing(exc):
                     return None
                 raise
         return {
             "size": resp["ContentLength"],
-            "metadata": resp.get("Metadata", {}),
+            # user metadata names are case-insensitive HTTP headers: Go servers (rclone, MinIO, SeaweedFS) send
+            # them back canonicalised (`Sha256`), moto and s3rver as written (`sha256`)
+            "metadata": {k.lower(): v for k, v in (resp.get("Metadata") or {}).items()},
             "checksum_sha256": resp.get("ChecksumSHA256"),
         }
 
@@ -144,7 +152,7 @@ class S3Store:
             try:
                 body = self.client.get_object(Bucket=self.dest.bucket, Key=self.key(POINTER))["Body"].read()
             except bx.ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                if _missing(exc):
                     return None
                 raise
         try:

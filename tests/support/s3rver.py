@@ -27,6 +27,9 @@ def binary() -> Path:
 
 
 class S3rver:
+    access_key = KEY
+    secret_key = KEY
+
     def __init__(self, bucket: str):
         self.bucket = bucket
         self.dir = Path(tempfile.mkdtemp(prefix="cnb-s3rver-"))
