@@ -7,8 +7,8 @@ short_description: List checkniner-backup archives, locally and in S3, and resol
 description:
   - Lists the archives in the local archive directory, and with O(remote=true) those in every configured S3
     destination.
-  - Resolves C(latest), locally from the C(latest.tar.gz) link, in S3 from the C(latest.json) pointer (one request,
-    however many archives exist).
+  - Resolves C(latest), locally as the newest regular archive (the one C(latest.tar.gz) points at), in S3 from the
+    C(latest.json) pointer (one request, however many archives exist).
   - Read-only, never changes anything; the database is not contacted.
 version_added: "0.1.0"
 author:
@@ -80,13 +80,14 @@ archives:
       type: list
       elements: str
     latest:
-      description: Whether it is the latest local archive (the newest regular one, which C(latest.tar.gz) points at).
+      description: Whether it is the latest local archive (the newest regular one; every save points C(latest.tar.gz)
+        at it).
       type: bool
     location:
       description: Always C(local).
       type: str
 latest:
-  description: The latest local archive (the newest regular one, which C(latest.tar.gz) points at), or null.
+  description: The latest local archive (the newest regular one; every save points C(latest.tar.gz) at it), or null.
   returned: when O(local=true)
   type: str
   sample: 2026-11-23T214052Z.tar.gz

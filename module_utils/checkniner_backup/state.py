@@ -69,7 +69,7 @@ class State:
 
     @property
     def last_run(self):
-        return self.doc.get("last_run") or None
+        return self.doc.get("last_run")
 
     @property
     def last_success(self):

@@ -86,6 +86,8 @@ def ensure_uploaded(config, name=None, dry_run=False):
                 store.write_pointer(pointer_doc(name, sha256, size, info.get("fingerprint")))
             bdir.dequeue(store.dest.name, name)
             outcome["destinations"][store.dest.name] = "uploaded"
+    # the truth after the lock: a run that held it may have sent the archive meanwhile
+    outcome["changed"] = "uploaded" in outcome["destinations"].values()
     return outcome
 
 

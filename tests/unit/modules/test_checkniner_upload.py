@@ -149,3 +149,27 @@ def test_upload_with_nothing_to_do_needs_no_lock(monkeypatch, tmp_path, base_arg
         assert time.monotonic() - started < 2.0
     assert code == 0 and result["changed"] is False
     assert result["destinations"] == {"s3": "present"}
+
+
+class UploadedMeanwhileStore(MissingStore):
+    """Missing when first asked; by the time the lock is taken, the run that held it has uploaded it."""
+
+    heads = 0
+
+    def head(self, name):
+        UploadedMeanwhileStore.heads += 1
+        return None if UploadedMeanwhileStore.heads == 1 else {"size": 21, "metadata": {}}
+
+    def read_pointer(self):
+        return {"name": "2026-01-01T000000Z.tar.gz"}
+
+
+def test_upload_is_unchanged_when_the_lock_holder_sent_it_meanwhile(monkeypatch, tmp_path, base_args):
+    """changed tells the truth: decided by what was uploaded under the lock, not by the look before it."""
+    bdir = tmp_path / "backups"
+    bdir.mkdir()
+    (bdir / "2026-01-01T000000Z.tar.gz").write_bytes(b"not really an archive")
+    monkeypatch.setattr(upload_mod, "S3Store", UploadedMeanwhileStore)
+    result, code, _ = run_module("checkniner_upload", dict(base_args, s3_bucket="b"))
+    assert code == 0 and result["changed"] is False, result
+    assert result["destinations"] == {"s3": "present"}
