@@ -122,3 +122,15 @@ def is_migrated(target):
         return migrated, bool(user_tables(conn))
     finally:
         conn.close()
+
+
+def is_superuser(target):
+    """Whether the role the restore connects as is a superuser (the archive's SQL would run with every privilege)."""
+    conn = connect_maintenance(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
+            row = cur.fetchone()
+        return bool(row and row[0])
+    finally:
+        conn.close()

@@ -27,7 +27,7 @@ from .fixtures import restore_fixtures
 from .prove import matches_already, prove_sql
 from .replay import replay_sql, sql_counts
 from .runtime import phase, signals_held, signals_raise, workdir
-from .target import resolve_target
+from .target import resolve_target, superuser_warning
 
 
 def restore(config, request):
@@ -81,6 +81,7 @@ def restore(config, request):
             "message": "",
             "timings": timings,
         }
+        result["warnings"] += superuser_warning(target)
         if request.mode == "sql":
             _restore_sql(config, request, fetched, target, live, work, result)
         else:
