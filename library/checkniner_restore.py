@@ -156,6 +156,12 @@ tables:
   description: Per table (SQL mode and the drill), C(match), C(expected) and C(actual) row counts.
   returned: success
   type: dict
+schema:
+  description: SQL mode and the drill, for archives that recorded their schema, C(match) and the C(differences)
+    (tables whose columns, constraints, indexes or triggers differ from the archive's, or C(large objects)).
+  returned: when the target was proven in SQL mode
+  type: dict
+  sample: {"match": true, "differences": []}
 fixtures:
   description: The apps loaded (fixtures mode), in load order, each with the number of objects in its fixture.
   returned: when O(state=restored)

@@ -45,6 +45,7 @@ def build(config, name, taken_at, preflight, snapshot_id, snap):
         "sql_fingerprint": sql_fingerprint(snap.table_digests),
         "members": members,
         "migrations": snap.migrations,
+        "schema_digests": snap.schema_digests,
     }
 
 
@@ -115,6 +116,11 @@ class Manifest:
     @property
     def sql_fingerprint(self):
         return self.doc.get("sql_fingerprint")
+
+    @property
+    def schema_digests(self):
+        """{object: md5} of the schema recorded at the snapshot (schema.py), or {} (older archives)."""
+        return self.doc.get("schema_digests") or {}
 
     def digest_methods(self):
         """{table: digest method} of the recorded business table digests; None: recorded before digests named their

@@ -152,6 +152,7 @@ def summary(result, fetched, target):
     else:
         bad = [a for a, v in result["apps"].items() if not v["match"]]
         bad += [t for t, v in result["tables"].items() if not v["match"]]
+        bad += (result.get("schema") or {}).get("differences", [])
         text += f"; PROOF FAILED: {', '.join(bad)} differ(s) from the archive"
     if result["safety_archive"]:
         text += f"; the previous state is saved as {result['safety_archive']}"

@@ -114,6 +114,7 @@ def verify(config, request):
             bad += [f"{a} (as Django reads it)" for a, v in result.get("django", {}).get("apps", {}).items()
                     if not v["match"]]  # fmt: skip
             bad += [t for t, v in result["tables"].items() if not v["match"]]
+            bad += (result.get("schema") or {}).get("differences", [])
             text = f"{fetched.name} FAILED the drill:"
             if bad:
                 text += f" {', '.join(bad)} differ(s) from the archive;"

@@ -7,6 +7,7 @@ live database reached by another spelling of its address still needs --yes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -140,4 +141,35 @@ def test_restoring_as_a_superuser_is_warned_about(pg, app_db, run_cli):
     proc = run_cli("restore", "--json", env={"CHECKNINER_RESTORE_TARGET_DATABASE_URL": pg.superuser_url(target)})
     assert proc.returncode == 0, proc.stderr
     assert "as a superuser: an archive's SQL runs with every privilege" in proc.stderr
+    pg.drop_database(target)
+
+
+@pytest.mark.parametrize(
+    "damage, query",
+    [
+        ("DROP INDEX checkout_date_idx;", "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public';"),
+        (
+            "ALTER TABLE checkouts_airstrip DROP CONSTRAINT checkouts_airstrip_pkey CASCADE;",
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'checkouts_airstrip'::regclass;",
+        ),
+        ("SELECT lo_unlink(o) FROM lo_holder WHERE id = 2;", "SELECT count(*) FROM pg_largeobject_metadata;"),
+    ],
+    ids=["index", "primary key", "large object"],
+)
+def test_the_same_rows_without_an_index_are_not_the_same_database(pg, app_db, run_cli, damage, query):
+    """ "Already matches" compares the schema too: the restore replays and brings back what was missing."""
+    pg.psql(LO_SETUP, db=app_db.name, as_superuser=False)
+    backup(run_cli)
+    target = f"{app_db.name}_same"
+    url = pg.app_url(target)
+    first = json.loads(run_cli("restore", "--json", "--target-database-url", url).stdout)
+    assert first["ok"] and first["changed"] and first["schema"] == {"match": True, "differences": []}
+    expected = pg.psql(query, db=target)
+    again = json.loads(run_cli("restore", "--json", "--target-database-url", url).stdout)
+    assert again["ok"] and again["changed"] is False  # a true match stays a match
+    pg.psql(damage, db=target)
+    assert pg.psql(query, db=target) != expected
+    repaired = json.loads(run_cli("restore", "--json", "--target-database-url", url).stdout)
+    assert repaired["ok"] and repaired["changed"] is True, repaired["message"]
+    assert pg.psql(query, db=target) == expected
     pg.drop_database(target)
