@@ -18,8 +18,12 @@ from .fingerprint import FIXTURE_FORMAT, business_fingerprint, file_sha256, sql_
 FORMAT = "checkniner-backup"
 
 
-def build(config, name, taken_at, preflight, snapshot_id, snap):
-    """The manifest of an archive packaged from a complete snapshot.Snapshot (run and safety archives alike)."""
+def build(config, name, taken_at, preflight, snapshot_id, snap, sql_only=None):
+    """The manifest of an archive packaged from a complete snapshot.Snapshot (run and safety archives alike).
+
+    sql_only: why there are no fixtures (the application's Django could not read a damaged database): the archive
+    then names no business app, so its restore is proven by row counts and schema, not by fixtures it does not have.
+    """
     info = preflight.info
     members = {f"{info['database']}.sql": snap.sql}
     for label in sorted(snap.fixtures):
@@ -37,7 +41,7 @@ def build(config, name, taken_at, preflight, snapshot_id, snap):
         "tool_version": __version__,
         "snapshot": snapshot_id,
         "apps": sorted(snap.fixtures),
-        "business_apps": list(config.apps),
+        "business_apps": [] if sql_only else list(config.apps),
         "business_fixtures": {a: snap.fixtures[a]["sha256"] for a in config.apps if a in snap.fixtures},
         "fingerprint": fingerprint_of(config.apps, snap),
         "fixture_format": FIXTURE_FORMAT,
@@ -46,6 +50,7 @@ def build(config, name, taken_at, preflight, snapshot_id, snap):
         "members": members,
         "migrations": snap.migrations,
         "schema_digests": snap.schema_digests,
+        **({"sql_only": sql_only} if sql_only else {}),
     }
 
 

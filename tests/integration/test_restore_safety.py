@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import tarfile
 
 import pytest
 from support.archives import backup, first_error_line, repack, reseal
@@ -173,3 +174,26 @@ def test_the_same_rows_without_an_index_are_not_the_same_database(pg, app_db, ru
     assert repaired["ok"] and repaired["changed"] is True, repaired["message"]
     assert pg.psql(query, db=target) == expected
     pg.drop_database(target)
+
+
+def test_a_live_database_with_a_dropped_table_is_restored_over(pg, app_db, run_cli, backup_env):
+    """The worst day: a table dropped by hand. Django cannot dump such a database, so the safety archive holds its
+    SQL alone (and says so); the restore goes on and brings the table back."""
+    backup(run_cli)
+    expected = pg.psql("SELECT count(*) FROM checkouts_checkout;", db=app_db.name)
+    pg.psql("DROP TABLE checkouts_checkout CASCADE;", db=app_db.name)
+    proc = run_cli("restore", "--json", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] and doc["changed"] and doc["safety_archive"].endswith("-pre-restore.tar.gz")
+    assert any("holds its SQL only" in w for w in doc["warnings"]), doc["warnings"]
+    assert pg.psql("SELECT count(*) FROM checkouts_checkout;", db=app_db.name) == expected
+    safety = os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], doc["safety_archive"])
+    with tarfile.open(safety) as tar:
+        assert tar.getnames() == ["manifest.json", f"{app_db.name}.sql"]
+    # the safety archive itself restores (by SQL, proven by row counts and schema)
+    back = json.loads(run_cli("restore", "--json", "--archive", safety, "--target-database-url",
+                              pg.app_url(f"{app_db.name}_back")).stdout)  # fmt: skip
+    assert back["ok"], back["message"]
+    assert pg.psql("SELECT to_regclass('checkouts_checkout') IS NULL;", db=f"{app_db.name}_back").strip() == "t"
+    pg.drop_database(f"{app_db.name}_back")

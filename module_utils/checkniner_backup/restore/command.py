@@ -19,7 +19,6 @@ already matches changes nothing.
 
 import time
 
-from ..backup.save import save_safety_archive
 from ..errors import BackupError, ConfigError
 from ..pg_admin import create_database, database_exists, drop_database, is_migrated
 from .fetch import fetch
@@ -27,7 +26,7 @@ from .fixtures import restore_fixtures
 from .prove import matches_already, prove_sql
 from .replay import replay_sql, sql_counts
 from .runtime import phase, signals_held, signals_raise, workdir
-from .target import resolve_target, superuser_warning
+from .target import resolve_target, save_safety, superuser_warning
 
 
 def restore(config, request):
@@ -109,7 +108,7 @@ def _restore_sql(config, request, fetched, target, live, work, result):
     # 2. the live database's current state is saved before the replay replaces it
     if live and exists and is_migrated(target)[0]:
         with phase(timings, "safety"):
-            result["safety_archive"] = save_safety_archive(config)
+            save_safety(config, result)
     if not exists:
         create_database(target)
         result["created_database"] = True
