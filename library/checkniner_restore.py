@@ -72,6 +72,19 @@ options:
         fails before anything is touched. Not needed for another target or in check mode.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - SQL mode over an existing database, how many seconds to wait for other sessions that hold its tables (the
+        running application). After that the task fails naming them (pid, application, client, state), and nothing
+        is changed.
+    type: float
+    default: 30
+  terminate_sessions:
+    description:
+      - SQL mode over an existing database, end its other sessions first (the role needs the right to, e.g. the same
+        role as the application's sessions). Better still, stop the application (see C(playbooks/restore.yml)).
+    type: bool
+    default: false
 notes:
   - A restore whose proof fails (restored, but the business data differs from the archive) fails the task with
     C(changed=true).
@@ -244,6 +257,8 @@ def restore_request(module):
         target_url=params["target_database_url"],
         yes=params["confirm"],
         check=module.check_mode,
+        lock_timeout=params["lock_timeout"],
+        terminate_sessions=params["terminate_sessions"],
         spelling=api.MODULE,
     )
 
@@ -278,6 +293,8 @@ def main():
             apps=dict(type="list", elements="str"),
             target_database_url=dict(type="str", no_log=True),
             confirm=dict(type="bool", default=False),
+            lock_timeout=dict(type="float", default=30),
+            terminate_sessions=dict(type="bool", default=False),
         ),
         {"restored": do_restored, "verified": do_verified},
         require_database=lambda params: params["state"] == "verified",

@@ -197,3 +197,37 @@ def test_a_live_database_with_a_dropped_table_is_restored_over(pg, app_db, run_c
     assert back["ok"], back["message"]
     assert pg.psql("SELECT to_regclass('checkouts_checkout') IS NULL;", db=f"{app_db.name}_back").strip() == "t"
     pg.drop_database(f"{app_db.name}_back")
+
+
+def test_a_session_holding_the_live_database_is_named_not_waited_for(pg, app_db, run_cli):
+    """Beside a running application: a transaction left open must not make the restore hang unseen."""
+    import time
+
+    import psycopg2
+
+    backup(run_cli)
+    pg.psql("UPDATE checkouts_airstrip SET name = 'renamed after the backup';", db=app_db.name)
+    before = every_table(pg, app_db.name)
+    holder = psycopg2.connect(app_db.url, application_name="checkniner-web")
+    with holder.cursor() as cur:
+        cur.execute("SELECT count(*) FROM checkouts_airstrip")  # an open transaction holding a table
+        pid = holder.get_backend_pid()
+    try:
+        started = time.monotonic()
+        proc = run_cli("restore", "--yes", "--lock-timeout", "2")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert time.monotonic() - started < 60
+        line = first_error_line(proc)
+        assert "is in use: its tables stayed locked for 2s by" in line, line
+        assert f"pid {pid} (checkniner-web, 127.0.0.1, idle in transaction)" in line
+        assert line.endswith("nothing was changed. Stop the application, or end those sessions with "
+                             "--terminate-sessions")  # fmt: skip
+        assert every_table(pg, app_db.name) == before
+        done = run_cli("restore", "--yes", "--json", "--terminate-sessions")
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        assert doc["ok"] and doc["changed"]
+        assert any(f"ended the other sessions of database '{app_db.name}'" in w for w in doc["warnings"])
+        assert every_table(pg, app_db.name) != before  # restored: the rename is gone
+    finally:
+        holder.close()

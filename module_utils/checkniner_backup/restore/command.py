@@ -20,7 +20,14 @@ already matches changes nothing.
 import time
 
 from ..errors import BackupError, ConfigError
-from ..pg_admin import create_database, database_exists, drop_database, is_migrated
+from ..pg_admin import (
+    create_database,
+    database_exists,
+    describe_sessions,
+    drop_database,
+    is_migrated,
+    terminate_sessions,
+)
 from .fetch import fetch
 from .fixtures import restore_fixtures
 from .prove import matches_already, prove_sql
@@ -112,10 +119,22 @@ def _restore_sql(config, request, fetched, target, live, work, result):
     if not exists:
         create_database(target)
         result["created_database"] = True
-    # 3. the replay commits only when the members matched and every table holds the archive's row count
+    # 3. the other sessions of the target: ended when asked; else the replay waits for their locks lock_timeout at most
+    if exists and request.terminate_sessions:
+        ended = terminate_sessions(target)
+        if ended:
+            result["warnings"].append(f"ended the other sessions of {target.describe()}: {describe_sessions(ended)}")
+    # 4. the replay commits only when the members matched and every table holds the archive's row count
     try:
         with phase(timings, "replay"):
-            counts, warnings, digests = replay_sql(config, target, fetched, work)
+            counts, warnings, digests = replay_sql(
+                config,
+                target,
+                fetched,
+                work,
+                lock_timeout=request.lock_timeout if exists else None,
+                spelling=request.spelling,
+            )
             result["warnings"] += warnings
     except BaseException:
         if result["created_database"]:
@@ -123,7 +142,7 @@ def _restore_sql(config, request, fetched, target, live, work, result):
                 drop_database(target)
         raise
     result["changed"] = True
-    # 4. the business data, by the digests the replay's own transaction took
+    # 5. the business data, by the digests the replay's own transaction took
     with phase(timings, "proof"):
         result["ok"] = prove_sql(config, fetched, target, counts, work, result, replayed=digests)
     _warn_extra(result)

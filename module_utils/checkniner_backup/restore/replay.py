@@ -11,7 +11,8 @@ import subprocess
 from .. import archive as archive_mod
 from .. import pg
 from ..errors import BackupError
-from ..pg_admin import literal, quote_ident, split_key
+from ..pg_admin import describe_sessions, literal, lock_statement, other_sessions, quote_ident, split_key
+from .request import CLI
 from .sqlstream import SqlStream
 
 
@@ -95,7 +96,7 @@ class _PsqlStopped(Exception):
     """psql exited while the SQL was still streaming (an error in the SQL: its message is in psql's stderr)."""
 
 
-def replay_sql(config, target, fetched, workdir):
+def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI):
     """Stream the archive's SQL into psql in one explicit transaction; then the row-count checks; then COMMIT.
 
     psql stops at the first error (ON_ERROR_STOP). The archive is read once: while psql replays the SQL member, this
@@ -103,6 +104,8 @@ def replay_sql(config, target, fetched, workdir):
     the manifest, on the other core. COMMIT is sent only after those checks and once every table holds the archive's
     row count: a damaged archive, an error, a signal or a killed process (psql sees the end of its input without
     COMMIT) all roll the transaction back.
+    lock_timeout: seconds to wait for the target's tables (other sessions hold them): every table is locked first,
+    and a timeout fails the restore naming the sessions, before anything was changed.
     Returns ({table: rows} of the SQL, psql's warnings, {table: digest} of the business tables taken before COMMIT).
     """
     psql = pg.find_program("psql", config.env)
@@ -114,6 +117,9 @@ def replay_sql(config, target, fetched, workdir):
     # Ours first: where psql has \restrict, a key the archive cannot know makes psql itself refuse any meta-command
     # that SqlStream's lexer might have missed (defence in depth); then the restore's one transaction.
     prologue = (f"\\restrict {secrets.token_hex(32)}\n" if pg.psql_restricts(psql) else "") + "BEGIN;\n"
+    lock = lock_statement(target) if lock_timeout else ""
+    if lock:
+        prologue += f"SET lock_timeout = '{int(lock_timeout * 1000)}ms';\n{lock}\nSET lock_timeout = 0;\n"
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env, bufsize=0)
 
@@ -154,6 +160,12 @@ def replay_sql(config, target, fetched, workdir):
         # psql numbers the lines of its input: the prologue's come first (SqlStream keeps the member's numbering)
         skip = prologue.count("\n")
         first = re.sub(r"^psql:<stdin>:(\d+): ", lambda m: f"{fetched.sql_name} line {int(m[1]) - skip}: ", first)
+        if lock and "lock timeout" in first:
+            held_by = describe_sessions(other_sessions(target)) or "a session that has ended since"
+            raise BackupError(
+                f"{target.describe()} is in use: its tables stayed locked for {lock_timeout:g}s by {held_by}; "
+                f"nothing was changed. Stop the application, or end those sessions with {spelling.terminate}"
+            )
         raise BackupError(f"SQL restore failed and was rolled back, {target.describe()} is unchanged: {first}")
     digests = restore_digests(lines, fetched.manifest.digest_methods())
     return counts, [line for line in lines if "WARNING" in line], digests
