@@ -72,6 +72,19 @@ options:
         fails before anything is touched. Not needed for another target or in check mode.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - SQL mode over an existing database, how many seconds to wait for other sessions that hold its tables (the
+        running application). After that the task fails naming them (pid, application, client, state), and nothing
+        is changed.
+    type: float
+    default: 30
+  terminate_sessions:
+    description:
+      - SQL mode over an existing database, end its other sessions first (the role needs the right to, e.g. the same
+        role as the application's sessions). Better still, stop the application (see C(playbooks/restore.yml)).
+    type: bool
+    default: false
 notes:
   - A restore whose proof fails (restored, but the business data differs from the archive) fails the task with
     C(changed=true).
@@ -156,6 +169,12 @@ tables:
   description: Per table (SQL mode and the drill), C(match), C(expected) and C(actual) row counts.
   returned: success
   type: dict
+schema:
+  description: SQL mode and the drill, for archives that recorded their schema, C(match) and the C(differences)
+    (tables whose columns, constraints, indexes or triggers differ from the archive's, or C(large objects)).
+  returned: when the target was proven in SQL mode
+  type: dict
+  sample: {"match": true, "differences": []}
 fixtures:
   description: The apps loaded (fixtures mode), in load order, each with the number of objects in its fixture.
   returned: when O(state=restored)
@@ -238,6 +257,8 @@ def restore_request(module):
         target_url=params["target_database_url"],
         yes=params["confirm"],
         check=module.check_mode,
+        lock_timeout=params["lock_timeout"],
+        terminate_sessions=params["terminate_sessions"],
         spelling=api.MODULE,
     )
 
@@ -272,6 +293,8 @@ def main():
             apps=dict(type="list", elements="str"),
             target_database_url=dict(type="str", no_log=True),
             confirm=dict(type="bool", default=False),
+            lock_timeout=dict(type="float", default=30),
+            terminate_sessions=dict(type="bool", default=False),
         ),
         {"restored": do_restored, "verified": do_verified},
         require_database=lambda params: params["state"] == "verified",

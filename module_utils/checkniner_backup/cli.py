@@ -86,6 +86,8 @@ def cmd_restore(args, cfg):
         target_url=args.target_database_url,
         yes=args.yes,
         check=args.check,
+        lock_timeout=args.lock_timeout,
+        terminate_sessions=args.terminate_sessions,
         spelling=api.CLI,
     )
     try:
@@ -169,6 +171,17 @@ def build_parser():
         "pass a URL with a password in CHECKNINER_RESTORE_TARGET_DATABASE_URL instead",
     )
     p.add_argument("--yes", action="store_true", help="confirm overwriting the live database")
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="SQL mode over an existing database: wait this long for other sessions holding its tables, then fail "
+        "naming them (default 30)",
+    )
+    p.add_argument(
+        "--terminate-sessions", action="store_true", help="SQL mode: end the target database's other sessions first"
+    )
     p.add_argument("--check", action="store_true", help="say whether the restore would change anything; change nothing")
     p.set_defaults(func=cmd_restore, needs_db=False)
 

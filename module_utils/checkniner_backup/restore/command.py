@@ -19,15 +19,21 @@ already matches changes nothing.
 
 import time
 
-from ..backup.save import save_safety_archive
 from ..errors import BackupError, ConfigError
-from ..pg_admin import create_database, database_exists, drop_database, is_migrated
+from ..pg_admin import (
+    create_database,
+    database_exists,
+    describe_sessions,
+    drop_database,
+    is_migrated,
+    terminate_sessions,
+)
 from .fetch import fetch
 from .fixtures import restore_fixtures
 from .prove import matches_already, prove_sql
 from .replay import replay_sql, sql_counts
 from .runtime import phase, signals_held, signals_raise, workdir
-from .target import resolve_target
+from .target import resolve_target, save_safety, superuser_warning
 
 
 def restore(config, request):
@@ -81,6 +87,7 @@ def restore(config, request):
             "message": "",
             "timings": timings,
         }
+        result["warnings"] += superuser_warning(target)
         if request.mode == "sql":
             _restore_sql(config, request, fetched, target, live, work, result)
         else:
@@ -108,14 +115,26 @@ def _restore_sql(config, request, fetched, target, live, work, result):
     # 2. the live database's current state is saved before the replay replaces it
     if live and exists and is_migrated(target)[0]:
         with phase(timings, "safety"):
-            result["safety_archive"] = save_safety_archive(config)
+            save_safety(config, result)
     if not exists:
         create_database(target)
         result["created_database"] = True
-    # 3. the replay commits only when the members matched and every table holds the archive's row count
+    # 3. the other sessions of the target: ended when asked; else the replay waits for their locks lock_timeout at most
+    if exists and request.terminate_sessions:
+        ended = terminate_sessions(target)
+        if ended:
+            result["warnings"].append(f"ended the other sessions of {target.describe()}: {describe_sessions(ended)}")
+    # 4. the replay commits only when the members matched and every table holds the archive's row count
     try:
         with phase(timings, "replay"):
-            counts, warnings, digests = replay_sql(config, target, fetched, work)
+            counts, warnings, digests = replay_sql(
+                config,
+                target,
+                fetched,
+                work,
+                lock_timeout=request.lock_timeout if exists else None,
+                spelling=request.spelling,
+            )
             result["warnings"] += warnings
     except BaseException:
         if result["created_database"]:
@@ -123,7 +142,7 @@ def _restore_sql(config, request, fetched, target, live, work, result):
                 drop_database(target)
         raise
     result["changed"] = True
-    # 4. the business data, by the digests the replay's own transaction took
+    # 5. the business data, by the digests the replay's own transaction took
     with phase(timings, "proof"):
         result["ok"] = prove_sql(config, fetched, target, counts, work, result, replayed=digests)
     _warn_extra(result)
@@ -151,6 +170,7 @@ def summary(result, fetched, target):
     else:
         bad = [a for a, v in result["apps"].items() if not v["match"]]
         bad += [t for t, v in result["tables"].items() if not v["match"]]
+        bad += (result.get("schema") or {}).get("differences", [])
         text += f"; PROOF FAILED: {', '.join(bad)} differ(s) from the archive"
     if result["safety_archive"]:
         text += f"; the previous state is saved as {result['safety_archive']}"

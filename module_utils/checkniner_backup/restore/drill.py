@@ -13,6 +13,7 @@ from .fetch import fetch
 from .prove import migrate_check, prove_sql
 from .replay import replay_sql
 from .runtime import phase, signals_held, signals_raise, workdir
+from .target import superuser_warning
 
 SCRATCH_PREFIX = "cnb_verify_"
 SCRATCH_STAMP = "%Y%m%d%H%M%S"
@@ -81,7 +82,7 @@ def verify(config, request):
             "tables": {},
             "missing_migrations": [],
             "stale_dropped": stale,
-            "warnings": [],
+            "warnings": superuser_warning(config.database),
             "message": "",
             "timings": timings,
         }
@@ -113,6 +114,7 @@ def verify(config, request):
             bad += [f"{a} (as Django reads it)" for a, v in result.get("django", {}).get("apps", {}).items()
                     if not v["match"]]  # fmt: skip
             bad += [t for t, v in result["tables"].items() if not v["match"]]
+            bad += (result.get("schema") or {}).get("differences", [])
             text = f"{fetched.name} FAILED the drill:"
             if bad:
                 text += f" {', '.join(bad)} differ(s) from the archive;"
