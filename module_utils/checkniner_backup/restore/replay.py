@@ -87,7 +87,8 @@ def sql_counts(fetched):
     """{table: rows} of every COPY block of the archive's SQL member, read from the archive (members checked as in
     replay_sql, none written)."""
     counter = CopyCounter()
-    archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: counter.feed}, upto=_upto(fetched))
+    archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: counter.feed}, upto=_upto(fetched),
+                                 manifest_sha256=fetched.manifest_sha256)  # fmt: skip
     return counter.close()
 
 
@@ -189,7 +190,8 @@ def replay_sql(config, target, fetched, workdir):
         try:
             try:
                 send(b"BEGIN;\n")
-                archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: sink}, upto=_upto(fetched))
+                archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: sink}, upto=_upto(fetched),
+                                             manifest_sha256=fetched.manifest_sha256)  # fmt: skip
                 counts = counter.close()
                 checks = checks_sql(counts, fetched.manifest.digest_methods())
                 send(("\n" + checks + "COMMIT;\n").encode())
