@@ -7,6 +7,7 @@ around them; what the manifest means is manifest.py's, what the signature means 
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -33,6 +34,8 @@ COMPRESSLEVEL = 3  # zlib level: 3 costs about half the CPU of 6 for ~20% larger
 
 
 SAFETY_TAG = "pre-restore"
+# names later than now by more than this are from the future (a clock gone wrong, or a planted name): is_future()
+FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
 try:  # ISA-L's inflate (python-isal) reads our gzip three times faster than zlib; zlib where it is not installed
     from isal import igzip as _igzip
@@ -69,10 +72,26 @@ def safety_suffix():
     return f"-{SAFETY_TAG}{SUFFIX}"
 
 
+def is_future(name, now):
+    """Whether an archive's name is later than `now` plus FUTURE_TOLERANCE: a clock gone wrong, or a name planted to
+    sort after everything. Such an archive is kept and listed, but never the base of the next name (name_for), never
+    `latest` (latest.py, the pointer included) and never the newest that retention counts from (retention.py).
+    Compared as text, like every archive name (lexical order is time order), so an impossible date decides too."""
+    match = NAME_RE.match(os.path.basename(name))
+    return bool(match) and match.group(1) > _future_limit(now)
+
+
+@functools.lru_cache(maxsize=4)
+def _future_limit(now):
+    """The latest stamp that is not from the future (one strftime for a whole listing: `now` is fixed during it)."""
+    return (now.astimezone(dt.timezone.utc) + FUTURE_TOLERANCE).strftime(STAMP)
+
+
 def name_for(when, existing_names=(), suffix=SUFFIX):
-    """A name for an archive taken at `when`, strictly after every existing one (lexical order is time order)."""
+    """A name for an archive taken at `when`, strictly after every existing one (lexical order is time order) that
+    is not from the future."""
     when = when.astimezone(dt.timezone.utc).replace(microsecond=0)
-    newest = max((n for n in existing_names if is_archive_name(n)), default=None)
+    newest = max((n for n in existing_names if is_archive_name(n) and not is_future(n, when)), default=None)
     if newest:
         newest_time = dt.datetime.strptime(NAME_RE.match(newest).group(1), STAMP).replace(tzinfo=dt.timezone.utc)
         if when <= newest_time:

@@ -23,6 +23,20 @@ def test_name_is_utc_without_colons_and_strictly_increasing():
     assert archive.time_of(name) == when.replace(microsecond=0)
 
 
+def test_names_from_the_future_are_flagged_and_never_the_base_of_the_next_name():
+    now = dt.datetime(2026, 11, 23, 21, 30, 5, tzinfo=UTC)
+    within = "2026-11-23T223005Z.tar.gz"  # now + the tolerance: a clock a little ahead is not "the future"
+    assert not archive.is_future(within, now)
+    assert archive.is_future("2026-11-23T223006Z.tar.gz", now)
+    assert archive.is_future("2999-01-01T000000Z-pre-restore.tar.gz.gpg", now)
+    assert archive.is_future("9999-99-99T999999Z.tar.gz", now)  # compared as text: an impossible date decides too
+    assert not archive.is_future("latest.tar.gz", now) and not archive.is_future("2020-01-01T000000Z.tar.gz", now)
+    assert archive.name_for(now, ["2999-01-01T000000Z.tar.gz", "2026-11-23T213005Z.tar.gz"]) == (
+        "2026-11-23T213006Z.tar.gz"
+    )
+    assert archive.name_for(now, [within]) == "2026-11-23T223006Z.tar.gz"
+
+
 def test_fingerprint_depends_on_each_business_fixture_only():
     base = business_fingerprint(["auth", "checkouts"], {"auth": "a", "checkouts": "c"})
     assert base == business_fingerprint(["checkouts", "auth"], {"checkouts": "c", "auth": "a", "sessions": "x"})

@@ -70,6 +70,7 @@ def _locate(config, bdir, ref, workdir, warnings):
         return os.path.basename(ref), "path", os.path.abspath(ref), None  # no record: every member is checked
     if ref == "latest":
         found = latest.find_latest(config, bdir)
+        warnings += found.warnings
         if found.destination is not None:
             path, recorded = _download(S3Store(found.destination), found.name, found.sha256, workdir)
             return found.name, found.destination.name, path, recorded
