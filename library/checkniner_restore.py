@@ -157,6 +157,14 @@ safety_archive:
   description: The pre-restore archive saved before overwriting the live database.
   returned: when O(state=restored)
   type: str
+signed_by:
+  description:
+    - Fingerprint (C(SHA256:...)) of the key that signed the archive, null when it is unsigned.
+    - With C(CHECKNINER_TRUSTED_KEYS) set on the host, an archive that is unsigned or signed by a key the file does not
+      list fails the task before any database is touched; without it, an unsigned archive is restored with a warning.
+  returned: success
+  type: str
+  sample: SHA256:Zk2l1H0Hq8rS9tGm3bQxWm6aI0r8Jm1nQ2d7cP0xY4o
 fingerprint:
   description: Business fingerprint of the archive (C(expected)) and of the target (C(actual), when computed).
   returned: success

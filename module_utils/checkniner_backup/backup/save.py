@@ -1,12 +1,14 @@
 """The one way an archive is written: a run's new archive and a restore's pre-restore safety archive both come
-through package(), which builds the manifest (manifest.py) and the tar.gz (archive.py)."""
+through package(), which builds the manifest (manifest.py), signs it with the host's key (signing.py, when
+CHECKNINER_SIGNING_KEY is set) and writes the tar.gz (archive.py)."""
 
 import os
 import shutil
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import archive, crypto, lock, manifest, pg
+from .. import archive, crypto, lock, manifest, pg, signing
+from .. import config as config_mod
 from ..errors import BackupError
 from ..fingerprint import file_sha256
 from ..local import BackupDir
@@ -15,10 +17,13 @@ from ..units import utcnow
 
 
 def package(config, path, workdir, taken_at, preflight, snapshot_id, snap, sql_only=None):
-    """Package a complete Snapshot taken into workdir as the archive at path (its name is the file name). Returns
-    the archive's size. sql_only: why the snapshot holds no fixtures (a safety archive of a damaged database)."""
+    """Package a complete Snapshot taken into workdir as the archive at path (its name is the file name), signed
+    when the host has a signing key. Returns the archive's size. sql_only: why the snapshot holds no fixtures (a
+    safety archive of a damaged database)."""
+    key = config_mod.signing_key(config)
+    sign = (lambda data: signing.sign(key, data)) if key else None
     doc = manifest.build(config, os.path.basename(path), taken_at, preflight, snapshot_id, snap, sql_only)
-    return archive.write_archive(path, manifest.member_files(doc, workdir), doc, int(taken_at.timestamp()))
+    return archive.write_archive(path, manifest.member_files(doc, workdir), doc, int(taken_at.timestamp()), sign)
 
 
 def save_new(config, bdir, state, workdir, taken_at, preflight, snapshot_id, snap, fingerprint):
@@ -58,6 +63,7 @@ def save_safety_archive(config):
     bdir = BackupDir(config.require_backup_dir())
     with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done="no safety archive, nothing restored"):
         preflight = pg.preflight(config.database, config.env)
+        config_mod.signing_key(config)  # a broken signing key fails here, before the dump, not after it
         workdir = bdir.make_workdir("pre-restore")
         try:
             with pg.exported_snapshot(config.database) as (snapshot_id, _settled):

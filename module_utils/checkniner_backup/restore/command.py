@@ -4,7 +4,9 @@ Order of work, so a bad archive never changes the target:
 
 1. the request's option rules, and the target (the live database needs confirmation);
 2. fetch: resolve the archive, download it into a private temp directory, check its sha256 against its record
-   (state.json, the pointer, the object metadata), read its manifest;
+   (state.json, the pointer, the object metadata), read its manifest and check its signature (an archive that is
+   unsigned, or signed by a key CHECKNINER_TRUSTED_KEYS does not list, is refused here, before any database is
+   created, dropped or written);
 3. SQL mode: stream `<db>.sql` from the archive into psql inside an explicit transaction while checking the members
    (replay.py), and COMMIT only once they matched and every table holds the archive's row count; fixtures mode:
    extract and check every member first, then load (fixtures.py);
@@ -41,9 +43,10 @@ def restore(config, request):
 
     Returns a dict: ok (the proof holds; False means restored but the business data differs from the archive: treat
     as failure), changed, check_mode, archive, source, mode, target, target_database, live, created_database,
-    safety_archive, fingerprint {expected, actual}, apps {app: {match, expected, actual}}, tables {table: {match,
-    expected, actual}} (SQL mode), fixtures [{app, objects}] in load order (fixtures mode), extra_tables, warnings,
-    message, timings {phase: seconds}, duration.
+    safety_archive, signed_by (the fingerprint of the key that signed the archive, or None), fingerprint {expected,
+    actual}, apps {app: {match, expected, actual}}, tables {table: {match, expected, actual}} (SQL mode), fixtures
+    [{app, objects}] in load order (fixtures mode), extra_tables, warnings, message, timings {phase: seconds},
+    duration.
     Raises ConfigError (bad usage) or BackupError (failed; the target is unchanged) before anything is restored.
     """
     started = time.monotonic()
@@ -83,7 +86,8 @@ def restore(config, request):
             "tables": {},
             "fixtures": [],
             "extra_tables": [],
-            "warnings": [],
+            "signed_by": fetched.signed_by,
+            "warnings": list(fetched.warnings),
             "message": "",
             "timings": timings,
         }

@@ -56,8 +56,8 @@ def verify(config, request):
     fingerprint and every table's row count, check the application sees no missing migration, and drop the scratch
     database whatever happens (signals included).
 
-    Returns a dict: ok, archive, source, scratch_database, dropped, fingerprint {expected, actual}, apps {app:
-    {match, expected, actual}}, tables {table: {match, expected, actual}}, missing_migrations, stale_dropped,
+    Returns a dict: ok, archive, source, signed_by, scratch_database, dropped, fingerprint {expected, actual}, apps
+    {app: {match, expected, actual}}, tables {table: {match, expected, actual}}, missing_migrations, stale_dropped,
     warnings, message, timings {phase: seconds}, duration. Raises ConfigError / BackupError when the drill cannot
     run or the restore fails.
     """
@@ -67,6 +67,7 @@ def verify(config, request):
     config.django.require()
     timings = {}
     with signals_raise(), workdir(request.workdir) as work:
+        # fetch checks the signature: an archive the trusted keys refuse never gets a scratch database
         with phase(timings, "fetch"):
             fetched = fetch(config, request.archive, work, extract=False)
         stale = drop_stale_scratch(config.database)
@@ -82,7 +83,8 @@ def verify(config, request):
             "tables": {},
             "missing_migrations": [],
             "stale_dropped": stale,
-            "warnings": superuser_warning(config.database),
+            "signed_by": fetched.signed_by,
+            "warnings": list(fetched.warnings) + superuser_warning(config.database),
             "message": "",
             "timings": timings,
         }

@@ -1,12 +1,15 @@
 """Fetch: resolve the archive (a path, a local name, or S3), bring it into the private work directory, check it
-against its record, decrypt it, and read its manifest. Nothing here touches any database."""
+against its record, decrypt it, read its manifest and check its signature. Nothing here touches any database: an
+archive that is unsigned or signed by a key CHECKNINER_TRUSTED_KEYS does not list is refused here, before restore
+and verify create, drop or write anything."""
 
 import os
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import List, Optional
 
 from .. import archive as archive_mod
-from .. import crypto, latest
+from .. import config as config_mod
+from .. import crypto, latest, signing
 from ..errors import ConfigError, IntegrityError, StoreError
 from ..fingerprint import file_sha256
 from ..local import BackupDir
@@ -23,6 +26,9 @@ class Fetched:
     members: Optional[str]  # directory holding the verified members; None: not extracted (SQL mode streams them)
     manifest: Manifest
     sha256: str
+    manifest_sha256: str  # of the manifest bytes whose signature was checked: every later read is held to them
+    signed_by: Optional[str] = None  # the fingerprint of the key that signed it; None: unsigned
+    warnings: List[str] = field(default_factory=list)  # for the result: unsigned, a pointer from the future, ...
     # the archive's sha256 matched the one recorded when it was saved (state, latest.json, object metadata): members
     # the restore does not use need not be read, the archive's checksum covers them
     sealed: bool = False
@@ -54,8 +60,9 @@ def _describe_remote(config):
     return ", ".join(d.describe() for d in config.destinations) or "no S3 destination configured"
 
 
-def _locate(config, bdir, ref, workdir):
-    """(name, source, path, recorded sha256 or None) of `ref`: latest | NAME | PATH."""
+def _locate(config, bdir, ref, workdir, warnings):
+    """(name, source, path, recorded sha256 or None) of `ref`: latest | NAME | PATH. What `latest` had to pass over
+    (a pointer naming the future) is appended to warnings."""
     if ref != "latest" and (os.sep in ref or not archive_mod.is_archive_name(ref)):
         if not os.path.isfile(ref):
             raise ConfigError(
@@ -64,6 +71,7 @@ def _locate(config, bdir, ref, workdir):
         return os.path.basename(ref), "path", os.path.abspath(ref), None  # no record: every member is checked
     if ref == "latest":
         found = latest.find_latest(config, bdir)
+        warnings += found.warnings
         if found.destination is not None:
             path, recorded = _download(S3Store(found.destination), found.name, found.sha256, workdir)
             return found.name, found.destination.name, path, recorded
@@ -85,12 +93,16 @@ def _locate(config, bdir, ref, workdir):
 
 
 def fetch(config, ref, workdir, extract=True):
-    """Resolve `ref` (latest | NAME | PATH), download and check it; extract and check every member. Returns Fetched.
+    """Resolve `ref` (latest | NAME | PATH), download and check it, check its signature; extract and check every
+    member. Returns Fetched.
 
     extract False: only the manifest is read; the members are checked as they stream (replay.replay_sql).
     """
+    # first: a malformed trusted-keys file is refused before anything is downloaded
+    trusted = config_mod.trusted_keys(config)
     bdir = BackupDir(config.backup_dir, create=False) if config.backup_dir else None
-    name, source, path, recorded = _locate(config, bdir, (ref or "latest").strip(), workdir)
+    warnings = []
+    name, source, path, recorded = _locate(config, bdir, (ref or "latest").strip(), workdir, warnings)
     sha = file_sha256(path)
     if recorded and sha != recorded:
         if source == "local":
@@ -99,11 +111,14 @@ def fetch(config, ref, workdir, extract=True):
         raise IntegrityError(f"{name} from {where} does not match its recorded sha256 (damaged or tampered upload)")
     if name.endswith(crypto.SUFFIX):
         path = crypto.decrypt(path, os.path.join(workdir, os.path.basename(path)[: -len(crypto.SUFFIX)]), config.env)
+    # the signature right after the manifest is read, before its content is believed or anything is extracted
+    head = archive_mod.read_head(path)
+    verdict = signing.check(head.manifest_bytes, head.signature, trusted, name)
+    manifest = Manifest.check(head.manifest, name)
     members = None
     if extract:
         members = os.path.join(workdir, "members")
         os.makedirs(members, mode=0o700, exist_ok=True)
-        doc = archive_mod.extract_verified(path, members)
-    else:
-        doc = archive_mod.read_manifest(path)
-    return Fetched(name, source, path, members, Manifest.check(doc, name), sha, sealed=bool(recorded))
+        archive_mod.extract_verified(path, members, manifest_sha256=head.manifest_sha256)
+    return Fetched(name, source, path, members, manifest, sha, head.manifest_sha256, verdict.signed_by,
+                   warnings + list(verdict.warnings), sealed=bool(recorded))  # fmt: skip

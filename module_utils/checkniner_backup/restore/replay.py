@@ -25,7 +25,8 @@ def sql_counts(fetched):
     """{table: rows} of every COPY block of the archive's SQL member, read from the archive (members checked as in
     replay_sql, none written)."""
     stream = SqlStream(fetched.sql_name)  # a crafted archive is refused here too (check mode, "already matches")
-    archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: stream.feed}, upto=_upto(fetched))
+    archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: stream.feed}, upto=_upto(fetched),
+                                 manifest_sha256=fetched.manifest_sha256)  # fmt: skip
     stream.close()
     return stream.counts
 
@@ -135,7 +136,8 @@ def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI
         try:
             try:
                 send(prologue.encode())
-                archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: sink}, upto=_upto(fetched))
+                archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: sink}, upto=_upto(fetched),
+                                             manifest_sha256=fetched.manifest_sha256)  # fmt: skip
                 send(stream.close())
                 counts = stream.counts
                 checks = checks_sql(counts, fetched.manifest.digest_methods())
