@@ -91,19 +91,23 @@ def name_for(when, existing_names=(), suffix=SUFFIX):
     """A name for an archive taken at `when`, strictly after every existing one (lexical order is time order) that
     is not from the future."""
     when = when.astimezone(dt.timezone.utc).replace(microsecond=0)
-    newest = max((n for n in existing_names if is_archive_name(n) and not is_future(n, when)), default=None)
-    if newest:
-        newest_time = dt.datetime.strptime(NAME_RE.match(newest).group(1), STAMP).replace(tzinfo=dt.timezone.utc)
-        if when <= newest_time:
-            when = newest_time + dt.timedelta(seconds=1)
+    times = (time_of(n) for n in existing_names if is_archive_name(n) and not is_future(n, when))
+    newest_time = max((t for t in times if t is not None), default=None)  # an impossible date names nothing
+    if newest_time is not None and when <= newest_time:
+        when = newest_time + dt.timedelta(seconds=1)
     return when.strftime(STAMP) + suffix
 
 
 def time_of(name):
+    """The time an archive's name stands for; None for a name that is not an archive's, or an impossible date
+    (2026-13-45: a name written by hand, never by us)."""
     match = NAME_RE.match(os.path.basename(name))
     if not match:
         return None
-    return dt.datetime.strptime(match.group(1), STAMP).replace(tzinfo=dt.timezone.utc)
+    try:
+        return dt.datetime.strptime(match.group(1), STAMP).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
 
 
 def write_archive(path, members, manifest, mtime, sign=None):

@@ -112,8 +112,9 @@ def _plan_series(items, policy, pinned, keep, now):
         if newest is None:
             newest = name
             reasons.append("newest")
-            if policy.within_seconds:
-                start = archive.time_of(name) - dt.timedelta(seconds=policy.within_seconds)
+            newest_time = archive.time_of(name)  # None: a valid day at an impossible hour (by hand): no window
+            if policy.within_seconds and newest_time is not None:
+                start = newest_time - dt.timedelta(seconds=policy.within_seconds)
                 threshold = start.strftime(archive.STAMP)
         if threshold is not None and stamp >= threshold:
             reasons.append("within")

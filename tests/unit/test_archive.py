@@ -251,3 +251,12 @@ def test_a_second_signature_further_down_is_refused_while_streaming(tmp_path):
     with pytest.raises(IntegrityError) as exc:
         archive.extract_verified(str(path), None)
     assert str(exc.value) == "a.tar.gz holds a second manifest.sig: not a checkniner-backup archive"
+
+
+def test_an_impossible_date_in_the_directory_names_nothing():
+    """A name written by hand (2026-13-45, or hour 25) must not stop the next run: it is skipped for naming."""
+    when = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc)
+    odd = ["2026-13-45T000000Z.tar.gz", "2026-11-29T256099Z.tar.gz", "2026-11-29T120000Z.tar.gz"]
+    assert archive.time_of(odd[0]) is None and archive.time_of(odd[1]) is None
+    assert archive.name_for(when, odd) == "2026-11-29T120001Z.tar.gz"
+    assert archive.name_for(when, odd[:2]) == "2026-11-29T120000Z.tar.gz"

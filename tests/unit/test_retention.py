@@ -245,3 +245,13 @@ def test_names_from_the_future_are_kept_and_shield_nothing():
 
 def archive_time(name):
     return dt.datetime.strptime(name[:18], STAMP).replace(tzinfo=UTC)
+
+
+def test_an_impossible_hour_on_the_newest_archive_turns_the_window_off_not_the_run():
+    policy = config.retention({"CHECKNINER_KEEP_WITHIN": "1h", "CHECKNINER_KEEP_HOURLY": "0",
+                               "CHECKNINER_KEEP_DAILY": "0", "CHECKNINER_KEEP_WEEKLY": "0",
+                               "CHECKNINER_KEEP_MONTHLY": "0"})  # fmt: skip
+    names = ["2026-11-01T100000Z.tar.gz", "2026-11-01T256099Z.tar.gz"]
+    decided = retention.plan(names, policy)
+    assert "newest" in decided.keep["2026-11-01T256099Z.tar.gz"]
+    assert decided.delete == ["2026-11-01T100000Z.tar.gz"]
