@@ -172,15 +172,24 @@ def terminate_sessions(target):
 
 
 def lock_statement(target):
-    """`LOCK TABLE ... IN ACCESS EXCLUSIVE MODE;` of every table of the target (one line), or "" when it has none:
-    taken first, under the restore's lock_timeout, so a session that holds a table fails the restore at once with its
-    name instead of leaving it waiting, unseen, while the application's queries queue behind it."""
+    """`LOCK TABLE ... IN ACCESS EXCLUSIVE MODE;` of the target's tables (one line), or "" when it has none: taken
+    first, under the restore's lock_timeout, so a session that holds a table fails the restore at once with its name
+    instead of leaving it waiting, unseen, while the application's queries queue behind it. Only tables this role may
+    lock that way, and not an extension's (PostGIS's spatial_ref_sys): the dump neither drops nor fills those."""
     conn = pg.connect(target)
     try:
-        keys = sorted(user_tables(conn))
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+                " AND n.nspname NOT LIKE 'pg\\_%' AND has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE')"
+                " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+                " AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1, 2"
+            )
+            rows = cur.fetchall()
     finally:
         conn.close()
-    if not keys:
+    if not rows:
         return ""
-    names = ", ".join(".".join(quote_ident(part) for part in split_key(key)) for key in keys)
+    names = ", ".join(f"{quote_ident(schema)}.{quote_ident(table)}" for schema, table in rows)
     return f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE;"
