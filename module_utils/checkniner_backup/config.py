@@ -32,15 +32,20 @@ class Database:
     def from_url(cls, url, what="DATABASE_URL"):
         if not url:
             raise ConfigError(f"{what} is not set: point it at the PostgreSQL database, e.g. postgres://user@host/db")
+        # Never echo the URL, nor any part of it, nor the parser's words (which quote it): a URL that did not parse
+        # may hold a password, and the message lands in logs, state.json, heartbeats and Ansible's output.
         try:
             parts = urlsplit(url)
             port = parts.port
-        except ValueError as exc:
-            raise ConfigError(
-                f"{what} is malformed ({exc}): expected postgres://user:password@host:port/dbname"
-            ) from None
+        except ValueError:
+            raise ConfigError(_unparsable(what, "its host or port cannot be read")) from None
         if parts.scheme not in ("postgres", "postgresql", "pgsql", "postgis"):
-            raise ConfigError(f"{what} must be a PostgreSQL URL (postgres://...), not {parts.scheme or 'no scheme'}://")
+            raise ConfigError(f"{what} must be a PostgreSQL URL: postgres://user:password@host:port/dbname")
+        # A password holding an unencoded '/', '?' or '#' ends the host part early: the rest of the password and the
+        # '@' after it land in the database name, the query or the fragment (postgres://app:12/Tail@host/db names
+        # the database 'Tail@host/db'). No legitimate URL has an unencoded '@' there, nor a fragment.
+        if "@" in parts.path or "@" in parts.query or "#" in url:
+            raise ConfigError(_unparsable(what, "part of it ends up outside user:password@host"))
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise ConfigError(f"{what} names no database: expected postgres://user:password@host:port/dbname")
@@ -96,6 +101,14 @@ class Database:
         """Safe to log: no password."""
         where = self.host or "local socket"
         return f"database {self.name!r} on {where}{':' + str(self.port) if self.port else ''}"
+
+
+def _unparsable(what, problem):
+    """The fixed message for a database URL that does not parse: what is wrong and how to fix it, no part of it."""
+    return (
+        f"{what} cannot be parsed ({problem}): expected postgres://user:password@host:port/dbname; percent-encode"
+        " any '/', '?', '#', '@', ':' or '%' in the user or password (%2F %3F %23 %40 %3A %25)"
+    )
 
 
 @dataclass(frozen=True)
