@@ -1,13 +1,13 @@
 """The role's cron wrapper, rendered from its template and run with a stand-in checkniner-backup on PATH: the log
 names the subcommand, never its arguments (a restore's target URL holds a password: issue 12)."""
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import jinja2
 import pytest
-from ansible.plugins.filter.core import FilterModule
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "roles" / "checkniner_backup" / "templates" / "checkniner-backup-cron.sh.j2"
@@ -24,7 +24,9 @@ def wrapper(tmp_path):
     env_file = tmp_path / "checkniner-backup.env"
     env_file.write_text("export CHECKNINER_BACKUP_DIR=/nowhere\n")
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    environment.filters.update(FilterModule().filters())
+    # Ansible's quote filter is shlex.quote; importing Ansible's filter plugins here would change its global state
+    # (the dedup of module warnings) for the module tests that run in the same process
+    environment.filters["quote"] = shlex.quote
     script = environment.from_string(TEMPLATE.read_text()).render(
         ansible_managed="managed by the test",
         checkniner_backup_env_file=str(env_file),
