@@ -120,6 +120,8 @@ class S3Destination:
     access_key: Optional[str] = None
     secret_key: Optional[str] = None
     name: str = "s3"
+    object_lock_days: int = 0  # S3 Object Lock retention set on each uploaded archive; 0: none
+    object_lock_mode: str = "GOVERNANCE"
 
     def describe(self):
         where = self.endpoint_url or "AWS"
@@ -188,13 +190,36 @@ def _destination(env, var, name):
         access_key=env.get(var("ACCESS_KEY")) or None,
         secret_key=env.get(var("SECRET_KEY")) or None,
         name=name,
+        object_lock_days=_lock_days(env, var("OBJECT_LOCK_DAYS")),
+        object_lock_mode=_lock_mode(env, var("OBJECT_LOCK_MODE")),
     )
+
+
+OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+
+
+def _lock_days(env, name):
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number of days (empty or 0: no Object Lock), not {raw!r}")
+    return int(raw)
+
+
+def _lock_mode(env, name):
+    raw = (env.get(name) or "").strip()
+    mode = raw.upper() or OBJECT_LOCK_MODES[0]
+    if mode not in OBJECT_LOCK_MODES:
+        raise ConfigError(f"{name} must be GOVERNANCE or COMPLIANCE, not {raw!r}")
+    return mode
 
 
 def _destinations(env):
     """The primary destination (the seed's S3_* variables) plus each name in CHECKNINER_BACKUP_DESTINATIONS, whose
     variables carry the name: CHECKNINER_BACKUP_DESTINATIONS=offsite -> S3_OFFSITE_BUCKET_NAME, S3_OFFSITE_ACCESS_KEY,
-    S3_OFFSITE_SECRET_KEY, S3_OFFSITE_ENDPOINT_URL, S3_OFFSITE_REGION, S3_OFFSITE_PREFIX. Each destination has its own
+    S3_OFFSITE_SECRET_KEY, S3_OFFSITE_ENDPOINT_URL, S3_OFFSITE_REGION, S3_OFFSITE_PREFIX, S3_OFFSITE_OBJECT_LOCK_DAYS,
+    S3_OFFSITE_OBJECT_LOCK_MODE. Each destination has its own
     outbox and its own latest.json."""
     primary = _destination(env, lambda suffix: f"S3_{suffix}", "s3")
     destinations = [primary] if primary else []

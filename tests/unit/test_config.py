@@ -117,3 +117,33 @@ def test_django_require_names_the_missing_manage_py(tmp_path):
     )
     with pytest.raises(ConfigError, match="CHECKNINER_MANAGE_PY does not exist"):
         cfg.django.require()
+
+
+def test_object_lock_per_destination():
+    cfg = config.load(
+        {
+            "DATABASE_URL": "postgres://h/db",
+            "S3_BUCKET_NAME": "primary",
+            "S3_OBJECT_LOCK_DAYS": "30",
+            "S3_OBJECT_LOCK_MODE": "compliance",
+            "CHECKNINER_BACKUP_DESTINATIONS": "offsite,plain",
+            "S3_OFFSITE_BUCKET_NAME": "offsite",
+            "S3_OFFSITE_OBJECT_LOCK_DAYS": "7",
+            "S3_PLAIN_BUCKET_NAME": "plain",
+            "S3_PLAIN_OBJECT_LOCK_DAYS": "0",
+        }
+    )
+    locks = [(d.name, d.object_lock_days, d.object_lock_mode) for d in cfg.destinations]
+    assert locks == [("s3", 30, "COMPLIANCE"), ("offsite", 7, "GOVERNANCE"), ("plain", 0, "GOVERNANCE")]
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"S3_OBJECT_LOCK_DAYS": "30d"}, "S3_OBJECT_LOCK_DAYS must be a whole number of days"),
+        ({"S3_OBJECT_LOCK_MODE": "legal-hold"}, "S3_OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE"),
+    ],
+)
+def test_bad_object_lock_settings(env, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load({"DATABASE_URL": "postgres://h/db", "S3_BUCKET_NAME": "b", **env})
