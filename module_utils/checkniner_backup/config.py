@@ -359,6 +359,18 @@ def format_duration(seconds):
     return f"{seconds // 60}m"
 
 
+PRUNE_REMOTE_VAR = "CHECKNINER_PRUNE_REMOTE"
+
+
+def prune_remote(env):
+    """Whether prune applies the policy to the S3 destinations too (CHECKNINER_PRUNE_REMOTE: empty or 1, the
+    default) or to the local directory only (0: S3 is pruned elsewhere, with credentials that may delete)."""
+    raw = (env.get(PRUNE_REMOTE_VAR) or "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"{PRUNE_REMOTE_VAR} must be 1 (prune S3 too) or 0 (the local directory only), not {raw!r}")
+    return raw not in ("0", "false", "no")
+
+
 def retention(env):
     """The retention policy from CHECKNINER_KEEP_* (defaults: 24h, 48 hourly, 30 daily, 12 weekly, 24 monthly)."""
     default = Retention()

@@ -221,8 +221,11 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
     policy (nothing deleted).
     """
     policy = policy or config_mod.retention(config.env)
+    remote = config_mod.prune_remote(config.env)
     if not config.backup_dir and not config.destinations:
         raise ConfigError("nothing to prune: set CHECKNINER_BACKUP_DIR and/or S3_BUCKET_NAME")
+    if not config.backup_dir and not remote:
+        raise ConfigError("nothing to prune: CHECKNINER_PRUNE_REMOTE=0 leaves S3 out, CHECKNINER_BACKUP_DIR is not set")
     result = {"ok": True, "busy": False, "dry_run": dry_run, "policy": policy.as_dict(), "locations": [], "deleted": 0}
     pinned = {}
     if config.backup_dir:
@@ -243,7 +246,10 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
                 return result  # the outbox is unknown: pruning S3 now could remove what waits to be confirmed
         else:
             result["locations"].append(_location("local", bdir.path, 0, Plan(), 0, dry_run))
-    for dest in config.destinations:
+    for dest in config.destinations if not remote else ():
+        # least privilege: the host's keys may put and read, not delete; a trusted pruner deletes (playbooks/prune.yml)
+        result["locations"].append(dict(_location(dest.name, dest.describe(), 0, Plan(), 0, dry_run), skipped=True))
+    for dest in config.destinations if remote else ():
         # The outbox was read before the listing: an archive uploaded since is newer than everything listed, so
         # it is the newest of its series wherever it shows up, and kept.
         try:
@@ -257,6 +263,8 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
 
 def summary(loc):
     """One line for a location: counts, then exactly the names that go (or would go, in a dry run)."""
+    if loc.get("skipped"):
+        return f"{loc['location']} ({loc['where']}): not pruned here (CHECKNINER_PRUNE_REMOTE=0: the pruner does it)"
     if loc["error"] and not loc["archives"]:
         return f"{loc['location']} ({loc['where']}): failed: {loc['error']}"
     verb = "would delete" if loc["dry_run"] else "deleted"
