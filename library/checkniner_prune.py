@@ -20,6 +20,10 @@ description:
   - Changed only when an archive was deleted (in check mode, when one would be). A destination that fails is
     reported and the others are still pruned; the task then fails.
   - The database is not contacted.
+  - With C(CHECKNINER_PRUNE_REMOTE=0) in the host's environment (role variable C(checkniner_backup_prune_remote)),
+    only the local directory is pruned and each S3 destination is reported as not pruned here; the pruner does it
+    with its own credentials (C(playbooks/prune.yml)).
+  - Archives still under an S3 Object Lock retention are left and listed in RV(locations[].locked).
 version_added: "0.1.0"
 author:
   - checkniner-backup maintainers
@@ -135,6 +139,15 @@ locations:
     deleted:
       description: Archives actually deleted there.
       type: int
+    locked:
+      description: Archives the policy would delete that are left because their S3 Object Lock retention has not
+        ended (their reason in RV(locations[].keep) says until when).
+      type: list
+      elements: str
+    skipped:
+      description: True for an S3 destination this host does not prune (C(CHECKNINER_PRUNE_REMOTE=0)).
+      type: bool
+      returned: when true
     error:
       description: Why this location failed, or null.
       type: str

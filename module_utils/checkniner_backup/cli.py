@@ -60,6 +60,8 @@ def cmd_list(args, cfg):
             flags.append("latest")
         if row.get("future"):
             flags.append("future: named later than now, never latest")
+        if row.get("lock"):
+            flags.append(f"object lock ({row['lock']['mode']}) until {row['lock']['until']}")
         if row.get("pending_upload"):
             flags.append("pending upload: " + ",".join(row["pending_upload"]))
         print(f"{row['name']}  {api.human_size(row['size']):>10}  {row['location']}  {' '.join(flags)}".rstrip())

@@ -32,15 +32,20 @@ class Database:
     def from_url(cls, url, what="DATABASE_URL"):
         if not url:
             raise ConfigError(f"{what} is not set: point it at the PostgreSQL database, e.g. postgres://user@host/db")
+        # Never echo the URL, nor any part of it, nor the parser's words (which quote it): a URL that did not parse
+        # may hold a password, and the message lands in logs, state.json, heartbeats and Ansible's output.
         try:
             parts = urlsplit(url)
             port = parts.port
-        except ValueError as exc:
-            raise ConfigError(
-                f"{what} is malformed ({exc}): expected postgres://user:password@host:port/dbname"
-            ) from None
+        except ValueError:
+            raise ConfigError(_unparsable(what, "its host or port cannot be read")) from None
         if parts.scheme not in ("postgres", "postgresql", "pgsql", "postgis"):
-            raise ConfigError(f"{what} must be a PostgreSQL URL (postgres://...), not {parts.scheme or 'no scheme'}://")
+            raise ConfigError(f"{what} must be a PostgreSQL URL: postgres://user:password@host:port/dbname")
+        # A password holding an unencoded '/', '?' or '#' ends the host part early: the rest of the password and the
+        # '@' after it land in the database name, the query or the fragment (postgres://app:12/Tail@host/db names
+        # the database 'Tail@host/db'). No legitimate URL has an unencoded '@' there, nor a fragment.
+        if "@" in parts.path or "@" in parts.query or "#" in url:
+            raise ConfigError(_unparsable(what, "part of it ends up outside user:password@host"))
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise ConfigError(f"{what} names no database: expected postgres://user:password@host:port/dbname")
@@ -98,6 +103,14 @@ class Database:
         return f"database {self.name!r} on {where}{':' + str(self.port) if self.port else ''}"
 
 
+def _unparsable(what, problem):
+    """The fixed message for a database URL that does not parse: what is wrong and how to fix it, no part of it."""
+    return (
+        f"{what} cannot be parsed ({problem}): expected postgres://user:password@host:port/dbname; percent-encode"
+        " any '/', '?', '#', '@', ':' or '%' in the user or password (%2F %3F %23 %40 %3A %25)"
+    )
+
+
 @dataclass(frozen=True)
 class S3Destination:
     bucket: str
@@ -107,6 +120,8 @@ class S3Destination:
     access_key: Optional[str] = None
     secret_key: Optional[str] = None
     name: str = "s3"
+    object_lock_days: int = 0  # S3 Object Lock retention set on each uploaded archive; 0: none
+    object_lock_mode: str = "GOVERNANCE"
 
     def describe(self):
         where = self.endpoint_url or "AWS"
@@ -175,13 +190,36 @@ def _destination(env, var, name):
         access_key=env.get(var("ACCESS_KEY")) or None,
         secret_key=env.get(var("SECRET_KEY")) or None,
         name=name,
+        object_lock_days=_lock_days(env, var("OBJECT_LOCK_DAYS")),
+        object_lock_mode=_lock_mode(env, var("OBJECT_LOCK_MODE")),
     )
+
+
+OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+
+
+def _lock_days(env, name):
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number of days (empty or 0: no Object Lock), not {raw!r}")
+    return int(raw)
+
+
+def _lock_mode(env, name):
+    raw = (env.get(name) or "").strip()
+    mode = raw.upper() or OBJECT_LOCK_MODES[0]
+    if mode not in OBJECT_LOCK_MODES:
+        raise ConfigError(f"{name} must be GOVERNANCE or COMPLIANCE, not {raw!r}")
+    return mode
 
 
 def _destinations(env):
     """The primary destination (the seed's S3_* variables) plus each name in CHECKNINER_BACKUP_DESTINATIONS, whose
     variables carry the name: CHECKNINER_BACKUP_DESTINATIONS=offsite -> S3_OFFSITE_BUCKET_NAME, S3_OFFSITE_ACCESS_KEY,
-    S3_OFFSITE_SECRET_KEY, S3_OFFSITE_ENDPOINT_URL, S3_OFFSITE_REGION, S3_OFFSITE_PREFIX. Each destination has its own
+    S3_OFFSITE_SECRET_KEY, S3_OFFSITE_ENDPOINT_URL, S3_OFFSITE_REGION, S3_OFFSITE_PREFIX, S3_OFFSITE_OBJECT_LOCK_DAYS,
+    S3_OFFSITE_OBJECT_LOCK_MODE. Each destination has its own
     outbox and its own latest.json."""
     primary = _destination(env, lambda suffix: f"S3_{suffix}", "s3")
     destinations = [primary] if primary else []
@@ -319,6 +357,18 @@ def format_duration(seconds):
     if seconds % 3600 == 0:
         return f"{seconds // 3600}h"
     return f"{seconds // 60}m"
+
+
+PRUNE_REMOTE_VAR = "CHECKNINER_PRUNE_REMOTE"
+
+
+def prune_remote(env):
+    """Whether prune applies the policy to the S3 destinations too (CHECKNINER_PRUNE_REMOTE: empty or 1, the
+    default) or to the local directory only (0: S3 is pruned elsewhere, with credentials that may delete)."""
+    raw = (env.get(PRUNE_REMOTE_VAR) or "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"{PRUNE_REMOTE_VAR} must be 1 (prune S3 too) or 0 (the local directory only), not {raw!r}")
+    return raw not in ("0", "false", "no")
 
 
 def retention(env):

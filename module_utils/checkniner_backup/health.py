@@ -5,6 +5,7 @@ Nothing here may fail a backup: every error is swallowed into a warning line on 
 
 import datetime as dt
 import sys
+from urllib.parse import unquote, urlsplit
 
 from .fsutil import atomic_write_bytes
 
@@ -21,34 +22,61 @@ def heartbeat_url(base, result):
 
 def ping(base, result, timeout=TIMEOUT):
     """POST the run's one line to the heartbeat URL. Returns None, or a warning text when the receiver is away."""
+    import http.client
     import urllib.error  # here, not above: urllib.request costs every command ~45 ms of start-up, restores included
     import urllib.request
 
     url = heartbeat_url(base, result)
     body = result.line().encode("utf-8")[:10000]
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "text/plain; charset=utf-8",
-            "User-Agent": "checkniner-backup",
-            "X-Checkniner-Outcome": result.outcome,
-        },
-    )
-    try:
+    try:  # the Request too: a URL without a scheme is a ValueError that quotes it
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "text/plain; charset=utf-8",
+                "User-Agent": "checkniner-backup",
+                "X-Checkniner-Outcome": result.outcome,
+            },
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the operator's own URL
             response.read(1024)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:  # InvalidURL: user:pass@
         reason = getattr(exc, "reason", exc)
-        return f"heartbeat to {_safe(url)} failed: {reason}"
+        return f"heartbeat to {_safe(url)} failed: {_scrub(str(reason), url)}"
     return None
 
 
 def _safe(url):
-    """The heartbeat URL without its secret part (healthchecks.io puts the check's UUID in the path)."""
-    parts = url.split("/")
-    return "/".join(parts[:3]) + "/..." if len(parts) > 3 else url
+    """The heartbeat URL without its secret parts: basic-auth credentials (user:password@) and the path
+    (healthchecks.io puts the check's UUID there) are dropped; scheme://host[:port]/... is left."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return "the heartbeat URL"
+    if not parts.scheme or not host:
+        return "the heartbeat URL"
+    return f"{parts.scheme}://{host}/..." if parts.path.strip("/") or parts.query else f"{parts.scheme}://{host}"
+
+
+def _scrub(text, url):
+    """`text` (an error's words, which may quote the URL: "nonnumeric port: 'password@host'") without any part of
+    the URL that may be secret: the URL itself, its user, password, path and query, as written and decoded."""
+    secrets = {url}
+    try:
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        secrets |= {userinfo, *userinfo.split(":", 1), parts.path, parts.path.strip("/"), parts.query}
+        if not url.startswith(f"{parts.scheme}://"):  # no scheme: urlsplit took the user for one
+            secrets.add(parts.scheme)
+    except ValueError:
+        pass
+    secrets |= {unquote(secret) for secret in secrets}
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) > 1:  # one character (a '/' path) would garble the text, and hides nothing
+            text = text.replace(secret, "...")
+    return text
 
 
 def _ts(iso):

@@ -45,16 +45,19 @@ def remote_pointers(cfg):
 
 def remote_archives(cfg):
     """Rows (oldest first per destination) for every archive in S3: name, size, modified, location, latest,
-    future."""
+    future, lock ({"mode", "until"} while its Object Lock retention lasts, else None: one HEAD per archive, only in
+    destinations where a lock is possible)."""
     if not cfg.destinations:
         raise ConfigError("S3 is not configured: set S3_BUCKET_NAME to list remote archives")
     rows, now = [], utcnow()
     for dest in cfg.destinations:
         store = S3Store(dest)
         pointer = store.read_pointer() or {}
+        lockable = store.lock_possible()
         for obj in store.iter_archives():
             future = archive.is_future(obj["name"], now)
             obj.update(location=dest.name, latest=obj["name"] == pointer.get("name") and not future, future=future)
+            obj["lock"] = store.locks([obj["name"]], now).get(obj["name"]) if lockable else None
             rows.append(obj)
     return rows
 

@@ -8,7 +8,7 @@ import glob
 import os
 import shutil
 
-from . import archive
+from . import archive, scratchdir
 from .errors import ConfigError
 from .fsutil import atomic_write_json, replace_symlink
 from .units import utcnow
@@ -69,6 +69,8 @@ class BackupDir:
                 pass
         for path in glob.glob(self.join(".work-*")):
             shutil.rmtree(path, ignore_errors=True)
+        # and a killed restore's or verify's (a decrypted archive among them): every five minutes, cron's run clears it
+        scratchdir.remove_stale()
 
     # -- the outbox ------------------------------------------------------------------------------------------
 

@@ -131,8 +131,9 @@ def _plan_series(items, policy, pinned, keep, now):
 # -- applying it ------------------------------------------------------------------------------------------------
 
 
-def _location(name, where, total, decided, deleted, dry_run, error=None):
+def _location(name, where, total, decided, deleted, dry_run, error=None, locked=()):
     return {
+        "locked": list(locked),  # the policy would delete them; their Object Lock retention has not ended
         "location": name,
         "where": where,
         "archives": total,
@@ -193,6 +194,13 @@ def prune_destination(dest, policy, pinned, dry_run=False):
         pinned[pointer["name"]] = "latest.json"
     names = [obj["name"] for obj in store.iter_archives()]  # names only: the per-object dicts are not kept
     decided = plan(names, policy, pinned)
+    # Object Lock: an archive whose retention has not ended is left, and said so. Deleting it without a version
+    # would only hide it behind a delete marker (the locked version stays, and is billed): one HEAD per candidate,
+    # only where a lock is possible at all.
+    locked = store.locks(decided.delete) if decided.delete and store.lock_possible() else {}
+    for name, retained in locked.items():
+        decided.keep[name] = [f"object lock ({retained['mode']}) until {retained['until']}"]
+    decided.delete = [name for name in decided.delete if name not in locked]
     deleted, error = 0, None
     if not dry_run and decided.delete:
         try:
@@ -200,7 +208,7 @@ def prune_destination(dest, policy, pinned, dry_run=False):
             deleted = len(decided.delete)
         except StoreError as exc:
             error = str(exc)
-    return _location(dest.name, dest.describe(), len(names), decided, deleted, dry_run, error)
+    return _location(dest.name, dest.describe(), len(names), decided, deleted, dry_run, error, sorted(locked))
 
 
 def prune(config, dry_run=False, policy=None, lock_wait=None):
@@ -208,12 +216,16 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
     destination separately. dry_run: decide, delete nothing.
 
     Returns {"ok", "busy", "dry_run", "policy", "deleted", "locations": [{"location", "where", "archives", "kept",
-    "keep": {name: reasons}, "delete": [names], "deleted", "error"}]}. A destination that fails is reported with its
-    error and the others are still pruned. Raises ConfigError for a bad policy (nothing deleted).
+    "keep": {name: reasons}, "delete": [names], "deleted", "locked": [names left under Object Lock], "error"}]}. A
+    destination that fails is reported with its error and the others are still pruned. Raises ConfigError for a bad
+    policy (nothing deleted).
     """
     policy = policy or config_mod.retention(config.env)
+    remote = config_mod.prune_remote(config.env)
     if not config.backup_dir and not config.destinations:
         raise ConfigError("nothing to prune: set CHECKNINER_BACKUP_DIR and/or S3_BUCKET_NAME")
+    if not config.backup_dir and not remote:
+        raise ConfigError("nothing to prune: CHECKNINER_PRUNE_REMOTE=0 leaves S3 out, CHECKNINER_BACKUP_DIR is not set")
     result = {"ok": True, "busy": False, "dry_run": dry_run, "policy": policy.as_dict(), "locations": [], "deleted": 0}
     pinned = {}
     if config.backup_dir:
@@ -234,7 +246,10 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
                 return result  # the outbox is unknown: pruning S3 now could remove what waits to be confirmed
         else:
             result["locations"].append(_location("local", bdir.path, 0, Plan(), 0, dry_run))
-    for dest in config.destinations:
+    for dest in config.destinations if not remote else ():
+        # least privilege: the host's keys may put and read, not delete; a trusted pruner deletes (playbooks/prune.yml)
+        result["locations"].append(dict(_location(dest.name, dest.describe(), 0, Plan(), 0, dry_run), skipped=True))
+    for dest in config.destinations if remote else ():
         # The outbox was read before the listing: an archive uploaded since is newer than everything listed, so
         # it is the newest of its series wherever it shows up, and kept.
         try:
@@ -248,6 +263,8 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
 
 def summary(loc):
     """One line for a location: counts, then exactly the names that go (or would go, in a dry run)."""
+    if loc.get("skipped"):
+        return f"{loc['location']} ({loc['where']}): not pruned here (CHECKNINER_PRUNE_REMOTE=0: the pruner does it)"
     if loc["error"] and not loc["archives"]:
         return f"{loc['location']} ({loc['where']}): failed: {loc['error']}"
     verb = "would delete" if loc["dry_run"] else "deleted"
@@ -256,6 +273,8 @@ def summary(loc):
     names = loc["delete"] if loc["dry_run"] else loc["delete"][: loc["deleted"]]
     if names:
         text += ": " + " ".join(names)
+    if loc.get("locked"):
+        text += f"; left {len(loc['locked'])} under Object Lock: " + " ".join(loc["locked"])
     if loc["error"]:
         text += f"; failed: {loc['error']}"
     return text

@@ -1,12 +1,14 @@
 """S3 distribution (boto3, any S3-compatible endpoint): archives with a checksum, and the latest.json pointer."""
 
 import base64
+import datetime as dt
 import json
 import os
 from contextlib import contextmanager
 
 from .archive import is_archive_name
 from .errors import ConfigError, StoreError
+from .units import utcnow
 
 POINTER = "latest.json"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -16,6 +18,18 @@ _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenie
 _NO_BATCH_DELETE = {"NotImplemented", "MethodNotAllowed", "InvalidRequest", "501", "405"}
 # "there is no such object", however a store says it: a HEAD has no body, so only the status code (404) comes back
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+def _lock_of(resp):
+    """The Object Lock retention a HEAD answered, {"mode", "until" (ISO, UTC)}, or None."""
+    until = resp.get("ObjectLockRetainUntilDate")
+    if not until or not resp.get("ObjectLockMode"):
+        return None
+    if isinstance(until, str):
+        until = dt.datetime.fromisoformat(until.replace("Z", "+00:00"))
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=dt.timezone.utc)
+    return {"mode": resp["ObjectLockMode"], "until": until.astimezone(dt.timezone.utc).isoformat()}
 
 
 def _missing(exc):
@@ -102,6 +116,7 @@ class S3Store:
                     return None
                 raise
         return {
+            "lock": _lock_of(resp),
             "size": resp["ContentLength"],
             # user metadata names are case-insensitive HTTP headers: Go servers (rclone, MinIO, SeaweedFS) send
             # them back canonicalised (`Sha256`), moto and s3rver as written (`sha256`)
@@ -131,6 +146,10 @@ class S3Store:
         meta = {k: str(v) for k, v in metadata.items()}
         meta["sha256"] = sha256
         extra = {"Metadata": meta, "ChecksumAlgorithm": "SHA256", "ContentType": "application/gzip"}
+        if self.dest.object_lock_days:
+            # the bucket must have Object Lock enabled; the host needs s3:PutObjectRetention, never a delete right
+            extra["ObjectLockMode"] = self.dest.object_lock_mode
+            extra["ObjectLockRetainUntilDate"] = utcnow() + dt.timedelta(days=self.dest.object_lock_days)
         transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
         import botocore.exceptions as bx
 
@@ -191,6 +210,37 @@ class S3Store:
     def download(self, name, path):
         with s3_errors(self.dest, f"downloading {name}"):
             self.client.download_file(self.dest.bucket, self.key(name), path)
+
+    def lock_possible(self):
+        """Whether archives here may carry an Object Lock retention: this destination sets one, or the bucket has
+        Object Lock enabled (a default retention set by hand). A store that cannot tell says no (s3rver, rclone); a
+        pruner not allowed to ask (AccessDenied) takes it as yes: the HEADs that follow tell."""
+        import botocore.exceptions as bx
+
+        if self.dest.object_lock_days:
+            return True
+        with s3_errors(self.dest, "reading the bucket's Object Lock configuration"):
+            try:
+                resp = self.client.get_object_lock_configuration(Bucket=self.dest.bucket)
+            except bx.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in ("AccessDenied", "403"):
+                    return True
+                if code == "NoSuchBucket":
+                    raise
+                return False  # ObjectLockConfigurationNotFoundError, NotImplemented, MethodNotAllowed, ...
+        return resp.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
+    def locks(self, names, now=None):
+        """{name: {"mode", "until"}} of the names whose Object Lock retention has not ended (one HEAD each)."""
+        now = now or utcnow()
+        found = {}
+        for name in names:
+            head = self.head(name)
+            lock = head and head["lock"]
+            if lock and dt.datetime.fromisoformat(lock["until"]) > now:
+                found[name] = lock
+        return found
 
     def delete(self, names):
         """Delete in batches of 1,000; a key S3 refused to delete is reported (after every batch was tried).

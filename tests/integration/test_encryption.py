@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +97,56 @@ def test_missing_public_key_is_a_config_error(run_cli, backup_env, tmp_path):
     assert result.returncode == 2
     assert "has no public key in the keyring" in result.stderr.splitlines()[0]
     assert not list(Path(backup_env["CHECKNINER_BACKUP_DIR"]).glob("*.tar.gz*"))
+
+
+def test_safety_archive_is_encrypted_and_restores_where_the_private_key_is(run_cli, backup_env, keys, pg, app_db):
+    """Issue 12: with encryption on, no clear archive at rest, the pre-restore safety archive included."""
+    _public, private, fpr = keys
+    host = {"BACKUPS_GPG_RECIPIENT": fpr, "GNUPGHOME": str(private)}  # a host that also holds the private key
+    assert run_cli("run", env=host).returncode == 0
+    manage(["mutate_business"], app_db.url)
+    mutated = pg.psql("SELECT count(*), max(id) FROM checkouts_checkout", db=app_db.name)
+    restored = run_cli("restore", "--archive", "latest", "--yes", "--json", env=host)
+    assert restored.returncode == 0, restored.stderr
+    safety = json.loads(restored.stdout)["safety_archive"]
+    assert safety.endswith("-pre-restore.tar.gz.gpg"), safety
+    directory = Path(backup_env["CHECKNINER_BACKUP_DIR"])
+    assert not [p.name for p in directory.rglob("*.tar.gz") if p.name != "latest.tar.gz"], "a clear archive stayed"
+    assert b"CREATE TABLE" not in (directory / safety).read_bytes()
+    assert pg.psql("SELECT count(*), max(id) FROM checkouts_checkout", db=app_db.name) != mutated
+    back = run_cli("restore", "--archive", safety, "--yes", "--json", env=host)
+    assert back.returncode == 0, back.stderr
+    assert pg.psql("SELECT count(*), max(id) FROM checkouts_checkout", db=app_db.name) == mutated
+
+
+def test_a_killed_verify_leaves_no_decrypted_archive_after_the_next_command(run_cli, backup_env, keys, tmp_path):
+    _public, private, fpr = keys
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    real_psql = subprocess.run(["which", "psql"], capture_output=True, text=True, env=backup_env).stdout.strip()
+    (slow / "psql").write_text(f'#!/bin/sh\nsleep 30\nexec {real_psql} "$@"\n')
+    (slow / "psql").chmod(0o755)
+    host = {"BACKUPS_GPG_RECIPIENT": fpr, "GNUPGHOME": str(private), "TMPDIR": str(tmp)}
+    assert run_cli("run", env=host).returncode == 0
+    env = dict(backup_env, **host, PATH=f"{slow}:{backup_env['PATH']}")
+    proc = subprocess.Popen([sys.executable, "-m", "checkniner_backup.cli", "verify"], env=env, cwd=tmp_path)
+    try:
+        deadline = time.time() + 60
+        while not list(tmp.glob("cnb-restore-*/*.tar.gz")) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert list(tmp.glob("cnb-restore-*/*.tar.gz")), "verify never decrypted the archive"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert list(tmp.glob("cnb-restore-*/*.tar.gz")), "kill -9 left the decrypted copy (what the next command is for)"
+    nxt = run_cli("run", env=host)  # cron's next run
+    assert nxt.returncode == 0, nxt.stderr
+    assert [p for p in tmp.rglob("*")] == [], "a decrypted file outlived the next command"
+    directory = Path(backup_env["CHECKNINER_BACKUP_DIR"])
+    assert not [p.name for p in directory.rglob("*.tar.gz") if p.name != "latest.tar.gz"]
+    # and the next verify drops the scratch database the killed one left
+    again = run_cli("verify", "--json", env=host)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["ok"] is True

@@ -301,7 +301,7 @@ def test_kill_9_mid_run_leaves_no_partial_archive(backup_env, pg_dump_log, run_c
     "override, code, message",
     [
         ({"DATABASE_URL": None}, 2, "DATABASE_URL is not set"),
-        ({"DATABASE_URL": "postgres://x@127.0.0.1:notaport/db"}, 2, "DATABASE_URL is malformed"),
+        ({"DATABASE_URL": "postgres://x@127.0.0.1:notaport/db"}, 2, "DATABASE_URL cannot be parsed"),
         ("unknown-db", 2, "does not exist: check DATABASE_URL"),
         ("wrong-password", 2, "wrong user or password"),
         ({"S3_BUCKET_NAME": "no-such-bucket-here"}, 1, "S3 bucket 'no-such-bucket-here' does not exist"),

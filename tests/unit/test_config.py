@@ -23,13 +23,50 @@ def test_socket_directory_as_host():
     [
         ("", "DATABASE_URL is not set"),
         ("mysql://u@h/db", "must be a PostgreSQL URL"),
-        ("postgres://u@h:notaport/db", "is malformed"),
+        ("postgres://u@h:notaport/db", "cannot be parsed"),
         ("postgres://u@h:5432/", "names no database"),
     ],
 )
 def test_bad_database_url(url, message):
     with pytest.raises(ConfigError, match=message):
         config.load({"DATABASE_URL": url})
+
+
+SECRET_TAILS = [
+    "Kx9/Tail-Of-Secret",
+    "12345/Tail-Of-Secret",
+    "Kx9#Tail-Of-Secret",
+    "12#Tail-Of-Secret",
+    "Kx9?Tail-Of-Secret",
+    "12?Tail-Of-Secret",
+    "Kx9/Tail#Of?Secret",
+]
+
+
+@pytest.mark.parametrize("password", SECRET_TAILS)
+@pytest.mark.parametrize("what", ["DATABASE_URL", "--target-database-url"])
+def test_unencoded_password_gives_a_fixed_message_with_no_part_of_the_url(password, what):
+    url = f"postgres://app:{password}@db.example:5432/checkniner"
+    with pytest.raises(ConfigError) as caught:
+        config.Database.from_url(url, what=what)
+    message = str(caught.value)
+    assert message.startswith(f"{what} cannot be parsed"), message
+    assert "percent-encode" in message and "%2F" in message, message
+    for piece in ("Kx9", "Tail", "Secret", "12345", "db.example", "app", "checkniner"):
+        assert piece not in message, (piece, message)
+    assert caught.value.__cause__ is None and (caught.value.__context__ is None or caught.value.__suppress_context__)
+
+
+@pytest.mark.parametrize("url", ["Secret://app:x@h/db", "app:Secret@h/db", "app:Secret%40h/db"])
+def test_wrong_scheme_message_echoes_nothing(url):
+    with pytest.raises(ConfigError, match="must be a PostgreSQL URL") as caught:
+        config.Database.from_url(url)
+    assert "Secret" not in str(caught.value) and "app" not in str(caught.value)
+
+
+def test_password_with_at_sign_still_parses():
+    db = config.Database.from_url("postgres://app:p@ss:w@rd@db.example/checkniner")
+    assert (db.user, db.password, db.host, db.name) == ("app", "p@ss:w@rd", "db.example", "checkniner")
 
 
 def test_defaults():
@@ -80,3 +117,33 @@ def test_django_require_names_the_missing_manage_py(tmp_path):
     )
     with pytest.raises(ConfigError, match="CHECKNINER_MANAGE_PY does not exist"):
         cfg.django.require()
+
+
+def test_object_lock_per_destination():
+    cfg = config.load(
+        {
+            "DATABASE_URL": "postgres://h/db",
+            "S3_BUCKET_NAME": "primary",
+            "S3_OBJECT_LOCK_DAYS": "30",
+            "S3_OBJECT_LOCK_MODE": "compliance",
+            "CHECKNINER_BACKUP_DESTINATIONS": "offsite,plain",
+            "S3_OFFSITE_BUCKET_NAME": "offsite",
+            "S3_OFFSITE_OBJECT_LOCK_DAYS": "7",
+            "S3_PLAIN_BUCKET_NAME": "plain",
+            "S3_PLAIN_OBJECT_LOCK_DAYS": "0",
+        }
+    )
+    locks = [(d.name, d.object_lock_days, d.object_lock_mode) for d in cfg.destinations]
+    assert locks == [("s3", 30, "COMPLIANCE"), ("offsite", 7, "GOVERNANCE"), ("plain", 0, "GOVERNANCE")]
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"S3_OBJECT_LOCK_DAYS": "30d"}, "S3_OBJECT_LOCK_DAYS must be a whole number of days"),
+        ({"S3_OBJECT_LOCK_MODE": "legal-hold"}, "S3_OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE"),
+    ],
+)
+def test_bad_object_lock_settings(env, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load({"DATABASE_URL": "postgres://h/db", "S3_BUCKET_NAME": "b", **env})

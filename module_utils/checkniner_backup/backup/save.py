@@ -26,18 +26,27 @@ def package(config, path, workdir, taken_at, preflight, snapshot_id, snap, sql_o
     return archive.write_archive(path, manifest.member_files(doc, workdir), doc, int(taken_at.timestamp()), sign)
 
 
+def _write(config, bdir, name, workdir, taken_at, preflight, snapshot_id, snap, sql_only=None):
+    """Package the archive into the backup directory, encrypted to BACKUPS_GPG_RECIPIENT when it is set: the clear
+    archive is written in the 0700 work directory, removed once encrypted, and never reaches the backup directory.
+    Returns (the name as written, with .gpg when encrypted; its size)."""
+    if not config.gpg_recipient:
+        return name, package(config, bdir.join(name), workdir, taken_at, preflight, snapshot_id, snap, sql_only)
+    clear = os.path.join(workdir, name)
+    package(config, clear, workdir, taken_at, preflight, snapshot_id, snap, sql_only)
+    name += crypto.SUFFIX
+    try:
+        size = crypto.encrypt(clear, bdir.join(name), config.gpg_recipient, config.env)
+    finally:
+        os.unlink(clear)  # now, not with the work directory: the clear copy lives no longer than gpg reads it
+    return name, size
+
+
 def save_new(config, bdir, state, workdir, taken_at, preflight, snapshot_id, snap, fingerprint):
     """A run's new archive: packaged (and encrypted), recorded in the state, queued for every destination, and only
     then named by latest.tar.gz. Returns (name, size)."""
     name = archive.name_for(taken_at, bdir.archive_names())
-    if config.gpg_recipient:
-        # the clear archive never reaches the backup directory; only the encrypted one is kept and sent
-        clear = os.path.join(workdir, name)
-        package(config, clear, workdir, taken_at, preflight, snapshot_id, snap)
-        name += crypto.SUFFIX
-        size = crypto.encrypt(clear, bdir.join(name), config.gpg_recipient, config.env)
-    else:
-        size = package(config, bdir.join(name), workdir, taken_at, preflight, snapshot_id, snap)
+    name, size = _write(config, bdir, name, workdir, taken_at, preflight, snapshot_id, snap)
     sha256 = file_sha256(bdir.join(name))
     for dest in config.destinations:
         bdir.enqueue(dest.name, name)
@@ -54,7 +63,8 @@ class SafetyArchive:
 
 
 def save_safety_archive(config):
-    """Archive the live database as it is now, `<stamp>-pre-restore.tar.gz`, under the run lock (waiting for a run
+    """Archive the live database as it is now, `<stamp>-pre-restore.tar.gz` (`.gpg` when archives are encrypted),
+    under the run lock (waiting for a run
     that holds it). Never named latest, never uploaded.
 
     A live database damaged by hand (a table dropped) is what a restore is for, and the application's Django may not
@@ -64,6 +74,8 @@ def save_safety_archive(config):
     with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done="no safety archive, nothing restored"):
         preflight = pg.preflight(config.database, config.env)
         config_mod.signing_key(config)  # a broken signing key fails here, before the dump, not after it
+        if config.gpg_recipient:  # and a missing public key: encrypted like every archive, or not written at all
+            crypto.check_recipient(config.gpg_recipient, config.env)
         workdir = bdir.make_workdir("pre-restore")
         try:
             with pg.exported_snapshot(config.database) as (snapshot_id, _settled):
@@ -77,7 +89,7 @@ def save_safety_archive(config):
                     sql_only = str(exc)
                     snap = _sql_only(config, workdir, snapshot_id)
             name = archive.name_for(taken_at, bdir.archive_names(), suffix=archive.safety_suffix())
-            package(config, bdir.join(name), workdir, taken_at, preflight, snapshot_id, snap, sql_only=sql_only)
+            name, _size = _write(config, bdir, name, workdir, taken_at, preflight, snapshot_id, snap, sql_only)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     return SafetyArchive(name, sql_only)

@@ -1,13 +1,12 @@
 """The restore's runtime: signals that clean up instead of killing, the private work directory, timed phases."""
 
 import contextlib
-import shutil
 import signal
-import tempfile
 import threading
 import time
 
 from ..errors import Interrupted
+from ..scratchdir import private_workdir
 
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -58,11 +57,7 @@ def phase(timings, name):
         timings[name] = round(time.monotonic() - started, 3) + timings.get(name, 0)
 
 
-@contextlib.contextmanager
 def workdir(base=None):
-    path = tempfile.mkdtemp(prefix="cnb-restore-", dir=base)  # mode 0700
-    try:
-        yield path
-    finally:
-        with signals_held():
-            shutil.rmtree(path, ignore_errors=True)
+    """The command's private 0700 work directory (scratchdir.py), removed on every exit, a second signal held off
+    while it is; what a killed command left is removed first."""
+    return private_workdir(base, cleanup=signals_held)
