@@ -73,11 +73,20 @@ options:
       - Encrypt archives to this public key.
       - Default is the C(BACKUPS_GPG_RECIPIENT) environment variable.
     type: str
+  env_file:
+    description:
+      - The role's variables file on the managed host (C(export NAME=VALUE) lines), read by the module itself as
+        the user it runs as. This is the configuration cron uses, and its secrets never travel through the task's
+        environment or the module's arguments (Ansible would show the environment on the process command line).
+      - Applied over the host's environment and under O(environment) and the options; secrets in it (database URLs,
+        secret keys, heartbeat URLs) are masked in the results.
+    type: path
   environment:
     description:
       - Extra environment variables for the engine and the programs it runs.
       - For example C(PATH), C(PGSSLROOTCERT), C(AWS_PROFILE).
-      - Applied over the host's environment and under the options above; a C(null) value removes a variable.
+      - Applied over the host's environment and O(env_file), and under the options above; a C(null) value removes a
+        variable.
       - Any of the contract's variables (C(DATABASE_URL), C(S3_SECRET_KEY)...) may be given here too; their secrets are
         masked in the results.
     type: dict

@@ -11,6 +11,8 @@ the engine only through ``checkniner_backup.api``, the entry module both front d
 """
 
 import os
+import re
+import shlex
 import traceback
 from urllib.parse import unquote, urlsplit
 
@@ -34,9 +36,12 @@ OPTION_ENV = {
     "gpg_recipient": "BACKUPS_GPG_RECIPIENT",
 }
 
+_EXPORT = re.compile(r"^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 # variables holding a database URL (its password is masked too), and variables that are secrets as a whole
 URL_VARS = ("DATABASE_URL", "CHECKNINER_RESTORE_TARGET_DATABASE_URL")
 SECRET_VARS = ("S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# and by the shape of their names: every destination's secret key, every heartbeat URL (its path is the secret)
+_SECRET_NAME = re.compile(r"(_SECRET_KEY|_SECRET_ACCESS_KEY|_SESSION_TOKEN|_HEALTHCHECK_URL|PASSWORD)$")
 
 
 def common_argument_spec():
@@ -55,14 +60,18 @@ def common_argument_spec():
         s3_access_key=dict(type="str", no_log=True),
         s3_secret_key=dict(type="str", no_log=True),
         gpg_recipient=dict(type="str"),
+        env_file=dict(type="path"),
         environment=dict(type="dict", default={}),
     )
 
 
 def env_from_params(params, base=None):
     """The environment mapping ``config.load`` takes: ``base`` (the host's environment by default), then the
-    ``environment`` option, then each option that was given (``None`` means "not given": the fallback stays)."""
+    variables file (``env_file``), then the ``environment`` option, then each option that was given (``None`` means
+    "not given": the fallback stays)."""
     env = dict(os.environ if base is None else base)
+    if params.get("env_file"):
+        env.update(read_env_file(params["env_file"]))
     for key, value in (params.get("environment") or {}).items():
         if value is None:
             env.pop(str(key), None)
@@ -75,6 +84,33 @@ def env_from_params(params, base=None):
         if isinstance(value, (list, tuple)):
             value = ",".join(str(v).strip() for v in value)
         env[var] = str(value)
+    return env
+
+
+def read_env_file(path):
+    """{NAME: VALUE} of the role's variables file: `export NAME=VALUE` lines, VALUE shell-quoted (shlex.quote).
+
+    The module reads it on the host, as the application user, so the secrets in it never travel: not in the task's
+    environment (Ansible would put them on the `sh -c` command line every `ps` shows), not in the module's arguments.
+    Raises ConfigError, naming the line, never its content."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError as exc:
+        raise api.ConfigError(f"cannot read the variables file {path}: {exc.strerror}") from None
+    env = {}
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        match = _EXPORT.match(text)
+        try:
+            values = shlex.split(match.group(2)) if match else None
+        except ValueError:
+            values = None
+        if values is None or len(values) > 1:
+            raise api.ConfigError(f"{path} line {number} is not `export NAME=VALUE` (the role writes this file)")
+        env[match.group(1)] = values[0] if values else ""
     return env
 
 
@@ -110,6 +146,7 @@ def config_from_params(module, require_database=True, base=None):
     env = env_from_params(module.params, base)
     # Registered before parsing, so that even a "malformed URL" message cannot echo a password.
     hide(module, *(env.get(var) for var in URL_VARS + SECRET_VARS))
+    hide(module, *(value for name, value in env.items() if _SECRET_NAME.search(name)))
     for var in URL_VARS:
         hide(module, *url_secrets(env.get(var)))
     cfg = api.load_config(env, require_database=require_database)

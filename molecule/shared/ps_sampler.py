@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Sample every process's command line on this machine while a scenario runs (the containers' processes are
+visible from the controller: one kernel). What any user's `ps` could have shown is written, once each, to OUT.
+
+    ps_sampler.py start OUT     # in the background, until `stop`
+    ps_sampler.py stop OUT
+
+The scenario's verify step greps OUT for its secrets: a secret on a command line (Ansible's `environment:` puts
+variables on the `sh -c` line of a task) is visible to every user of the host.
+"""
+
+import os
+import signal
+import sys
+import time
+
+INTERVAL = 0.02  # a module's `sh -c` lives for a second or more; a quick psql a few hundredths
+
+
+def sample(out):
+    seen = set()
+    with open(out, "a", encoding="utf-8") as handle:
+        while True:
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                        line = cmd.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+                except OSError:
+                    continue
+                if line and line not in seen:
+                    seen.add(line)
+                    handle.write(line + "\n")
+                    handle.flush()
+            time.sleep(INTERVAL)
+
+
+def main(command, out):
+    pidfile = out + ".pid"
+    if command == "start":
+        if os.fork():
+            return
+        os.setsid()
+        with open(pidfile, "w") as handle:
+            handle.write(str(os.getpid()))
+        sample(out)
+    elif command == "stop":
+        try:
+            with open(pidfile) as handle:
+                os.kill(int(handle.read()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
