@@ -41,9 +41,13 @@ def cmd_run(args, cfg):
     result = api.run(cfg)
     if args.json:
         emit_json(result.as_dict())
-    fields = {k: v for k, v in result.as_dict().items() if v not in (None, "", [])}
+    fields = {k: v for k, v in result.as_dict().items() if v not in (None, "", []) and k != "traceback"}
     # with --json, stdout holds the one JSON document and the log line goes to stderr
     say("run", result.line(), error=args.json or result.exit_code != 0, fields=fields)
+    for warning in result.warnings:
+        say("run", f"warning: {warning}", error=True)
+    if result.traceback:  # a bug, not a condition of the machine: the one line came first, the details follow
+        sys.stderr.write(result.traceback)
     return result.exit_code
 
 
@@ -66,6 +70,8 @@ def cmd_list(args, cfg):
 
 def cmd_status(args, cfg):
     doc = api.status(cfg)
+    for warning in doc["warnings"]:
+        say("status", f"warning: {warning}", error=True)
     if args.json:
         emit_json(doc)
         return 0

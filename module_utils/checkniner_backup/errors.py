@@ -35,3 +35,16 @@ class Busy(BackupError):
 
 class Interrupted(BackupError):
     """A signal stopped a restore or the drill (the work was cleaned up)."""
+
+
+def os_error_line(exc):
+    """One line for an OSError a user can meet (a full disk, a permission): what failed, where, and what to do. Not a
+    bug, so no traceback."""
+    import errno
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device{where}: free some space (checkniner-backup prune) or grow the disk"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{exc.strerror}{where}: check the owner and mode (cron runs as the application user)"
+    return f"{exc.strerror or exc}{where}"

@@ -1,10 +1,12 @@
-"""Heartbeats (healthchecks.io style), the Prometheus textfile metrics, and staleness: how an unattended job is watched.
+"""Heartbeats (healthchecks.io style), the Prometheus textfile metrics, and staleness: how unattended jobs are watched.
 
-Nothing here may fail a backup: every error is swallowed into a warning line on stderr.
+`run` pings CHECKNINER_BACKUP_HEALTHCHECK_URL: success pings the URL, failure URL/fail, with the run's one line in
+the body. The metrics file is rendered whole from state.json under the run lock.
+
+Nothing here may fail a job: every error becomes a warning line for the front door to print.
 """
 
 import datetime as dt
-import sys
 
 from .fsutil import atomic_write_bytes
 
@@ -12,28 +14,27 @@ TIMEOUT = 5
 RESULTS = ("saved", "unchanged", "failed", "busy")
 
 
-def heartbeat_url(base, result):
-    """saved and unchanged are successes (the base URL); a failure (a saved archive that could not be uploaded
-    included) goes to <base>/fail, healthchecks.io style. The outcome travels in the body and a header."""
+def heartbeat_url(base, ok):
+    """A success goes to the base URL; a failure (a saved archive that could not be uploaded included) to
+    <base>/fail, healthchecks.io style."""
     base = base.rstrip("/")
-    return f"{base}/fail" if result.exit_code != 0 else base
+    return base if ok else f"{base}/fail"
 
 
-def ping(base, result, timeout=TIMEOUT):
-    """POST the run's one line to the heartbeat URL. Returns None, or a warning text when the receiver is away."""
+def ping(base, ok, line, outcome, timeout=TIMEOUT):
+    """POST the job's one line to the heartbeat URL. Returns None, or a warning text when the receiver is away."""
     import urllib.error  # here, not above: urllib.request costs every command ~45 ms of start-up, restores included
     import urllib.request
 
-    url = heartbeat_url(base, result)
-    body = result.line().encode("utf-8")[:10000]
+    url = heartbeat_url(base, ok)
     request = urllib.request.Request(
         url,
-        data=body,
+        data=line.encode("utf-8")[:10000],
         method="POST",
         headers={
             "Content-Type": "text/plain; charset=utf-8",
             "User-Agent": "checkniner-backup",
-            "X-Checkniner-Outcome": result.outcome,
+            "X-Checkniner-Outcome": outcome,
         },
     )
     try:
@@ -57,9 +58,9 @@ def _ts(iso):
     return dt.datetime.fromisoformat(iso).timestamp()
 
 
-def metrics_text(state, result, labels):
-    """The Prometheus text exposition of the last run (textfile collector format). state: the State the run saved,
-    None when it could not read one."""
+def metrics_text(state, labels, result=None):
+    """The Prometheus text exposition (textfile collector format) of every job state.json remembers. result: the run
+    that just ended (its outcome, duration and pending count win over the state's record; state may then be None)."""
     label = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
     lines = []
 
@@ -74,19 +75,19 @@ def metrics_text(state, result, labels):
         else:
             lines.append(f"checkniner_backup_{name}{{{label}}} {value}")
 
-    last_run = (state.last_run if state else None) or {}
+    last_run = dict((state.last_run if state else None) or {})
+    if result is not None:
+        last_run.update(outcome=result.outcome, duration=round(result.duration, 3), pending=result.pending)
     gauge("last_run_timestamp_seconds", "When the last run ended (Unix time).", _ts(last_run.get("at")))
     gauge("last_success_timestamp_seconds", "When the last successful run ended.", _ts(state and state.last_success))
     gauge("last_change_timestamp_seconds", "When the last new archive was saved.", _ts(state and state.last_change))
     gauge("last_archive_size_bytes", "Size of the newest archive.", state.last.get("size") if state else None)
-    gauge("run_duration_seconds", "Duration of the last run.", round(result.duration, 3))
-    gauge("pending_uploads", "Archives waiting in the outbox, all destinations.", result.pending)
-    gauge(
-        "last_run_result",
-        "1 for the outcome of the last run, 0 for the others.",
-        {r: int(r == result.outcome) for r in RESULTS},
-        extra="result",
-    )
+    gauge("run_duration_seconds", "Duration of the last run.", last_run.get("duration"))
+    gauge("pending_uploads", "Archives waiting for upload, all destinations.", last_run.get("pending"))
+    if last_run.get("outcome"):
+        outcome = last_run["outcome"]
+        results = {r: int(r == outcome) for r in RESULTS}
+        gauge("last_run_result", "1 for the outcome of the last run, 0 for the others.", results, extra="result")
     return "\n".join(lines) + "\n"
 
 
@@ -94,28 +95,30 @@ def _escape(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def after_run(config, result, state):
-    """Report a finished run: metrics file first (local, cheap), then the heartbeat. Never raises."""
-    warnings = []
-    if config.metrics_file:
-        try:
-            text = metrics_text(state, result, {"database": config.database.name})
-            atomic_write_bytes(config.metrics_file, text.encode(), mode=0o644)
-        except OSError as exc:
-            warnings.append(f"cannot write metrics file {config.metrics_file}: {exc.strerror}")
-    if config.healthcheck_url and result.outcome != "busy":
-        warning = ping(config.healthcheck_url, result)
-        if warning:
-            warnings.append(warning)
-    for warning in warnings:
-        sys.stderr.write(f"checkniner-backup: warning: {warning}\n")
-    return warnings
+def write_metrics(config, state, result=None):
+    """Rewrite the metrics file (when one is configured). Returns a list of warnings."""
+    if not config.metrics_file:
+        return []
+    labels = {"database": config.database.name} if config.database else {}
+    try:
+        text = metrics_text(state, labels, result)
+        atomic_write_bytes(config.metrics_file, text.encode(), mode=0o644)
+    except OSError as exc:
+        return [f"cannot write metrics file {config.metrics_file}: {exc.strerror}"]
+    return []
 
 
-def staleness(last, schedule_minutes, now=None):
-    """A backup is stale when no run succeeded within three schedule periods. last: when the last one did (ISO)."""
+def after_run(config, result):
+    """The run's heartbeat (its metrics were written under the lock). A busy run does not ping: the holder will."""
+    if not config.healthcheck_url or result.outcome == "busy":
+        return []
+    warning = ping(config.healthcheck_url, result.exit_code == 0, result.line(), result.outcome)
+    return [warning] if warning else []
+
+
+def staleness(last, limit, now=None):
+    """A job is stale when none succeeded within `limit` seconds. last: when the last one did (ISO)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    limit = 3 * schedule_minutes * 60
     if not last:
         return {"stale": True, "seconds_since_success": None, "limit_seconds": limit}
     age = (now - dt.datetime.fromisoformat(last)).total_seconds()

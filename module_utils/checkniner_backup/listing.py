@@ -69,5 +69,6 @@ def status(cfg):
         "pending_uploads": pending_count(cfg, bdir),
         "destinations": [d.describe() for d in cfg.destinations],
         "schedule_minutes": cfg.schedule_minutes,
-        **health.staleness(state.last_success, cfg.schedule_minutes),
+        **health.staleness(state.last_success, 3 * cfg.schedule_minutes * 60),
+        "warnings": state.warnings,
     }

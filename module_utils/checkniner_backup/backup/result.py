@@ -1,8 +1,10 @@
 """What one run did: the typed result of `run`, and the one log line it leaves behind."""
 
+import traceback as tb
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
+from ..errors import BackupError, os_error_line
 from ..units import human_size
 
 
@@ -18,6 +20,24 @@ class RunResult:
     pending: int = 0
     error: Optional[str] = None
     exit_code: int = 0
+    warnings: List[str] = field(default_factory=list)  # lines for the user after the run's line (state set aside...)
+    traceback: Optional[str] = None  # only for a bug: an exception the engine did not expect
+
+    @classmethod
+    def failed(cls, exc, duration=0.0):
+        """Any exception inside a run is a failed run, reported like every other failure (state, metrics, /fail)."""
+        error, exit_code, trace = describe(exc)
+        return cls("failed", error=error, exit_code=exit_code, duration=duration, traceback=trace)
+
+    def stores_failed(self, exc):
+        """A destination failed after the snapshot phase: a saved archive stays "saved" (it waits in the outbox), an
+        unchanged run becomes a failure; the first failure's line is the one kept."""
+        if self.outcome == "failed":
+            return
+        self.error, _code, self.traceback = describe(exc)
+        self.exit_code = 1
+        if self.outcome != "saved":
+            self.outcome = "failed"
 
     def line(self):
         """The one log line a run leaves behind."""
@@ -42,3 +62,17 @@ class RunResult:
 
     def as_dict(self):
         return asdict(self)
+
+
+def describe(exc):
+    """(one line, exit code, traceback or None) of an exception met by a run.
+
+    BackupError: its own line and exit code. OSError (a full disk, a permission): one line, exit 1, no traceback: the
+    machine needs fixing, not the code. Anything else is a bug: one line, exit 1, and the traceback, which the front
+    door prints after the line."""
+    if isinstance(exc, BackupError):
+        return str(exc), exc.exit_code, None
+    if isinstance(exc, OSError):
+        return os_error_line(exc), 1, None
+    trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    return f"unexpected {exc.__class__.__name__}: {exc} (a bug: please report it with the traceback)", 1, trace
