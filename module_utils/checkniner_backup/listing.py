@@ -5,7 +5,7 @@ import os
 
 from . import health, latest
 from .errors import ConfigError
-from .local import BackupDir, pending_count
+from .local import BackupDir, pending_count, waiting
 from .s3 import S3Store
 from .state import State
 
@@ -16,9 +16,9 @@ def local_archives(cfg, bdir=None):
     bdir = bdir or BackupDir(cfg.require_backup_dir(), create=False)
     state = State.load(bdir)
     pending = {}
-    for dest in cfg.destinations:
-        for name in bdir.pending(dest.name):
-            pending.setdefault(name, []).append(dest.name)
+    for dest, names in waiting(cfg, bdir, state).items():
+        for name in names:
+            pending.setdefault(name, []).append(dest)
     newest = latest.local_latest(bdir)
     rows = []
     for name in bdir.archive_names():
@@ -66,7 +66,7 @@ def status(cfg):
         "last_run": state.last_run,
         "last_success": state.last_success,
         "last_change": state.last_change,
-        "pending_uploads": pending_count(cfg, bdir),
+        "pending_uploads": pending_count(cfg, bdir, state),
         "destinations": [d.describe() for d in cfg.destinations],
         "schedule_minutes": cfg.schedule_minutes,
         **health.staleness(state.last_success, 3 * cfg.schedule_minutes * 60),

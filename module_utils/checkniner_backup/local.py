@@ -1,5 +1,6 @@
 """The local archive directory (CHECKNINER_BACKUP_DIR): archives, the latest.tar.gz link, work directories and the
 outbox, one queue per S3 destination (outbox/<destination>/<name>: queued when saved, dequeued once S3 confirmed it).
+An archive is waiting for a destination while it is queued there or state.json has no confirmation of it from there.
 
 state.json is state.py's, the lock lock.py's, which archive is latest latest.py's.
 """
@@ -101,5 +102,28 @@ class BackupDir:
             pass
 
 
-def pending_count(config, bdir):
-    return sum(len(bdir.pending(d.name)) for d in config.destinations)
+# -- what each destination still lacks ---------------------------------------------------------------------------
+
+
+def unconfirmed(bdir, state, destination):
+    """Regular archives here that wait in no outbox of the destination and that it never confirmed: saved before the
+    destination was configured, or renamed into place by a run killed before it queued them (safety archives are
+    never uploaded). The next run queues them (backup/reconcile.py)."""
+    queued = set(bdir.pending(destination))
+    return [
+        name
+        for name in bdir.archive_names()
+        if not archive.is_safety_archive(name) and name not in queued and not state.uploaded_to(name, destination)
+    ]
+
+
+def waiting(config, bdir, state):
+    """{destination name: archives not yet confirmed there, queued or not}, oldest first."""
+    return {
+        d.name: sorted(set(bdir.pending(d.name)) | set(unconfirmed(bdir, state, d.name))) for d in config.destinations
+    }
+
+
+def pending_count(config, bdir, state):
+    """Archives waiting for upload, all destinations (what `status` calls pending_uploads)."""
+    return sum(len(names) for names in waiting(config, bdir, state).values())

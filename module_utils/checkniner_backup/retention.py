@@ -12,9 +12,10 @@ The policy is restic's `forget --keep-within/--keep-hourly/...`, applied to each
   (`<stamp>-pre-restore.tar.gz`, restore's safety copies) form their own series, as restic groups snapshots by tag:
   a restore never displaces a regular archive from its hour, and safety copies are thinned only against each other
   (restores are rare, so the daily and monthly tiers keep them for a long time).
-- Never deleted: the newest archive of each series; every archive still waiting in any outbox (not yet confirmed
-  uploaded); the target of the local latest.tar.gz link and state.json's last archive; in a destination, the archive
-  its latest.json names; an archive whose name carries an impossible date.
+- Never deleted: the newest archive of each series; every archive still waiting in any outbox, or never confirmed
+  by a configured destination (saved before it was configured: the next run queues it); the target of the local
+  latest.tar.gz link and state.json's last archive; in a destination, the archive its latest.json names; an archive
+  whose name carries an impossible date.
 
 The policy (`plan`) is a pure function over names. `prune` applies it: locally under the run lock (which also
 guards state.json), then in each destination from one paginated listing (names only, no request per object) and
@@ -30,7 +31,7 @@ from . import archive, lock
 from . import config as config_mod
 from .errors import Busy, ConfigError, StoreError
 from .fsutil import fsync_dir
-from .local import BackupDir
+from .local import BackupDir, unconfirmed
 from .s3 import S3Store
 from .state import State
 
@@ -140,9 +141,12 @@ def _failed(name, where, error):
     return _location(name, where, 0, Plan(), 0, False, error)
 
 
-def local_pins(bdir, state):
-    """{name: reason} never to delete anywhere: what waits in an outbox, what latest.tar.gz and state name."""
+def local_pins(bdir, state, destinations=()):
+    """{name: reason} never to delete anywhere: what waits in an outbox or was never confirmed by one of the
+    destinations, what latest.tar.gz and state name."""
     pinned = {name: "pending upload" for name in bdir.outboxed()}
+    for dest in destinations:
+        pinned.update((name, "pending upload") for name in unconfirmed(bdir, state, dest.name))
     for name, reason in (
         (bdir.link_target(), "latest.tar.gz"),
         (state.last.get("name"), "last"),
@@ -213,8 +217,9 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
             try:
                 wait = lock.WAIT if lock_wait is None else lock_wait
                 with lock.run_lock(bdir.path, wait=wait, nothing_done="nothing pruned"):
-                    state = State.load(bdir)
-                    pinned.update(local_pins(bdir, state))  # read before any S3 listing (see below)
+                    state = State.load(bdir, set_aside=not dry_run)
+                    # read before any S3 listing (see below)
+                    pinned.update(local_pins(bdir, state, config.destinations))
                     result["locations"].append(prune_local(bdir, policy, pinned, state, dry_run))
             except Busy:
                 result["busy"] = True

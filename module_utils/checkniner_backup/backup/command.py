@@ -14,6 +14,7 @@ from ..snapshot import take
 from ..state import State
 from ..units import utcnow
 from . import detect
+from .reconcile import queue_stranded
 from .result import RunResult
 from .save import save_new
 from .upload import distribute
@@ -57,19 +58,13 @@ def _locked_run(config, bdir, dry_run, started):
         result = RunResult.failed(exc)
     result.warnings += state.warnings
     if dry_run:
-        result.pending = pending_count(config, bdir)
+        result.pending = pending_count(config, bdir, state)
         result.duration = time.monotonic() - started
         return result
     if result.exit_code in (0, 1):
-        # the outbox is flushed even when the snapshot failed: an earlier archive may still be waiting
-        try:
-            uploaded, upload_error = distribute(config, bdir, state)
-        except Exception as exc:  # noqa: BLE001 - a local file that cannot be read, or a bug
-            uploaded, upload_error = [], exc
-        result.uploaded = uploaded
-        if upload_error is not None:
-            result.stores_failed(upload_error)
-    result.pending = pending_count(config, bdir)
+        # the stores are served even when the snapshot failed: an earlier archive may still be waiting
+        _serve_stores(config, bdir, state, result)
+    result.pending = pending_count(config, bdir, state)
     result.duration = time.monotonic() - started
     state.record_run(result)
     try:
@@ -79,6 +74,21 @@ def _locked_run(config, bdir, dry_run, started):
     # under the lock: another job rewriting the file meanwhile would render an older state.json
     result.warnings += health.write_metrics(config, state, result)
     return result
+
+
+def _serve_stores(config, bdir, state, result):
+    """Every destination made to hold what this directory holds, in this order:"""
+    errors = []
+    try:
+        # 1. nothing stranded: an archive in no outbox and never confirmed is queued first, so that step 2 sends it
+        errors += queue_stranded(config, bdir, state).values()
+        # 2. the outboxes, oldest first; the pointer follows each upload
+        result.uploaded, upload_error = distribute(config, bdir, state)
+        errors += [upload_error] if upload_error else []
+    except Exception as exc:  # noqa: BLE001 - a local file that cannot be read, or a bug: the run fails, reported
+        errors.append(exc)
+    if errors:
+        result.stores_failed(errors[0])
 
 
 def _iterate(config, bdir, state, dry_run=False):
