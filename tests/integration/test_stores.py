@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from support.django_project import manage
+from support.rclone import RcloneS3
 
 NO_S3 = {"S3_BUCKET_NAME": None}
 
@@ -91,3 +92,67 @@ def test_a_state_file_older_than_confirmations_is_reconciled_from_one_listing(ru
     assert s3.client().head_object(Bucket=bucket, Key=f"db/{name}")["LastModified"] == before  # not sent again
     assert state_of(backup_env)["archives"][name]["uploaded"]["s3"]
     assert pending(run_cli) == 0
+
+
+# -- a quiet site notices a broken store within one run -----------------------------------------------------------
+
+
+def first_error(result):
+    line = result.stderr.strip().splitlines()[0]
+    return line.split(" checkniner-backup run: ", 1)[1]
+
+
+def test_wrong_credentials_on_an_unchanged_database_fail_the_next_run(run_cli, receiver, tmp_path):
+    store = RcloneS3("checkniner-creds").start()  # a store that checks credentials, like AWS
+    try:
+        env = {
+            "S3_ENDPOINT_URL": store.endpoint_url,
+            "S3_BUCKET_NAME": store.bucket,
+            "S3_ACCESS_KEY": store.access_key,
+            "S3_SECRET_KEY": store.secret_key,
+            "CHECKNINER_BACKUP_HEALTHCHECK_URL": receiver.url,
+        }
+        assert run_cli("run", env=env).returncode == 0
+        quiet = run_cli("run", env=env)
+        assert quiet.returncode == 0 and "unchanged (" in quiet.stdout, quiet.stdout + quiet.stderr
+        result = run_cli("run", env={**env, "S3_SECRET_KEY": "rotated-away"})
+    finally:
+        store.stop()
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = first_error(result)
+    assert line.startswith("failed: S3 refused the credentials while checking ") and line.endswith(
+        "check S3_ACCESS_KEY and S3_SECRET_KEY"
+    ), line
+    assert "rotated-away" not in result.stdout + result.stderr
+    assert [c[0].endswith("/fail") for c in receiver.calls] == [False, False, True]
+    assert receiver.calls[-1][1] == line
+
+
+def test_an_object_lost_from_the_bucket_fails_the_run_and_is_uploaded_again(run_cli, backup_env, s3, bucket, receiver):
+    env = {"CHECKNINER_BACKUP_HEALTHCHECK_URL": receiver.url}
+    assert run_cli("run", env=env).returncode == 0
+    (name,) = archives(backup_env)
+    s3.client().delete_object(Bucket=bucket, Key=f"db/{name}")
+    result = run_cli("run", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = first_error(result)
+    assert line.startswith(f"failed: {name} was missing or damaged in s3://{bucket}/db/ at "), line
+    assert "uploaded again" in line
+    assert receiver.calls[-1][0].endswith("/fail")
+    assert keys(s3, bucket) == [f"db/{name}", "db/latest.json"]
+    assert run_cli("run").returncode == 0  # whole again
+
+
+def test_a_deleted_bucket_fails_the_quiet_run_with_one_line(run_cli, backup_env, s3, bucket):
+    assert run_cli("run").returncode == 0
+    client = s3.client()
+    for key in keys(s3, bucket):
+        client.delete_object(Bucket=bucket, Key=key)
+    client.delete_bucket(Bucket=bucket)
+    result = run_cli("run")
+    assert result.returncode == 1
+    assert first_error(result) == (
+        f"failed: S3 bucket {bucket!r} does not exist at {s3.endpoint_url}: check S3_BUCKET_NAME; "
+        "1 archive(s) waiting in the outbox"
+    )
+    assert pending(run_cli) == 1

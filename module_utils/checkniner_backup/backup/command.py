@@ -14,7 +14,7 @@ from ..snapshot import take
 from ..state import State
 from ..units import utcnow
 from . import detect
-from .reconcile import queue_stranded
+from .reconcile import lost_error, probe, queue_stranded
 from .result import RunResult
 from .save import save_new
 from .upload import distribute
@@ -80,11 +80,16 @@ def _serve_stores(config, bdir, state, result):
     """Every destination made to hold what this directory holds, in this order:"""
     errors = []
     try:
-        # 1. nothing stranded: an archive in no outbox and never confirmed is queued first, so that step 2 sends it
-        errors += queue_stranded(config, bdir, state).values()
-        # 2. the outboxes, oldest first; the pointer follows each upload
+        # 1. nothing stranded: an archive in no outbox and never confirmed is queued first, so that step 3 sends it
+        stranded = queue_stranded(config, bdir, state)
+        # 2. a destination with nothing to send is still asked for its newest archive (one HEAD): refused
+        #    credentials or a gone bucket fail this run, not the next change's; a lost object is queued again
+        probed, lost = probe(config, bdir, state, skip=stranded)
+        # 3. the outboxes, oldest first; the pointer follows each upload
         result.uploaded, upload_error = distribute(config, bdir, state)
-        errors += [upload_error] if upload_error else []
+        # the reason a person must act on first: the upload's own failure, else the loss, else what could not be read
+        errors += [e for e in (upload_error, lost_error(config, state, lost)) if e]
+        errors += [*probed.values(), *stranded.values()]
     except Exception as exc:  # noqa: BLE001 - a local file that cannot be read, or a bug: the run fails, reported
         errors.append(exc)
     if errors:
