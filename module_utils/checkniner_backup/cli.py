@@ -80,6 +80,12 @@ def cmd_status(args, cfg):
     if doc["last_run"]:
         run = doc["last_run"]
         print(f"{'last_run':16} {run['at']} {run['outcome']} {run.get('reason') or run.get('error') or ''}".rstrip())
+    for job in ("drill", "prune"):
+        last = doc[f"last_{job}"]
+        if last:
+            detail = last.get("error") or last.get("archive") or f"deleted {last.get('deleted', 0)}"
+            print(f"{'last_' + job:16} {last['at']} {last['outcome']} {detail or ''}".rstrip())
+    print(f"{'drill_stale':16} {doc['drill_stale']}")
     return 0
 
 
@@ -125,9 +131,10 @@ def cmd_prune(args, cfg):
         emit_json(result)
     if result["busy"]:
         say("prune", "busy: another run held the lock, nothing pruned", error=args.json)
-        return 0
     for loc in result["locations"]:
         say("prune", api.prune_summary(loc), error=args.json or bool(loc["error"]))
+    for warning in result["warnings"]:
+        say("prune", f"warning: {warning}", error=True)
     return 0 if result["ok"] else 1
 
 
@@ -206,6 +213,8 @@ def main(argv=None, env=None):
         return args.func(args, cfg)
     except api.BackupError as exc:
         say(command, f"failed: {exc}", error=True)
+        for warning in exc.warnings:
+            say(command, f"warning: {warning}", error=True)
         return exc.exit_code
     except KeyboardInterrupt:
         say(command, "interrupted", error=True)

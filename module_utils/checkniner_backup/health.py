@@ -1,17 +1,26 @@
 """Heartbeats (healthchecks.io style), the Prometheus textfile metrics, and staleness: how unattended jobs are watched.
 
-`run` pings CHECKNINER_BACKUP_HEALTHCHECK_URL: success pings the URL, failure URL/fail, with the run's one line in
-the body. The metrics file is rendered whole from state.json under the run lock.
+Every scheduled job reports: `run` (CHECKNINER_BACKUP_HEALTHCHECK_URL), the restore drill `verify`
+(CHECKNINER_VERIFY_HEALTHCHECK_URL) and `prune` (CHECKNINER_PRUNE_HEALTHCHECK_URL). Success pings the URL, failure
+URL/fail, with the job's one line in the body. One metrics file holds the three jobs' series; it is rendered whole
+from state.json under the run lock, so one job's rewrite never drops another's series.
 
 Nothing here may fail a job: every error becomes a warning line for the front door to print.
 """
 
 import datetime as dt
+import os
 
+from . import lock
+from .errors import Busy
 from .fsutil import atomic_write_bytes
+from .local import BackupDir
+from .state import State
 
 TIMEOUT = 5
 RESULTS = ("saved", "unchanged", "failed", "busy")
+JOB_RESULTS = {"drill": ("passed", "failed"), "prune": ("pruned", "failed")}
+DRILL_STALE_SECONDS = 2 * 86400  # the drill runs daily: two days without a passed drill is one missed day too many
 
 
 def heartbeat_url(base, ok):
@@ -88,6 +97,14 @@ def metrics_text(state, labels, result=None):
         outcome = last_run["outcome"]
         results = {r: int(r == outcome) for r in RESULTS}
         gauge("last_run_result", "1 for the outcome of the last run, 0 for the others.", results, extra="result")
+    for job, what in (("drill", "restore drill (verify)"), ("prune", "retention run (prune)")):
+        record, success = state.job(job) if state else ({}, None)
+        if not record:
+            continue
+        gauge(f"{job}_last_run_timestamp_seconds", f"When the last {what} ended.", _ts(record.get("at")))
+        gauge(f"{job}_last_success_timestamp_seconds", f"When the last successful {what} ended.", _ts(success))
+        results = {r: int(r == record.get("outcome")) for r in JOB_RESULTS[job]}
+        gauge(f"{job}_last_result", f"1 for the outcome of the last {what}, 0 for the others.", results, "result")
     return "\n".join(lines) + "\n"
 
 
@@ -114,6 +131,41 @@ def after_run(config, result):
         return []
     warning = ping(config.healthcheck_url, result.exit_code == 0, result.line(), result.outcome)
     return [warning] if warning else []
+
+
+def after_job(config, job, line, record):
+    """Report a drill or prune that ended. record {outcome, ...} (outcome passed | pruned | busy | failed) goes into
+    state.json under the run lock when there is a backup directory (the drill also runs where there is none; a busy
+    prune did nothing and is not recorded), then the metrics file is rewritten and the job's heartbeat sent: the URL
+    on success (busy included: the next one prunes), URL/fail with `line` in the body on failure.
+    Returns a list of warnings; never raises."""
+    ok = record["outcome"] != "failed"
+    warnings = [] if record["outcome"] == "busy" else _record_job(config, job, ok, record)
+    url = config.verify_healthcheck_url if job == "drill" else config.prune_healthcheck_url
+    if url:
+        warning = ping(url, ok, line, record["outcome"])
+        if warning:
+            warnings.append(warning)
+    return warnings
+
+
+def _record_job(config, job, ok, record):
+    path = config.backup_dir
+    if not path or not os.path.isdir(path):
+        state = State(None)  # no backup directory here: nothing to remember, the metrics say this job only
+        state.record_job(job, record, ok)
+        return write_metrics(config, state)
+    bdir = BackupDir(path, create=False)
+    try:
+        with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"the {job}'s outcome not recorded"):
+            state = State.load(bdir, set_aside=True)
+            state.record_job(job, record, ok)
+            state.save()
+            return state.warnings + write_metrics(config, state)
+    except Busy as exc:
+        return [str(exc)]
+    except OSError as exc:
+        return [f"cannot record the {job} in {bdir.join('state.json')}: {exc.strerror}"]
 
 
 def staleness(last, limit, now=None):

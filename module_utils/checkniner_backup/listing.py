@@ -55,9 +55,11 @@ def remote_archives(cfg):
 
 
 def status(cfg):
-    """What the last runs did and what waits for upload (`status --json`)."""
+    """What the last runs, drill and prune did, and what waits for upload (`status --json`)."""
     bdir = BackupDir(cfg.require_backup_dir(), create=False)
     state = State.load(bdir)
+    drill, drill_success = state.job("drill")
+    prune, prune_success = state.job("prune")
     return {
         "backup_dir": bdir.path,
         "archives": len(bdir.archive_names()),
@@ -70,5 +72,11 @@ def status(cfg):
         "destinations": [d.describe() for d in cfg.destinations],
         "schedule_minutes": cfg.schedule_minutes,
         **health.staleness(state.last_success, 3 * cfg.schedule_minutes * 60),
+        # the daily drill: stale when none passed within two days (a missed day, or a drill that keeps failing)
+        "last_drill": drill or None,
+        "last_drill_success": drill_success,
+        "drill_stale": health.staleness(drill_success, health.DRILL_STALE_SECONDS)["stale"],
+        "last_prune": prune or None,
+        "last_prune_success": prune_success,
         "warnings": state.warnings,
     }

@@ -27,9 +27,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from . import archive, lock
+from . import archive, health, lock
 from . import config as config_mod
-from .errors import Busy, ConfigError, StoreError
+from .errors import BackupError, Busy, ConfigError, StoreError, describe
 from .fsutil import fsync_dir
 from .local import BackupDir, unconfirmed
 from .s3 import S3Store
@@ -199,6 +199,34 @@ def prune_destination(dest, policy, pinned, dry_run=False):
 
 
 def prune(config, dry_run=False, policy=None, lock_wait=None):
+    """Apply the retention policy (see _apply), and unless dry_run report it like every scheduled job: its record in
+    state.json, the metrics file, CHECKNINER_PRUNE_HEALTHCHECK_URL (URL/fail with the reason on failure). The result
+    gets "warnings" (a heartbeat that could not be sent). A failure that raises is reported, then raised."""
+    if dry_run:
+        return {**_apply(config, dry_run, policy, lock_wait), "warnings": []}
+    try:
+        result = _apply(config, dry_run, policy, lock_wait)
+    except Exception as exc:
+        line = describe(exc)[0]
+        warnings = health.after_job(
+            config, "prune", f"failed: {line}", {"outcome": "failed", "deleted": 0, "error": line}
+        )
+        if isinstance(exc, BackupError):
+            exc.warnings += warnings
+        raise
+    errors = [f"{loc['location']}: {loc['error']}" for loc in result["locations"] if loc["error"]]
+    if result["busy"]:
+        outcome, line = "busy", "busy: another run held the lock, nothing pruned"
+    else:
+        outcome = "failed" if errors else "pruned"
+        line = "; ".join(summary(loc) for loc in result["locations"])
+        line = f"failed: {line}" if errors else line
+    record = {"outcome": outcome, "deleted": result["deleted"], "error": "; ".join(errors) or None}
+    result["warnings"] = health.after_job(config, "prune", line, record)
+    return result
+
+
+def _apply(config, dry_run, policy, lock_wait):
     """Apply the retention policy to the local directory (when CHECKNINER_BACKUP_DIR is set) and to every S3
     destination separately. dry_run: decide, delete nothing.
 

@@ -8,6 +8,10 @@
     last_change   ISO time                             when an archive was last saved
     last_run      {at, outcome, reason, error, duration, name, size, pending}
     last_success  ISO time                             the last run that exited 0 (staleness)
+    last_drill    {at, outcome, archive, error, locations: [{location, archive, ok, message}]}   the last restore drill
+    last_drill_success  ISO time                       the last drill that passed (drill staleness)
+    last_prune    {at, outcome, deleted, error}        the last retention run (outcome pruned | failed)
+    last_prune_success  ISO time
     precheck      {fingerprint, identity, xmax}        change detection, tier 1 (backup/detect.py)
     digests       {fingerprint, identity, tables, migrations}   change detection, tier 2
 
@@ -44,6 +48,10 @@ def _entries(check):
     return lambda value: isinstance(value, dict) and all(isinstance(k, str) and check(v) for k, v in value.items())
 
 
+def _locations(value):
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
 def _fields(**checks):
     """A dict whose listed keys, when present, pass their check."""
     return lambda value: isinstance(value, dict) and all(k not in value or c(value[k]) for k, c in checks.items())
@@ -59,6 +67,10 @@ SHAPE = {
     "last_change": _iso,
     "last_run": _fields(at=_iso, outcome=_STR, reason=_STR, error=_STR, name=_STR, size=_INT),
     "last_success": _iso,
+    "last_drill": _fields(at=_iso, outcome=_STR, archive=_STR, error=_STR, locations=_locations),
+    "last_drill_success": _iso,
+    "last_prune": _fields(at=_iso, outcome=_STR, deleted=_INT, error=_STR),
+    "last_prune_success": _iso,
     "precheck": _fields(fingerprint=_STR),
     "digests": lambda value: value == {} or (_DIGESTS(value) and "tables" in value and "migrations" in value),
 }
@@ -192,6 +204,19 @@ class State:
         }
         if result.exit_code == 0:
             self.doc["last_success"] = now
+
+    # -- the other scheduled jobs: the drill and prune (health.py reports them) --------------------------------
+
+    def job(self, job):
+        """(last record, last success) of "drill" or "prune"."""
+        return self._section(f"last_{job}"), self.doc.get(f"last_{job}_success")
+
+    def record_job(self, job, record, ok):
+        """The outcome of a drill or prune: record {outcome|ok, ...}; a success also moves last_<job>_success."""
+        now = utcnow().isoformat()
+        self.doc[f"last_{job}"] = {"at": now, **record}
+        if ok:
+            self.doc[f"last_{job}_success"] = now
 
     # -- change detection's memory (backup/detect.py) ----------------------------------------------------------
 

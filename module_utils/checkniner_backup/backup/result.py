@@ -1,10 +1,9 @@
 """What one run did: the typed result of `run`, and the one log line it leaves behind."""
 
-import traceback as tb
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
-from ..errors import BackupError, os_error_line
+from ..errors import describe
 from ..units import human_size
 
 
@@ -62,17 +61,3 @@ class RunResult:
 
     def as_dict(self):
         return asdict(self)
-
-
-def describe(exc):
-    """(one line, exit code, traceback or None) of an exception met by a run.
-
-    BackupError: its own line and exit code. OSError (a full disk, a permission): one line, exit 1, no traceback: the
-    machine needs fixing, not the code. Anything else is a bug: one line, exit 1, and the traceback, which the front
-    door prints after the line."""
-    if isinstance(exc, BackupError):
-        return str(exc), exc.exit_code, None
-    if isinstance(exc, OSError):
-        return os_error_line(exc), 1, None
-    trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
-    return f"unexpected {exc.__class__.__name__}: {exc} (a bug: please report it with the traceback)", 1, trace

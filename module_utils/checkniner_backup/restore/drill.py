@@ -6,7 +6,8 @@ import os
 import re
 import time
 
-from ..errors import BackupError, ConfigError
+from .. import health
+from ..errors import BackupError, ConfigError, describe
 from ..pg_admin import connect_maintenance, create_database, drop_database
 from ..units import utcnow
 from .fetch import fetch
@@ -51,6 +52,30 @@ def drop_stale_scratch(database, now=None):
 
 
 def verify(config, request):
+    """The restore drill (see _verify), reported like every scheduled job: its record in state.json (when there is a
+    backup directory), the metrics file, and CHECKNINER_VERIFY_HEALTHCHECK_URL (URL/fail with the reason on failure).
+    A failure that raises is reported, then raised."""
+    try:
+        result = _verify(config, request)
+    except Exception as exc:
+        line = describe(exc)[0]
+        record = {"outcome": "failed", "archive": None, "error": line, "locations": []}
+        warnings = health.after_job(config, "drill", f"failed: {line}", record)
+        if isinstance(exc, BackupError):
+            exc.warnings += warnings
+        raise
+    location = {"location": result["source"], "archive": result["archive"], "ok": result["ok"]}
+    record = {
+        "outcome": "passed" if result["ok"] else "failed",
+        "archive": result["archive"],
+        "error": None if result["ok"] else result["message"],
+        "locations": [{**location, "message": result["message"]}],
+    }
+    result["warnings"] += health.after_job(config, "drill", result["message"], record)
+    return result
+
+
+def _verify(config, request):
     """The restore drill: restore request.archive into a scratch database on the configured server, prove the business
     fingerprint and every table's row count, check the application sees no missing migration, and drop the scratch
     database whatever happens (signals included).
