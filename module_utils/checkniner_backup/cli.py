@@ -116,7 +116,7 @@ def cmd_restore(args, cfg):
 
 
 def cmd_verify(args, cfg):
-    result = api.verify(cfg, api.VerifyRequest(archive=args.archive, spelling=api.CLI))
+    result = api.verify(cfg, api.VerifyRequest(archive=args.archive, source=args.source, spelling=api.CLI))
     if args.json:
         emit_json(result)
     say("verify", result["message"], error=args.json or not result["ok"])  # --json: stdout holds one document
@@ -186,7 +186,19 @@ def build_parser():
     p.set_defaults(func=cmd_restore, needs_db=False)
 
     p = sub.add_parser(
-        "verify", parents=[as_json, which], help="restore drill: restore into a scratch database, prove it, drop it"
+        "verify",
+        parents=[as_json, which],
+        help="restore drill: restore each location's copy into a scratch database, prove it, drop it",
+        description="The restore drill: the newest archive (or --archive NAME) of the local directory and of each S3 "
+        "destination (downloaded through its latest.json) is restored into a scratch database and proven; fails when "
+        "any copy fails, naming which. A copy byte for byte equal to one proven is proven by that equality.",
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        choices=("all", "local", "s3"),
+        default="all",
+        help="which copies: all (default: local and every S3 destination), local, or s3 (every destination)",
     )
     p.set_defaults(func=cmd_verify, needs_db=True)
 

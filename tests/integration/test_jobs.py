@@ -29,7 +29,7 @@ def test_the_drill_pings_its_url_records_its_outcome_and_keeps_the_run_metrics(r
     assert drill.returncode == 0, drill.stderr
     name = json.loads(drill.stdout)["archive"]
     assert receiver.calls[-1][0] == "/ping/0f4c-uuid" and receiver.calls[-1][2] == "passed"
-    assert receiver.calls[-1][1].startswith(f"{name} restores")
+    assert receiver.calls[-1][1].startswith(f"local: {name} restores")
     doc = status(run_cli)
     assert doc["drill_stale"] is False and doc["last_drill_success"] == doc["last_drill"]["at"]
     assert doc["last_drill"]["outcome"] == "passed" and doc["last_drill"]["archive"] == name
@@ -84,3 +84,51 @@ def test_prune_pings_its_url_and_reports_a_failed_destination(run_cli, receiver,
     assert doc["last_prune_success"] < doc["last_prune"]["at"]
     assert results(metrics, "prune_last_result") == {"pruned": 0, "failed": 1}
     assert results(metrics, "last_run_result")["saved"] == 1
+
+
+# -- the drill proves the off-site copy ----------------------------------------------------------------------------
+
+
+def test_a_damaged_object_in_the_bucket_fails_the_drill_though_the_local_copy_is_intact(
+    run_cli, backup_env, s3, bucket, receiver, pg
+):
+    env = {"CHECKNINER_VERIFY_HEALTHCHECK_URL": receiver.url}
+    assert run_cli("run").returncode == 0
+    good = run_cli("verify", "--json", env=env)
+    assert good.returncode == 0, good.stderr
+    doc = json.loads(good.stdout)
+    name = doc["archive"]
+    assert [(r["location"], r["archive"], r["ok"]) for r in doc["locations"]] == [
+        ("local", name, True),
+        ("s3", name, True),
+    ]
+    assert doc["locations"][1]["proven_with"] == "local"  # the same bytes: not restored twice
+    assert doc["message"].startswith(f"local: {name} restores: ") and "; s3: " in doc["message"]
+
+    client = s3.client()
+    key = f"db/{name}"
+    head = client.head_object(Bucket=bucket, Key=key)
+    body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF  # bit rot in the bucket; its metadata still claims the original checksum
+    client.put_object(Bucket=bucket, Key=key, Body=bytes(body), Metadata=head["Metadata"])
+
+    bad = run_cli("verify", "--json", env=env)
+    assert bad.returncode == 1, bad.stderr
+    doc = json.loads(bad.stdout)
+    assert doc["ok"] is False
+    local, remote = doc["locations"]
+    assert local["ok"] is True and local["proven_with"] is None  # the local copy was restored and proven
+    assert remote["ok"] is False and remote["archive"] is None  # refused before it counted as fetched
+    expected = f"{name} from s3://{bucket}/db/ at {s3.endpoint_url} does not match its recorded sha256"
+    assert remote["message"].startswith(expected), remote["message"]
+    assert doc["message"] == f"the drill FAILED for s3: s3: {remote['message']}; passed: local"
+    assert receiver.calls[-1] == ("/ping/0f4c-uuid/fail", doc["message"], "failed")
+    assert status(run_cli)["last_drill"]["locations"][1]["ok"] is False
+    assert pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'cnb\\_verify\\_%';").strip() == "0"
+
+    only_local = run_cli("verify", "--from", "local", env=env)
+    assert only_local.returncode == 0, only_local.stderr
+    only_s3 = run_cli("verify", "--from", "s3", env=env)
+    assert only_s3.returncode == 1
+    assert f"failed: {expected}" in only_s3.stderr.splitlines()[0]
+    assert receiver.calls[-1][0] == "/ping/0f4c-uuid/fail"
