@@ -11,7 +11,7 @@ sends no request for it.
 
 import os
 
-from ..errors import StoreError
+from ..errors import BackupError, StoreError
 from ..local import unconfirmed
 from ..manifest import describe_local
 from ..s3 import S3Store
@@ -19,7 +19,7 @@ from ..s3 import S3Store
 
 def queue_stranded(config, bdir, state):
     """Queue every unconfirmed archive, or record it as confirmed when the destination already holds it. The caller
-    holds the run lock and saves the state. Returns {destination name: StoreError} for destinations that could not
+    holds the run lock and saves the state. Returns {destination name: BackupError} for destinations that could not
     be listed (their archives are queued all the same: the upload's own HEAD decides then)."""
     errors = {}
     for dest in config.destinations:
@@ -29,7 +29,7 @@ def queue_stranded(config, bdir, state):
         there = {}
         try:
             there = {obj["name"]: obj["size"] for obj in S3Store(dest).iter_archives()}
-        except StoreError as exc:
+        except BackupError as exc:  # StoreError, or ConfigError for missing credentials: this destination only
             errors[dest.name] = exc
         for name in stranded:
             if there.get(name) == os.path.getsize(bdir.join(name)):
@@ -45,7 +45,7 @@ def probe(config, bdir, state, skip=()):
     that has nothing to send this run (those that do talk to S3 anyway) and is not in skip.
 
     A missing or changed object is no longer confirmed and is queued again (the upload that follows sends it).
-    Returns ({destination name: StoreError}, {destination name: the archive it lost})."""
+    Returns ({destination name: BackupError}, {destination name: the archive it lost})."""
     errors, lost = {}, {}
     for dest in config.destinations:
         if dest.name in skip or bdir.pending(dest.name):
@@ -58,7 +58,7 @@ def probe(config, bdir, state, skip=()):
         store = S3Store(dest)
         try:
             head = store.head(name)
-        except StoreError as exc:
+        except BackupError as exc:  # StoreError, or ConfigError for missing credentials: this destination only
             errors[dest.name] = exc
             continue
         sha256 = state.archive(name).get("sha256") or describe_local(path)["sha256"]

@@ -33,8 +33,7 @@ class RunResult:
         unchanged run becomes a failure; the first failure's line is the one kept."""
         if self.outcome == "failed":
             return
-        self.error, _code, self.traceback = describe(exc)
-        self.exit_code = 1
+        self.error, self.exit_code, self.traceback = describe(exc)  # 2 for missing credentials: configuration
         if self.outcome != "saved":
             self.outcome = "failed"
 
