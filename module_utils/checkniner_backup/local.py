@@ -1,6 +1,7 @@
 """The local archive directory (CHECKNINER_BACKUP_DIR): archives, the latest.tar.gz link, work directories and the
 outbox, one queue per S3 destination (outbox/<destination>/<name>: queued when saved, dequeued once S3 confirmed it).
-An archive is waiting for a destination while it is queued there or state.json has no confirmation of it from there.
+An archive is queued for every destination before it is renamed into place, so an archive here that is in no outbox of
+a destination is in it, once the directory was reconciled with that destination (backup/reconcile.py).
 
 state.json is state.py's, the lock lock.py's, which archive is latest latest.py's.
 """
@@ -105,22 +106,23 @@ class BackupDir:
 # -- what each destination still lacks ---------------------------------------------------------------------------
 
 
-def unconfirmed(bdir, state, destination):
-    """Regular archives here that wait in no outbox of the destination and that it never confirmed: saved before the
-    destination was configured, or renamed into place by a run killed before it queued them (safety archives are
-    never uploaded). The next run queues them (backup/reconcile.py)."""
+def unreconciled(bdir, state, destination):
+    """Regular archives here not queued for a destination this directory was not reconciled with yet (configured
+    since they were saved, or a state file older than reconciliation): every one of them, the next run finds out
+    which the destination lacks (backup/reconcile.py). Safety archives are never uploaded. [] once reconciled."""
+    if state.reconciled(destination):
+        return []
     queued = set(bdir.pending(destination))
-    return [
-        name
-        for name in bdir.archive_names()
-        if not archive.is_safety_archive(name) and name not in queued and not state.uploaded_to(name, destination)
-    ]
+    return [n for n in bdir.archive_names() if not archive.is_safety_archive(n) and n not in queued]
 
 
 def waiting(config, bdir, state):
-    """{destination name: archives not yet confirmed there, queued or not}, oldest first."""
+    """{destination name: archives here it does not hold yet as far as this directory knows}, oldest first: those
+    queued (whose file is still here) and those not reconciled yet."""
+    present = set(bdir.archive_names())
     return {
-        d.name: sorted(set(bdir.pending(d.name)) | set(unconfirmed(bdir, state, d.name))) for d in config.destinations
+        d.name: sorted((set(bdir.pending(d.name)) & present) | set(unreconciled(bdir, state, d.name)))
+        for d in config.destinations
     }
 
 

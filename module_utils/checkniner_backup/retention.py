@@ -12,10 +12,10 @@ The policy is restic's `forget --keep-within/--keep-hourly/...`, applied to each
   (`<stamp>-pre-restore.tar.gz`, restore's safety copies) form their own series, as restic groups snapshots by tag:
   a restore never displaces a regular archive from its hour, and safety copies are thinned only against each other
   (restores are rare, so the daily and monthly tiers keep them for a long time).
-- Never deleted: the newest archive of each series; every archive still waiting in any outbox, or never confirmed
-  by a configured destination (saved before it was configured: the next run queues it); the target of the local
-  latest.tar.gz link and state.json's last archive; in a destination, the archive its latest.json names; an archive
-  whose name carries an impossible date.
+- Never deleted: the newest archive of each series; every archive still waiting in any outbox, or for a configured
+  destination the directory was not reconciled with yet (configured since: the next run queues it); the target of
+  the local latest.tar.gz link and state.json's last archive; in a destination, the archive its latest.json names;
+  an archive whose name carries an impossible date.
 
 The policy (`plan`) is a pure function over names. `prune` applies it: locally under the run lock (which also
 guards state.json), then in each destination from one paginated listing (names only, no request per object) and
@@ -31,7 +31,7 @@ from . import archive, health, lock
 from . import config as config_mod
 from .errors import BackupError, Busy, ConfigError, StoreError, describe
 from .fsutil import fsync_dir
-from .local import BackupDir, unconfirmed
+from .local import BackupDir, unreconciled
 from .s3 import S3Store
 from .state import State
 
@@ -142,11 +142,11 @@ def _failed(name, where, error):
 
 
 def local_pins(bdir, state, destinations=()):
-    """{name: reason} never to delete anywhere: what waits in an outbox or was never confirmed by one of the
-    destinations, what latest.tar.gz and state name."""
+    """{name: reason} never to delete anywhere: what waits in an outbox, or for a destination the directory was not
+    reconciled with yet; what latest.tar.gz and state name."""
     pinned = {name: "pending upload" for name in bdir.outboxed()}
     for dest in destinations:
-        pinned.update((name, "pending upload") for name in unconfirmed(bdir, state, dest.name))
+        pinned.update((name, "pending upload") for name in unreconciled(bdir, state, dest.name))
     for name, reason in (
         (bdir.link_target(), "latest.tar.gz"),
         (state.last.get("name"), "last"),

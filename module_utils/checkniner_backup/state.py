@@ -1,9 +1,10 @@
 """state.json: what the runs remember. The one owner of its schema; nothing else reads or writes the file.
 
-    archives      {name: {sha256, size, fingerprint,   recorded when an archive is saved: restores and uploads check
-                   uploaded: {destination: ISO time}}} the file against it; `uploaded` when S3 confirmed the copy
-                                                       (entries written before it existed are reconciled by the next
-                                                       run from one listing of the destination)
+    archives      {name: {sha256, size, fingerprint}}  recorded when an archive is saved: restores and uploads check
+                                                       the file against it
+    destinations  {name: {reconciled: ISO time}}       every archive here was queued for that destination, or found
+                                                       in it (backup/reconcile.py); missing: not yet (a destination
+                                                       configured since, or a state file older than this key)
     last          {name, fingerprint, sha256, size}    the newest archive saved here
     last_change   ISO time                             when an archive was last saved
     last_run      {at, outcome, reason, error, duration, name, size, pending}
@@ -58,11 +59,12 @@ def _fields(**checks):
 
 
 _STR, _INT = _opt(str), _opt(int)
-_ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR, uploaded=_entries(_iso))
+_ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR)
 _DIGESTS = _fields(fingerprint=_STR, tables=_entries(_entries(_opt(dict))), migrations=_opt(dict))
 # what each top-level key must look like; a key not listed here is kept as it is
 SHAPE = {
     "archives": _entries(_ARCHIVE),
+    "destinations": _entries(_fields(reconciled=_iso)),
     "last": _fields(name=_STR, fingerprint=_STR, sha256=_STR, size=_INT),
     "last_change": _iso,
     "last_run": _fields(at=_iso, outcome=_STR, reason=_STR, error=_STR, name=_STR, size=_INT),
@@ -129,7 +131,7 @@ class State:
     # -- archives ----------------------------------------------------------------------------------------------
 
     def archive(self, name):
-        """{sha256, size, fingerprint, uploaded} recorded for `name` here, or {}."""
+        """{sha256, size, fingerprint} recorded for `name` here, or {}."""
         info = self._section("archives").get(name)
         return info if isinstance(info, dict) else {}
 
@@ -152,24 +154,22 @@ class State:
         self.doc["last"] = {"name": name, "fingerprint": fingerprint, "sha256": sha256, "size": size}
         self.doc["last_change"] = utcnow().isoformat()
 
-    def record_described(self, name, sha256, size, fingerprint):
-        """What an archive saved without a record (by a run killed before it recorded it) turned out to be."""
-        entry = self.doc.setdefault("archives", {}).setdefault(name, {})
-        entry.update(sha256=sha256, size=size, fingerprint=fingerprint)
+    # -- destinations this directory was reconciled with (backup/reconcile.py) --------------------------------
 
-    # -- confirmed uploads (backup/upload.py, backup/reconcile.py) ----------------------------------------------
+    def reconciled(self, destination):
+        """True once every archive here was queued for the destination or found in it. From then on every archive
+        is queued for it when saved, so what is not in its outbox is there."""
+        return bool(self._section("destinations").get(destination))
 
-    def uploaded_to(self, name, destination):
-        """True when S3 confirmed `name` in the destination (by its name)."""
-        return destination in (self.archive(name).get("uploaded") or {})
+    def record_reconciled(self, destination):
+        self.doc.setdefault("destinations", {})[destination] = {"reconciled": utcnow().isoformat()}
 
-    def record_uploaded(self, name, destination):
-        entry = self.doc.setdefault("archives", {}).setdefault(name, {})
-        entry.setdefault("uploaded", {})[destination] = utcnow().isoformat()
-
-    def forget_uploaded(self, name, destination):
-        """The destination lost its copy: it is no longer confirmed there."""
-        (self.archive(name).get("uploaded") or {}).pop(destination, None)
+    def forget_destinations(self, configured):
+        """A destination no longer configured is forgotten: configured again later, it is reconciled again (the
+        archives saved meanwhile were queued for nobody)."""
+        kept = {k: v for k, v in self._section("destinations").items() if k in set(configured)}
+        if kept != self._section("destinations"):
+            self.doc["destinations"] = kept
 
     # -- the last archive and the last runs --------------------------------------------------------------------
 

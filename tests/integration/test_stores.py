@@ -49,40 +49,50 @@ def test_archives_saved_before_s3_was_configured_are_pending_pinned_then_uploade
     assert f"uploaded {old}, {new}" in result.stdout
     assert keys(s3, bucket) == [f"db/{old}", f"db/{new}", "db/latest.json"]
     assert pending(run_cli) == 0
-    assert set(state_of(backup_env)["archives"][old]["uploaded"]) == {"s3"}
-    # confirmed: no longer pinned
+    assert state_of(backup_env)["destinations"]["s3"]["reconciled"]
+    # reconciled and sent: no longer pinned
     dry = json.loads(run_cli("prune", "--dry-run", "--json", env=keep_one).stdout)
     assert dry["locations"][0]["delete"] == [old]
     again = run_cli("run")
     assert again.returncode == 0 and "uploaded" not in again.stdout, again.stdout
 
 
-def test_an_archive_a_killed_run_never_queued_is_uploaded_by_the_next(run_cli, backup_env, s3, bucket):
+def test_a_run_killed_around_the_rename_strands_nothing(run_cli, backup_env, s3, bucket, monkeypatch):
+    """The archive is queued before it is renamed into place: killed just after the rename (before anything was
+    recorded), the archive still goes out with the next run; killed before it, nothing phantom waits."""
+    from checkniner_backup import archive, cli
+    from checkniner_backup.state import State
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt  # what SIGINT does; SIGKILL leaves the same files (no cleanup runs either way)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(archive, "write_archive", killed)  # before the rename: a queued name, no file
+        assert cli.main(["run"], env=backup_env) == 1
     directory = Path(backup_env["CHECKNINER_BACKUP_DIR"])
-    assert run_cli("run", env={"S3_ENDPOINT_URL": "http://127.0.0.1:9"}).returncode == 1  # saved, not sent
+    assert archives(backup_env) == [] and len(list((directory / "outbox" / "s3").iterdir())) == 1
+    assert pending(run_cli) == 0  # a queued name whose file never came waits for nothing
+
+    with monkeypatch.context() as patch:
+        patch.setattr(State, "record_saved", killed)  # after the rename: the archive, queued, recorded nowhere
+        assert cli.main(["run"], env=backup_env) == 1
     (name,) = archives(backup_env)
-    # what a run killed between the rename and the queue leaves: the archive, no queue entry, no record
-    (directory / "outbox" / "s3" / name).unlink()
-    doc = state_of(backup_env)
-    del doc["archives"][name]
-    (directory / "state.json").write_text(json.dumps(doc))
+    assert not (directory / "state.json").exists()  # nothing was recorded
     assert pending(run_cli) == 1
 
     result = run_cli("run")
     assert result.returncode == 0, result.stderr
     assert f"uploaded {name}" in result.stdout
     assert keys(s3, bucket) == [f"db/{name}", "db/latest.json"]
-    entry = state_of(backup_env)["archives"][name]
-    assert entry["sha256"] and entry["uploaded"]["s3"]  # described from the archive itself
-    assert pending(run_cli) == 0
+    assert pending(run_cli) == 0 and list((directory / "outbox" / "s3").iterdir()) == []
 
 
-def test_a_state_file_older_than_confirmations_is_reconciled_from_one_listing(run_cli, backup_env, s3, bucket):
+def test_a_state_file_older_than_reconciliation_is_reconciled_from_one_listing(run_cli, backup_env, s3, bucket):
     directory = Path(backup_env["CHECKNINER_BACKUP_DIR"])
     assert run_cli("run").returncode == 0
     (name,) = archives(backup_env)
     doc = state_of(backup_env)
-    del doc["archives"][name]["uploaded"]  # as every state.json written before issue 13
+    del doc["destinations"]  # as every state.json written before issue 13
     (directory / "state.json").write_text(json.dumps(doc))
     assert pending(run_cli) == 1
     before = s3.client().head_object(Bucket=bucket, Key=f"db/{name}")["LastModified"]
@@ -90,7 +100,7 @@ def test_a_state_file_older_than_confirmations_is_reconciled_from_one_listing(ru
     result = run_cli("run")
     assert result.returncode == 0 and "uploaded" not in result.stdout, result.stdout + result.stderr
     assert s3.client().head_object(Bucket=bucket, Key=f"db/{name}")["LastModified"] == before  # not sent again
-    assert state_of(backup_env)["archives"][name]["uploaded"]["s3"]
+    assert state_of(backup_env)["destinations"]["s3"]["reconciled"]
     assert pending(run_cli) == 0
 
 

@@ -28,7 +28,7 @@ GOOD = {
         ({"last_success": "not a time"}, "of the wrong shape (last_success)"),
         ({"archives": ["a"]}, "of the wrong shape (archives)"),
         ({"archives": {"a": {"size": "big"}}}, "of the wrong shape (archives)"),
-        ({"archives": {"a": {"uploaded": {"s3": 1}}}}, "of the wrong shape (archives)"),
+        ({"destinations": {"s3": {"reconciled": 1}}}, "of the wrong shape (destinations)"),
         ({"digests": {"fingerprint": "f", "identity": "x"}}, "of the wrong shape (digests)"),
         ({"digests": {"fingerprint": "f", "tables": [], "migrations": None}}, "of the wrong shape (digests)"),
     ],
@@ -56,16 +56,16 @@ def test_malformed_file_is_set_aside_under_the_lock(tmp_path, text, problem):
     assert State.load(bdir).warnings == []
 
 
-def test_uploads_are_recorded_per_destination_and_older_entries_have_none(tmp_path):
+def test_reconciliation_is_remembered_per_configured_destination(tmp_path):
     bdir = BackupDir(tmp_path, create=False)
-    (tmp_path / "state.json").write_text(json.dumps(GOOD))  # written before `uploaded` existed
+    (tmp_path / "state.json").write_text(json.dumps(GOOD))  # written before destinations were reconciled
     state = State.load(bdir)
-    name = "2026-01-01T000000Z.tar.gz"
-    assert not state.uploaded_to(name, "s3")
-    state.record_uploaded(name, "s3")
+    assert not state.reconciled("s3")
+    state.record_reconciled("s3")
+    state.record_reconciled("offsite")
     state.save()
     state = State.load(bdir)
-    assert state.uploaded_to(name, "s3") and not state.uploaded_to(name, "offsite")
-    assert state.archive(name)["sha256"] == "a" * 64
-    state.forget_uploaded(name, "s3")
-    assert not state.uploaded_to(name, "s3")
+    assert state.reconciled("s3") and state.reconciled("offsite") and not state.reconciled("other")
+    state.forget_destinations(["s3"])  # offsite is no longer configured: reconciled again if it comes back
+    assert state.reconciled("s3") and not state.reconciled("offsite")
+    assert state.archive("2026-01-01T000000Z.tar.gz")["sha256"] == "a" * 64

@@ -80,7 +80,8 @@ def _serve_stores(config, bdir, state, result):
     """Every destination made to hold what this directory holds, in this order:"""
     errors = []
     try:
-        # 1. nothing stranded: an archive in no outbox and never confirmed is queued first, so that step 3 sends it
+        # 1. nothing stranded: a destination configured since archives were saved gets those it lacks queued first,
+        #    so that step 3 sends them
         stranded = queue_stranded(config, bdir, state)
         # 2. a destination with nothing to send is still asked for its newest archive (one HEAD): refused
         #    credentials or a gone bucket fail this run, not the next change's; a lost object is queued again
@@ -88,7 +89,7 @@ def _serve_stores(config, bdir, state, result):
         # 3. the outboxes, oldest first; the pointer follows each upload
         result.uploaded, upload_error = distribute(config, bdir, state)
         # the reason a person must act on first: the upload's own failure, else the loss, else what could not be read
-        errors += [e for e in (upload_error, lost_error(config, state, lost)) if e]
+        errors += [e for e in (upload_error, lost_error(config, bdir, lost)) if e]
         errors += [*probed.values(), *stranded.values()]
     except Exception as exc:  # noqa: BLE001 - a local file that cannot be read, or a bug: the run fails, reported
         errors.append(exc)

@@ -23,17 +23,20 @@ def save_new(config, bdir, state, workdir, taken_at, preflight, snapshot_id, sna
     """A run's new archive: packaged (and encrypted), recorded in the state, queued for every destination, and only
     then named by latest.tar.gz. Returns (name, size)."""
     name = archive.name_for(taken_at, bdir.archive_names())
+    final = name + crypto.SUFFIX if config.gpg_recipient else name
+    # queued before it exists: a run killed after the rename never leaves an archive no outbox knows (one killed
+    # before it leaves a queued name without a file, which the upload drops)
+    for dest in config.destinations:
+        bdir.enqueue(dest.name, final)
     if config.gpg_recipient:
         # the clear archive never reaches the backup directory; only the encrypted one is kept and sent
         clear = os.path.join(workdir, name)
         package(config, clear, workdir, taken_at, preflight, snapshot_id, snap)
-        name += crypto.SUFFIX
-        size = crypto.encrypt(clear, bdir.join(name), config.gpg_recipient, config.env)
+        size = crypto.encrypt(clear, bdir.join(final), config.gpg_recipient, config.env)
     else:
-        size = package(config, bdir.join(name), workdir, taken_at, preflight, snapshot_id, snap)
+        size = package(config, bdir.join(final), workdir, taken_at, preflight, snapshot_id, snap)
+    name = final
     sha256 = file_sha256(bdir.join(name))
-    for dest in config.destinations:
-        bdir.enqueue(dest.name, name)
     state.record_saved(name, sha256, size, fingerprint)
     state.save()
     bdir.point_latest_at(name)

@@ -22,14 +22,6 @@ def _described(state, name, path):
     return info if info.get("sha256") else describe_local(path)
 
 
-def _confirmed(state, dest, name, info, path):
-    """S3 confirmed the archive in dest: remember it (what reconcile.py and prune go by), with what the archive is
-    when no record of it existed (saved by a run killed before it recorded it)."""
-    if not state.archive(name).get("sha256"):
-        state.record_described(name, info["sha256"], os.path.getsize(path), info.get("fingerprint"))
-    state.record_uploaded(name, dest.name)
-
-
 def distribute(config, bdir, state):
     """Upload everything waiting in each destination's outbox, oldest first; the pointer follows each upload.
 
@@ -47,7 +39,6 @@ def distribute(config, bdir, state):
                     continue
                 info = _described(state, name, path)
                 store.upload(path, name, info["sha256"], {"fingerprint": info.get("fingerprint", "")})
-                _confirmed(state, dest, name, info, path)
                 if pointer is None:
                     pointer = store.read_pointer() or {}
                 if name >= pointer.get("name", ""):
@@ -85,7 +76,6 @@ def ensure_uploaded(config, name=None, dry_run=False):
         return outcome
     # one lock for every destination: a run holding it may be sending this very archive from the outbox
     with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"{name} not uploaded"):
-        state = State.load(bdir, set_aside=True)
         for store in stores:
             present, pointer_ok = _in_place(store, name, sha256, size)
             if present and pointer_ok:
@@ -94,8 +84,6 @@ def ensure_uploaded(config, name=None, dry_run=False):
             store.upload(path, name, sha256, {"fingerprint": info.get("fingerprint") or ""})
             if not pointer_ok:
                 store.write_pointer(pointer_doc(name, sha256, size, info.get("fingerprint")))
-            _confirmed(state, store.dest, name, info, path)
-            state.save()
             bdir.dequeue(store.dest.name, name)
             outcome["destinations"][store.dest.name] = "uploaded"
     # the truth after the lock: a run that held it may have sent the archive meanwhile
