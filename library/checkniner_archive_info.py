@@ -83,11 +83,17 @@ archives:
       description: Whether it is the latest local archive (the newest regular one; every save points C(latest.tar.gz)
         at it).
       type: bool
+    future:
+      description:
+        - Whether its name is later than now plus an hour (a clock gone wrong, or a planted name). Such an archive is
+          kept, but never taken as C(latest), used to name the next archive, or counted as the newest by retention.
+      type: bool
     location:
       description: Always C(local).
       type: str
 latest:
-  description: The latest local archive (the newest regular one; every save points C(latest.tar.gz) at it), or null.
+  description: The latest local archive (the newest regular one not named in the future; every save points
+    C(latest.tar.gz) at it), or null.
   returned: when O(local=true)
   type: str
   sample: 2026-11-23T214052Z.tar.gz
@@ -115,6 +121,9 @@ remote_archives:
       type: str
     latest:
       description: Whether the destination's C(latest.json) pointer names it.
+      type: bool
+    future:
+      description: Whether its name is later than now plus an hour (never taken as C(latest)).
       type: bool
 remote_latest:
   description: Per destination, the archive its C(latest.json) pointer names (null when there is no pointer).

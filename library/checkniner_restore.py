@@ -84,6 +84,19 @@ options:
         fails before anything is touched. Not needed for another target or in check mode.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - SQL mode over an existing database, how many seconds to wait for other sessions that hold its tables (the
+        running application). After that the task fails naming them (pid, application, client, state), and nothing
+        is changed.
+    type: float
+    default: 30
+  terminate_sessions:
+    description:
+      - SQL mode over an existing database, end its other sessions first (the role needs the right to, e.g. the same
+        role as the application's sessions). Better still, stop the application (see C(playbooks/restore.yml)).
+    type: bool
+    default: false
 notes:
   - A restore whose proof fails (restored, but the business data differs from the archive) fails the task with
     C(changed=true).
@@ -161,6 +174,14 @@ safety_archive:
   description: The pre-restore archive saved before overwriting the live database.
   returned: when O(state=restored)
   type: str
+signed_by:
+  description:
+    - Fingerprint (C(SHA256:...)) of the key that signed the archive, null when it is unsigned.
+    - With C(CHECKNINER_TRUSTED_KEYS) set on the host, an archive that is unsigned or signed by a key the file does not
+      list fails the task before any database is touched; without it, an unsigned archive is restored with a warning.
+  returned: success
+  type: str
+  sample: SHA256:Zk2l1H0Hq8rS9tGm3bQxWm6aI0r8Jm1nQ2d7cP0xY4o
 fingerprint:
   description: Business fingerprint of the archive (C(expected)) and of the target (C(actual), when computed).
   returned: success
@@ -173,6 +194,12 @@ tables:
   description: Per table (SQL mode and the drill), C(match), C(expected) and C(actual) row counts.
   returned: success
   type: dict
+schema:
+  description: SQL mode and the drill, for archives that recorded their schema, C(match) and the C(differences)
+    (tables whose columns, constraints, indexes or triggers differ from the archive's, or C(large objects)).
+  returned: when the target was proven in SQL mode
+  type: dict
+  sample: {"match": true, "differences": []}
 fixtures:
   description: The apps loaded (fixtures mode), in load order, each with the number of objects in its fixture.
   returned: when O(state=restored)
@@ -264,6 +291,8 @@ def restore_request(module):
         target_url=params["target_database_url"],
         yes=params["confirm"],
         check=module.check_mode,
+        lock_timeout=params["lock_timeout"],
+        terminate_sessions=params["terminate_sessions"],
         spelling=api.MODULE,
     )
 
@@ -304,6 +333,8 @@ def main():
             apps=dict(type="list", elements="str"),
             target_database_url=dict(type="str", no_log=True),
             confirm=dict(type="bool", default=False),
+            lock_timeout=dict(type="float", default=30),
+            terminate_sessions=dict(type="bool", default=False),
             source=dict(type="str", choices=["all", "local", "s3"], aliases=["from"]),
         ),
         {"restored": do_restored, "verified": do_verified},

@@ -3,7 +3,8 @@
 
 A throwaway PostgreSQL cluster with the sample Django app and its data, a local S3 endpoint (moto server, real
 HTTP), a local archive directory under ./demo/: run -> unchanged run -> sessions-only write -> business change ->
-run -> list -> restore drill. Everything is stopped and removed at the end except ./demo/backups.
+run -> list -> restore drill, every archive signed by a key made for the demo and checked against it. Everything is
+stopped and removed at the end except ./demo/backups and ./demo/signing.key(.pub).
 """
 
 import os
@@ -49,6 +50,11 @@ def main():
         print(f"PostgreSQL {pg.bindir} on 127.0.0.1:{pg.port}, S3 endpoint {s3.endpoint_url}, bucket checkniner-demo")
         home = os.environ.get("HOME", str(DEMO))
         env = backup_environment(pg, s3, url, "checkniner-demo", DEMO / "backups", home)
+        step("a signing key: every archive is signed, restores and drills accept only archives signed by it")
+        cli(env, "keygen", str(DEMO / "signing.key"))
+        env.update(
+            CHECKNINER_SIGNING_KEY=str(DEMO / "signing.key"), CHECKNINER_TRUSTED_KEYS=str(DEMO / "signing.key.pub")
+        )
         step("first run: always saves, uploads, points latest.json at it")
         cli(env, "run")
         step("second run, nothing committed since: the precheck skips the dump entirely")

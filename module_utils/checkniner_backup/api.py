@@ -7,6 +7,7 @@ else of the engine, so every behaviour is written once, behind these names.
     verify(config, VerifyRequest) -> dict              the restore drill (restore/drill.py)
     prune(config, dry_run, policy) -> dict             tiered retention (retention.py)
     local_archives / remote_archives / status          read-only views (listing.py)
+    keygen(path, comment=None) -> dict                 a signing key pair: path (0600) and path.pub (signing.py)
 
 Requests carry the front door's Spelling (restore/request.py), so the engine's messages name options the way that
 user types them.
@@ -26,6 +27,7 @@ from .restore.request import CLI, MODULE, RestoreRequest, Spelling, VerifyReques
 from .restore.target import TARGET_ENV, argv_password_warning
 from .retention import prune
 from .retention import summary as prune_summary
+from .signing import keygen
 from .units import human_size, utcnow
 
 load_config = config.load
@@ -50,6 +52,7 @@ __all__ = [
     "VerifyRequest",
     "argv_password_warning",
     "human_size",
+    "keygen",
     "load_config",
     "local_archives",
     "local_latest",

@@ -1,7 +1,13 @@
-"""The archive: YYYY-MM-DDTHHMMSSZ.tar.gz with manifest.json, <db>.sql and <app>.json at the top level."""
+"""The archive: YYYY-MM-DDTHHMMSSZ.tar.gz with manifest.json, <db>.sql and <app>.json at the top level.
+
+manifest.json is the first member; when the host signs its archives, manifest.sig (signing.py's) is the second and
+the manifest does not list it (a signature cannot be inside what it signs). This module reads and writes the tar
+around them; what the manifest means is manifest.py's, what the signature means signing.py's.
+"""
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -9,6 +15,8 @@ import os
 import re
 import tarfile
 import zlib
+from dataclasses import dataclass
+from typing import Optional
 
 from .errors import IntegrityError
 from .fsutil import fsync_dir
@@ -17,12 +25,17 @@ FORMAT_VERSION = 1
 SUFFIX = ".tar.gz"
 LATEST = "latest.tar.gz"
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+MAX_MANIFEST = 16 * 1024 * 1024  # members are hostile input: a manifest is kilobytes, a signature a few hundred bytes
+MAX_SIGNATURE = 4096
 NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-[A-Za-z0-9_.-]+)?\.tar\.gz(\.gpg)?$")
 STAMP = "%Y-%m-%dT%H%M%SZ"
 COMPRESSLEVEL = 3  # zlib level: 3 costs about half the CPU of 6 for ~20% larger archives (benchmarks/)
 
 
 SAFETY_TAG = "pre-restore"
+# names later than now by more than this are from the future (a clock gone wrong, or a planted name): is_future()
+FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
 try:  # ISA-L's inflate (python-isal) reads our gzip three times faster than zlib; zlib where it is not installed
     from isal import igzip as _igzip
@@ -59,35 +72,58 @@ def safety_suffix():
     return f"-{SAFETY_TAG}{SUFFIX}"
 
 
+def is_future(name, now):
+    """Whether an archive's name is later than `now` plus FUTURE_TOLERANCE: a clock gone wrong, or a name planted to
+    sort after everything. Such an archive is kept and listed, but never the base of the next name (name_for), never
+    `latest` (latest.py, the pointer included) and never the newest that retention counts from (retention.py).
+    Compared as text, like every archive name (lexical order is time order), so an impossible date decides too."""
+    match = NAME_RE.match(os.path.basename(name))
+    return bool(match) and match.group(1) > _future_limit(now)
+
+
+@functools.lru_cache(maxsize=4)
+def _future_limit(now):
+    """The latest stamp that is not from the future (one strftime for a whole listing: `now` is fixed during it)."""
+    return (now.astimezone(dt.timezone.utc) + FUTURE_TOLERANCE).strftime(STAMP)
+
+
 def name_for(when, existing_names=(), suffix=SUFFIX):
-    """A name for an archive taken at `when`, strictly after every existing one (lexical order is time order)."""
+    """A name for an archive taken at `when`, strictly after every existing one (lexical order is time order) that
+    is not from the future."""
     when = when.astimezone(dt.timezone.utc).replace(microsecond=0)
-    newest = max((n for n in existing_names if is_archive_name(n)), default=None)
-    if newest:
-        newest_time = dt.datetime.strptime(NAME_RE.match(newest).group(1), STAMP).replace(tzinfo=dt.timezone.utc)
-        if when <= newest_time:
-            when = newest_time + dt.timedelta(seconds=1)
+    times = (time_of(n) for n in existing_names if is_archive_name(n) and not is_future(n, when))
+    newest_time = max((t for t in times if t is not None), default=None)  # an impossible date names nothing
+    if newest_time is not None and when <= newest_time:
+        when = newest_time + dt.timedelta(seconds=1)
     return when.strftime(STAMP) + suffix
 
 
 def time_of(name):
+    """The time an archive's name stands for; None for a name that is not an archive's, or an impossible date
+    (2026-13-45: a name written by hand, never by us)."""
     match = NAME_RE.match(os.path.basename(name))
     if not match:
         return None
-    return dt.datetime.strptime(match.group(1), STAMP).replace(tzinfo=dt.timezone.utc)
+    try:
+        return dt.datetime.strptime(match.group(1), STAMP).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
 
 
-def write_archive(path, members, manifest, mtime):
-    """Write a tar.gz: manifest first, then members [(arcname, file path)]; temp file, fsync, rename."""
+def write_archive(path, members, manifest, mtime, sign=None):
+    """Write a tar.gz: manifest first, then its signature (when sign, a callable(manifest bytes) -> the signature
+    member's bytes), then members [(arcname, file path)]; temp file, fsync, rename."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{os.getpid()}")
     try:
         with open(tmp, "wb") as raw:
             with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=COMPRESSLEVEL, format=tarfile.PAX_FORMAT) as tar:
                 data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-                info = tarfile.TarInfo(MANIFEST)
-                info.size, info.mtime, info.mode = len(data), mtime, 0o640
-                tar.addfile(info, io.BytesIO(data))
+                head = [(MANIFEST, data)] + ([(SIGNATURE, sign(data))] if sign else [])
+                for arcname, blob in head:
+                    info = tarfile.TarInfo(arcname)
+                    info.size, info.mtime, info.mode = len(blob), mtime, 0o640
+                    tar.addfile(info, io.BytesIO(blob))
                 for arcname, source in members:
                     info = tarfile.TarInfo(arcname)
                     info.size, info.mtime, info.mode = os.path.getsize(source), mtime, 0o640
@@ -104,41 +140,100 @@ def write_archive(path, members, manifest, mtime):
     return os.path.getsize(path)
 
 
+@dataclass(frozen=True)
+class Head:
+    """The head of an archive: its manifest (parsed, and the exact bytes that were signed) and its signature."""
+
+    manifest: dict
+    manifest_bytes: bytes
+    signature: Optional[bytes]  # the signature member's bytes; None: the archive is not signed
+
+    @property
+    def manifest_sha256(self):
+        return hashlib.sha256(self.manifest_bytes).hexdigest()
+
+
+def _small_member(tar, member, name, limit):
+    """The bytes of a regular member no larger than limit (anything else is refused: members are hostile input)."""
+    if not member.isfile() or member.size > limit:
+        raise IntegrityError(f"{name}: its {member.name} is not a regular file of at most {limit} bytes")
+    return tar.extractfile(member).read()
+
+
+def _manifest_of(tar, name):
+    """(parsed, exact bytes) of the first member, which must be manifest.json."""
+    first = tar.next()
+    if first is None or first.name != MANIFEST:
+        raise IntegrityError(f"{name} has no {MANIFEST} first: not a checkniner-backup archive")
+    data = _small_member(tar, first, name, MAX_MANIFEST)
+    manifest = json.loads(data)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("members", {}), dict):
+        raise IntegrityError(f"{name} has a {MANIFEST} that is not a checkniner-backup manifest")
+    return manifest, data
+
+
+def _unreadable(path, exc):
+    return IntegrityError(f"{os.path.basename(path)} is unreadable ({exc.__class__.__name__}: {exc})")
+
+
 def read_manifest(path):
     """The manifest of a local archive (it is the first member: only the head of the file is read)."""
     try:
         with reading(path) as tar:
-            member = tar.next()
-            if member is None or member.name != MANIFEST:
-                raise IntegrityError(
-                    f"{os.path.basename(path)} has no {MANIFEST} first: not a checkniner-backup archive"
-                )
-            return json.load(tar.extractfile(member))
+            return _manifest_of(tar, os.path.basename(path))[0]
+    except IntegrityError:
+        raise
     except (tarfile.TarError, OSError, EOFError, ValueError, *INFLATE_ERRORS) as exc:
-        raise IntegrityError(f"{os.path.basename(path)} is unreadable ({exc.__class__.__name__}: {exc})") from None
+        raise _unreadable(path, exc) from None
 
 
-def extract_verified(path, dest, stream=None, upto=None):
+def read_head(path):
+    """The manifest and the signature of an archive (the first members only). Raises IntegrityError for a head that
+    is not ours: no manifest first, a signature member too large or not a file, or two signature members."""
+    name = os.path.basename(path)
+    try:
+        with reading(path) as tar:
+            manifest, data = _manifest_of(tar, name)
+            signature, second = None, tar.next()
+            if second is not None and second.name == SIGNATURE:
+                signature = _small_member(tar, second, name, MAX_SIGNATURE)
+                third = tar.next()
+                if third is not None and third.name == SIGNATURE:
+                    raise IntegrityError(f"{name} holds a second {SIGNATURE}: not a checkniner-backup archive")
+            return Head(manifest, data, signature)
+    except IntegrityError:
+        raise
+    except (tarfile.TarError, OSError, EOFError, ValueError, *INFLATE_ERRORS) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def extract_verified(path, dest, stream=None, upto=None, manifest_sha256=None):
     """Extract every member into dest, checking each one's sha256 and size against the manifest as it streams.
 
     stream: {member name: callable(block)}: those members are handed over block by block instead of written (the SQL
     member goes straight to psql); dest None: the other members are checked, not written. Nothing handed over may be
     trusted before this returns: the check of a member ends with its last block. upto: a set of member names: stop
     once those are read, for an archive whose whole sha256 the caller checked against a record. That checksum already
-    vouches for every byte, so those members are checked by size only, not hashed a second time. Returns the
+    vouches for every byte, so those members are checked by size only, not hashed a second time. manifest_sha256:
+    the sha256 of the manifest bytes whose signature was checked (read_head): a manifest that differs now (the file
+    was replaced since) is refused. The signature member, second, is skipped (read_head reads it). Returns the
     manifest. Raises IntegrityError naming the first problem (truncated, tampered, missing member).
     """
     name = os.path.basename(path)
     stream = stream or {}
     try:
         with reading(path) as tar:
-            first = tar.next()
-            if first is None or first.name != MANIFEST:
-                raise IntegrityError(f"{name} has no {MANIFEST} first: not a checkniner-backup archive")
-            manifest = json.load(tar.extractfile(first))
+            manifest, data = _manifest_of(tar, name)
+            if manifest_sha256 is not None and hashlib.sha256(data).hexdigest() != manifest_sha256:
+                raise IntegrityError(f"{name} changed since its manifest and signature were checked: refused")
             expected = manifest.get("members", {})
             seen = set()
-            for member in iter(tar.next, None):
+            for index, member in enumerate(iter(tar.next, None)):
+                if member.name == SIGNATURE:
+                    if index != 0:
+                        raise IntegrityError(f"{name} holds a second {SIGNATURE}: not a checkniner-backup archive")
+                    _small_member(tar, member, name, MAX_SIGNATURE)
+                    continue
                 if not member.isfile() or "/" in member.name or member.name.startswith("."):
                     raise IntegrityError(f"{name} holds an unexpected member {member.name!r}")
                 want = expected.get(member.name)
@@ -168,5 +263,5 @@ def extract_verified(path, dest, stream=None, upto=None):
             return manifest
     except IntegrityError:
         raise
-    except (tarfile.TarError, OSError, EOFError, ValueError, KeyError, *INFLATE_ERRORS) as exc:
+    except (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError, *INFLATE_ERRORS) as exc:
         raise IntegrityError(f"{name} is damaged or truncated ({exc.__class__.__name__}: {exc})") from None

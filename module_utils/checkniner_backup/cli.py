@@ -62,6 +62,8 @@ def cmd_list(args, cfg):
         flags = []
         if row.get("latest"):
             flags.append("latest")
+        if row.get("future"):
+            flags.append("future: named later than now, never latest")
         if row.get("pending_upload"):
             flags.append("pending upload: " + ",".join(row["pending_upload"]))
         print(f"{row['name']}  {api.human_size(row['size']):>10}  {row['location']}  {' '.join(flags)}".rstrip())
@@ -98,6 +100,8 @@ def cmd_restore(args, cfg):
         target_url=args.target_database_url,
         yes=args.yes,
         check=args.check,
+        lock_timeout=args.lock_timeout,
+        terminate_sessions=args.terminate_sessions,
         spelling=api.CLI,
     )
     try:
@@ -136,6 +140,18 @@ def cmd_prune(args, cfg):
     for warning in result["warnings"]:
         say("prune", f"warning: {warning}", error=True)
     return 0 if result["ok"] else 1
+
+
+def cmd_keygen(args, _cfg):
+    made = api.keygen(args.path, comment=args.comment)
+    if args.json:
+        emit_json(made)
+        return 0
+    print(f"private key {made['private_key']} (mode 0600: keep it on this host only; CHECKNINER_SIGNING_KEY)")
+    print(f"public key  {made['public_key']} (one line for CHECKNINER_TRUSTED_KEYS where archives are restored)")
+    print(made["line"])
+    print(f"fingerprint {made['fingerprint']}")
+    return 0
 
 
 def build_parser():
@@ -182,6 +198,17 @@ def build_parser():
         "pass a URL with a password in CHECKNINER_RESTORE_TARGET_DATABASE_URL instead",
     )
     p.add_argument("--yes", action="store_true", help="confirm overwriting the live database")
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="SQL mode over an existing database: wait this long for other sessions holding its tables, then fail "
+        "naming them (default 30)",
+    )
+    p.add_argument(
+        "--terminate-sessions", action="store_true", help="SQL mode: end the target database's other sessions first"
+    )
     p.add_argument("--check", action="store_true", help="say whether the restore would change anything; change nothing")
     p.set_defaults(func=cmd_restore, needs_db=False)
 
@@ -212,6 +239,18 @@ def build_parser():
     )
     p.add_argument("--dry-run", action="store_true", help="list exactly what would be deleted; delete nothing")
     p.set_defaults(func=cmd_prune, needs_db=False)
+
+    p = sub.add_parser(
+        "keygen",
+        parents=[as_json],
+        help="create a key pair that signs archives: PATH (private, 0600) and PATH.pub (public)",
+        description="Create an Ed25519 signing key: the private key at PATH (mode 0600; point CHECKNINER_SIGNING_KEY "
+        "at it on the host that writes archives) and its public key line at PATH.pub (add it to the "
+        "CHECKNINER_TRUSTED_KEYS file where archives are restored). Never overwrites an existing file.",
+    )
+    p.add_argument("path", metavar="PATH", help="where the private key goes; the public key goes to PATH.pub")
+    p.add_argument("--comment", help="the public key's comment (default: checkniner-backup@HOSTNAME)")
+    p.set_defaults(func=cmd_keygen, needs_db=False, needs_config=False)
     return parser
 
 
@@ -220,8 +259,10 @@ def main(argv=None, env=None):
     args = parser.parse_args(argv)
     command = args.command
     try:
-        cfg = api.load_config(env, require_database=args.needs_db)
-        LOG["format"] = cfg.log_format
+        cfg = None
+        if getattr(args, "needs_config", True):  # keygen needs none: it runs where nothing else is configured
+            cfg = api.load_config(env, require_database=args.needs_db)
+            LOG["format"] = cfg.log_format
         return args.func(args, cfg)
     except api.BackupError as exc:
         say(command, f"failed: {exc}", error=True)

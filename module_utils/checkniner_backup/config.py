@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 from urllib.parse import unquote, urlsplit
 
+from . import signing
 from .errors import ConfigError
 
 DEFAULT_APPS = ("auth", "checkouts")
@@ -246,6 +247,25 @@ def load(env=None, require_database=True):
         schedule_minutes=_positive_int(env, "CHECKNINER_BACKUP_SCHEDULE_MINUTES", 5),
         env=env,
     )
+
+
+# -- signatures (signing.py owns the key formats) -------------------------------------------------------------
+# Read by the commands that need them, not by load(): a broken trusted-keys file must not stop the backups, and a
+# broken signing key stops `run` at its preflight (exit 2) rather than every `list` and `status`.
+
+
+def signing_key(config):
+    """The private key that signs every archive this host writes (CHECKNINER_SIGNING_KEY), or None: archives are
+    written unsigned. Raises ConfigError for a key that cannot be used (never echoing it)."""
+    path = (config.env.get(signing.SIGNING_KEY_VAR) or "").strip()
+    return signing.load_private(path) if path else None
+
+
+def trusted_keys(config):
+    """The public keys restore and verify accept signatures from (CHECKNINER_TRUSTED_KEYS, a file), or None: not
+    set, unsigned archives are accepted with a warning. Raises ConfigError for a file that is malformed or empty."""
+    path = (config.env.get(signing.TRUSTED_KEYS_VAR) or "").strip()
+    return signing.load_trusted(path) if path else None
 
 
 # -- retention (`checkniner-backup prune`) ----------------------------------------------------------------------

@@ -3,23 +3,25 @@ archive_info module)."""
 
 import os
 
-from . import health, latest
+from . import archive, health, latest
 from .errors import ConfigError
 from .local import BackupDir, pending_count, waiting
 from .s3 import S3Store
 from .state import State
+from .units import utcnow
 
 
 def local_archives(cfg, bdir=None):
     """Rows (oldest first) for every archive in CHECKNINER_BACKUP_DIR: name, size, fingerprint, pending_upload
-    (destinations still to send it to), location "local", latest."""
+    (destinations still to send it to), location "local", latest, future (named later than now: never latest)."""
     bdir = bdir or BackupDir(cfg.require_backup_dir(), create=False)
     state = State.load(bdir)
     pending = {}
     for dest, names in waiting(cfg, bdir, state).items():
         for name in names:
             pending.setdefault(name, []).append(dest)
-    newest = latest.local_latest(bdir)
+    now = utcnow()
+    newest = latest.local_latest(bdir, now)
     rows = []
     for name in bdir.archive_names():
         rows.append(
@@ -30,6 +32,7 @@ def local_archives(cfg, bdir=None):
                 "pending_upload": pending.get(name, []),
                 "location": "local",
                 "latest": name == newest,
+                "future": archive.is_future(name, now),
             }
         )
     return rows
@@ -41,15 +44,17 @@ def remote_pointers(cfg):
 
 
 def remote_archives(cfg):
-    """Rows (oldest first per destination) for every archive in S3: name, size, modified, location, latest."""
+    """Rows (oldest first per destination) for every archive in S3: name, size, modified, location, latest,
+    future."""
     if not cfg.destinations:
         raise ConfigError("S3 is not configured: set S3_BUCKET_NAME to list remote archives")
-    rows = []
+    rows, now = [], utcnow()
     for dest in cfg.destinations:
         store = S3Store(dest)
         pointer = store.read_pointer() or {}
         for obj in store.iter_archives():
-            obj.update(location=dest.name, latest=obj["name"] == pointer.get("name"))
+            future = archive.is_future(obj["name"], now)
+            obj.update(location=dest.name, latest=obj["name"] == pointer.get("name") and not future, future=future)
             rows.append(obj)
     return rows
 

@@ -18,8 +18,12 @@ from .fingerprint import FIXTURE_FORMAT, business_fingerprint, file_sha256, sql_
 FORMAT = "checkniner-backup"
 
 
-def build(config, name, taken_at, preflight, snapshot_id, snap):
-    """The manifest of an archive packaged from a complete snapshot.Snapshot (run and safety archives alike)."""
+def build(config, name, taken_at, preflight, snapshot_id, snap, sql_only=None):
+    """The manifest of an archive packaged from a complete snapshot.Snapshot (run and safety archives alike).
+
+    sql_only: why there are no fixtures (the application's Django could not read a damaged database): the archive
+    then names no business app, so its restore is proven by row counts and schema, not by fixtures it does not have.
+    """
     info = preflight.info
     members = {f"{info['database']}.sql": snap.sql}
     for label in sorted(snap.fixtures):
@@ -37,7 +41,7 @@ def build(config, name, taken_at, preflight, snapshot_id, snap):
         "tool_version": __version__,
         "snapshot": snapshot_id,
         "apps": sorted(snap.fixtures),
-        "business_apps": list(config.apps),
+        "business_apps": [] if sql_only else list(config.apps),
         "business_fixtures": {a: snap.fixtures[a]["sha256"] for a in config.apps if a in snap.fixtures},
         "fingerprint": fingerprint_of(config.apps, snap),
         "fixture_format": FIXTURE_FORMAT,
@@ -45,6 +49,8 @@ def build(config, name, taken_at, preflight, snapshot_id, snap):
         "sql_fingerprint": sql_fingerprint(snap.table_digests),
         "members": members,
         "migrations": snap.migrations,
+        "schema_digests": snap.schema_digests,
+        **({"sql_only": sql_only} if sql_only else {}),
     }
 
 
@@ -115,6 +121,11 @@ class Manifest:
     @property
     def sql_fingerprint(self):
         return self.doc.get("sql_fingerprint")
+
+    @property
+    def schema_digests(self):
+        """{object: md5} of the schema recorded at the snapshot (schema.py), or {} (older archives)."""
+        return self.doc.get("schema_digests") or {}
 
     def digest_methods(self):
         """{table: digest method} of the recorded business table digests; None: recorded before digests named their

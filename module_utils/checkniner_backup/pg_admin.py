@@ -122,3 +122,74 @@ def is_migrated(target):
         return migrated, bool(user_tables(conn))
     finally:
         conn.close()
+
+
+def is_superuser(target):
+    """Whether the role the restore connects as is a superuser (the archive's SQL would run with every privilege)."""
+    conn = connect_maintenance(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
+            row = cur.fetchone()
+        return bool(row and row[0])
+    finally:
+        conn.close()
+
+
+def other_sessions(target):
+    """The other sessions of the target database: [{pid, application, client, state}] (what may block a restore)."""
+    conn = connect_maintenance(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pid, application_name, coalesce(host(client_addr), 'local socket'), coalesce(state, '?')"
+                " FROM pg_catalog.pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend' ORDER BY pid",
+                [target.name],
+            )
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    return [{"pid": p, "application": a or "?", "client": c, "state": st} for p, a, c, st in rows]
+
+
+def describe_sessions(sessions):
+    return ", ".join(f"pid {s['pid']} ({s['application']}, {s['client']}, {s['state']})" for s in sessions)
+
+
+def terminate_sessions(target):
+    """End the other sessions of the target database. Returns those that were ended."""
+    sessions = other_sessions(target)
+    if sessions:
+        conn = connect_maintenance(target)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_catalog.pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+                            [[s["pid"] for s in sessions]])  # fmt: skip
+        finally:
+            conn.close()
+    return sessions
+
+
+def lock_statement(target):
+    """`LOCK TABLE ... IN ACCESS EXCLUSIVE MODE;` of the target's tables (one line), or "" when it has none: taken
+    first, under the restore's lock_timeout, so a session that holds a table fails the restore at once with its name
+    instead of leaving it waiting, unseen, while the application's queries queue behind it. Only tables this role may
+    lock that way, and not an extension's (PostGIS's spatial_ref_sys): the dump neither drops nor fills those."""
+    conn = pg.connect(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+                " AND n.nspname NOT LIKE 'pg\\_%' AND has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE')"
+                " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+                " AND d.objid = c.oid AND d.deptype = 'e') ORDER BY 1, 2"
+            )
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    if not rows:
+        return ""
+    names = ", ".join(f"{quote_ident(schema)}.{quote_ident(table)}" for schema, table in rows)
+    return f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE;"

@@ -15,7 +15,10 @@ The policy is restic's `forget --keep-within/--keep-hourly/...`, applied to each
 - Never deleted: the newest archive of each series; every archive still waiting in any outbox, or for a configured
   destination the directory was not reconciled with yet (configured since: the next run queues it); the target of
   the local latest.tar.gz link and state.json's last archive; in a destination, the archive its latest.json names;
-  an archive whose name carries an impossible date.
+  an archive whose name carries an impossible date; an archive whose name is from the future (archive.is_future: a
+  clock gone wrong, or a planted name). Those are kept and reported ("future"), but never count as the newest of
+  their series nor take a tier's slot, so they cannot shield everything else from the policy (nor, being "newest",
+  let the real history be thinned against a date years ahead).
 
 The policy (`plan`) is a pure function over names. `prune` applies it: locally under the run lock (which also
 guards state.json), then in each destination from one paginated listing (names only, no request per object) and
@@ -34,6 +37,7 @@ from .fsutil import fsync_dir
 from .local import BackupDir, unreconciled
 from .s3 import S3Store
 from .state import State
+from .units import utcnow
 
 TIERS = ("hourly", "daily", "weekly", "monthly")
 _STAMP_LEN = len("YYYY-MM-DDTHHMMSSZ")
@@ -63,15 +67,16 @@ def _date(day):
         return None
 
 
-def plan(names, policy, pinned=()):
+def plan(names, policy, pinned=(), now=None):
     """Apply the policy (a config.Retention) to archive names; names that are not archive names are ignored.
 
     pinned: names never to delete, {name: reason} ("pending upload", "latest.json", ...) or any iterable of names
-    (reason "pinned"). One pass per series, newest first; bucket keys are cut from the name (lexical order is time
-    order), so 100,000 names take well under a second.
+    (reason "pinned"). now: what "the future" is measured from (default: the clock). One pass per series, newest
+    first; bucket keys are cut from the name (lexical order is time order), so 100,000 names take well under a second.
     """
     if not isinstance(pinned, dict):
         pinned = dict.fromkeys(pinned, "pinned")
+    now = now or utcnow()
     result = Plan()
     groups = {}
     for name in names:
@@ -79,12 +84,12 @@ def plan(names, policy, pinned=()):
             groups.setdefault(series_of(name), []).append(name)
     for items in groups.values():
         items.sort()
-        _plan_series(items, policy, pinned, result.keep)
+        _plan_series(items, policy, pinned, result.keep, now)
     result.delete = sorted(n for items in groups.values() for n in items if n not in result.keep)
     return result
 
 
-def _plan_series(items, policy, pinned, keep):
+def _plan_series(items, policy, pinned, keep, now):
     """items: the names of one series, oldest first. Adds {name: reasons} to keep."""
     left = {tier: getattr(policy, tier) for tier in TIERS}
     last = dict.fromkeys(TIERS)
@@ -102,11 +107,15 @@ def _plan_series(items, policy, pinned, keep):
         if not day_ok:
             keep[name] = reasons + ["unreadable date"]
             continue
+        if newest is None and archive.is_future(name, now):  # newest first: only until the first real one
+            keep[name] = reasons + ["future"]
+            continue
         if newest is None:
             newest = name
             reasons.append("newest")
-            if policy.within_seconds:
-                start = archive.time_of(name) - dt.timedelta(seconds=policy.within_seconds)
+            newest_time = archive.time_of(name)  # None: a valid day at an impossible hour (by hand): no window
+            if policy.within_seconds and newest_time is not None:
+                start = newest_time - dt.timedelta(seconds=policy.within_seconds)
                 threshold = start.strftime(archive.STAMP)
         if threshold is not None and stamp >= threshold:
             reasons.append("within")

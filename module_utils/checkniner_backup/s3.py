@@ -12,6 +12,8 @@ POINTER = "latest.json"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 _CHECKSUM_UNSUPPORTED = {"NotImplemented", "InvalidArgument", "InvalidRequest", "XAmzContentSHA256Mismatch"}
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
+# a store without the multi-object delete (POST ?delete) says so with one of these
+_NO_BATCH_DELETE = {"NotImplemented", "MethodNotAllowed", "InvalidRequest", "501", "405"}
 # "there is no such object", however a store says it: a HEAD has no body, so only the status code (404) comes back
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 
@@ -105,6 +107,9 @@ class S3Store:
             # them back canonicalised (`Sha256`), moto and s3rver as written (`sha256`)
             "metadata": {k.lower(): v for k, v in (resp.get("Metadata") or {}).items()},
             "checksum_sha256": resp.get("ChecksumSHA256"),
+            # a multipart upload's checksum is of its parts' checksums (AWS writes it `...-N`, moto without the
+            # suffix): only a single-part object's is the whole file's
+            "multipart": "-" in (resp.get("ETag") or "") or resp.get("ChecksumType") == "COMPOSITE",
         }
 
     @staticmethod
@@ -112,9 +117,9 @@ class S3Store:
         if head is None or head["size"] != size or head["metadata"].get("sha256") != sha256:
             return False
         remote = head.get("checksum_sha256")
-        if remote and "-" not in remote:  # a whole-object checksum (single part): S3 computed it, compare
+        if remote and "-" not in remote and not head.get("multipart"):  # the whole file's, computed by S3: compare
             return remote == base64.b64encode(bytes.fromhex(sha256)).decode()
-        return True
+        return True  # size and our own sha256 metadata matched
 
     def upload(self, path, name, sha256, metadata):
         """Make sure the archive is in S3 with a matching checksum. Returns True when it was uploaded now."""
@@ -188,14 +193,34 @@ class S3Store:
             self.client.download_file(self.dest.bucket, self.key(name), path)
 
     def delete(self, names):
-        """Delete in batches of 1,000; a key S3 refused to delete is reported (after every batch was tried)."""
+        """Delete in batches of 1,000; a key S3 refused to delete is reported (after every batch was tried).
+
+        Stores without the multi-object delete (Google Cloud Storage's S3 interface answers NotImplemented) get one
+        DELETE per key instead, from the first refusal on."""
+        import botocore.exceptions as bx
+
         names = list(names)
         refused = []
+        one_by_one = False
         with s3_errors(self.dest, "deleting archives"):
             for start in range(0, len(names), 1000):
-                batch = [{"Key": self.key(n)} for n in names[start : start + 1000]]
-                resp = self.client.delete_objects(Bucket=self.dest.bucket, Delete={"Objects": batch, "Quiet": True})
-                refused += [f"{e.get('Key')} ({e.get('Code')})" for e in resp.get("Errors", [])]
+                keys = [self.key(n) for n in names[start : start + 1000]]
+                if not one_by_one:
+                    try:
+                        resp = self.client.delete_objects(
+                            Bucket=self.dest.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+                        )
+                        refused += [f"{e.get('Key')} ({e.get('Code')})" for e in resp.get("Errors", [])]
+                        continue
+                    except bx.ClientError as exc:
+                        if exc.response.get("Error", {}).get("Code") not in _NO_BATCH_DELETE:
+                            raise
+                        one_by_one = True
+                for key in keys:
+                    try:
+                        self.client.delete_object(Bucket=self.dest.bucket, Key=key)
+                    except bx.ClientError as exc:
+                        refused.append(f"{key} ({exc.response.get('Error', {}).get('Code')})")
         if refused:
             more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
             raise StoreError(f"S3 refused to delete {', '.join(refused[:3])}{more} ({self.dest.describe()})")

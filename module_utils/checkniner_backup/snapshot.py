@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from . import django_helper as protocol
-from . import pg
+from . import pg, schema
 from .django_client import HelperProcess
 
 MIGRATIONS = "django_migrations"
@@ -24,6 +24,7 @@ class Snapshot:
     table_digests: Dict[str, dict] = field(default_factory=dict)  # business label -> {table: {rows, sum}}
     migrations_digest: Optional[dict] = None  # of django_migrations: a new model means a new migration
     migrations: Dict[str, str] = field(default_factory=dict)
+    schema_digests: Optional[Dict[str, str]] = None  # schema.py: indexes, constraints, sequences, large objects
     complete: bool = False
 
 
@@ -69,6 +70,8 @@ def take(config, workdir, decide, snapshot_id):
                     result.table_digests, result.migrations_digest = table_digests(
                         database, snapshot_id, business_tables
                     )
+                    if go_on:  # what "the same database" means for a restore's "already matches"
+                        result.schema_digests = schema.of_snapshot(database, snapshot_id)
                 elif doc.get("phase") in (protocol.DONE, protocol.STOPPED):
                     result.migrations = doc.get("migrations", {})
                     result.complete = doc["phase"] == protocol.DONE

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build the Molecule base image localhost/checkniner-debian12:latest without any registry:
-# debootstrap a minimal Debian 12 (bookworm) root with the slow, stable packages baked in
-# (PostgreSQL 15 server and client, python3-venv, cron, sudo, logrotate, gnupg), then
-# `podman import` it. Cached: does nothing when the image already exists (FORCE=1 rebuilds).
+# Build a Molecule base image without any registry: localhost/checkniner-debian12:latest by default, or
+# DEBIAN_SUITE=trixie CHECKNINER_MOLECULE_IMAGE=localhost/checkniner-debian13:latest. debootstrap a minimal Debian
+# root with the slow, stable packages baked in (Debian's PostgreSQL server and client: 15 on bookworm, 17 on
+# trixie; python3-venv, cron, sudo, logrotate, gnupg), then `podman import` it. Cached: does nothing when the
+# image already exists (FORCE=1 rebuilds).
 set -euo pipefail
 
 IMAGE="${CHECKNINER_MOLECULE_IMAGE:-localhost/checkniner-debian12:latest}"
@@ -32,6 +33,16 @@ PACKAGES=(
   cron logrotate gnupg
   postgresql postgresql-client
 )
+# trixie: debootstrap resolves cron's and postgresql-common's need for sysusers/tmpfiles to the whole of systemd,
+# whose configuration fails in its chroot. So debootstrap installs the base alone, and apt (which takes the
+# standalone sysusers/tmpfiles a container needs) the rest, inside the new root.
+LATER=()
+if [ "$SUITE" = "trixie" ]; then
+  LATER=(cron logrotate postgresql postgresql-client systemd-standalone-sysusers systemd-standalone-tmpfiles)
+  KEEP=()
+  for p in "${PACKAGES[@]}"; do [[ " ${LATER[*]} " == *" $p "* ]] || KEEP+=("$p"); done
+  PACKAGES=("${KEEP[@]}")
+fi
 
 ROOTFS=$(mktemp -d /var/tmp/checkniner-rootfs.XXXXXX)
 chmod 0755 "$ROOTFS" # the root of the image: package scripts running as postgres must traverse it
@@ -45,6 +56,17 @@ echo "debootstrap $SUITE from $MIRROR into $ROOTFS"
 LANG=C.UTF-8 LC_ALL=C.UTF-8 debootstrap --variant=minbase \
   --include="$(IFS=,; echo "${PACKAGES[*]}")" \
   "$SUITE" "$ROOTFS" "$MIRROR"
+
+if [ ${#LATER[@]} -gt 0 ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$ROOTFS/usr/sbin/policy-rc.d"
+  chmod 0755 "$ROOTFS/usr/sbin/policy-rc.d"
+  printf 'deb %s %s main\n' "$MIRROR" "$SUITE" > "$ROOTFS/etc/apt/sources.list"
+  mount -t proc proc "$ROOTFS/proc"
+  LANG=C.UTF-8 LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" apt-get update -qq
+  LANG=C.UTF-8 LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" \
+    apt-get install -y -qq --no-install-recommends "${LATER[@]}" >/dev/null
+  umount "$ROOTFS/proc"
+fi
 
 # The default cluster (postgresql-common creates it at install; make sure it exists).
 PG_MAJOR=$(find "$ROOTFS/usr/lib/postgresql" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -n | tail -1)

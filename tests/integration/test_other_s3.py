@@ -51,3 +51,13 @@ def test_run_outbox_pointer_and_restore_on_another_store(run_cli, app_db, store,
     doc = json.loads(restored.stdout)
     assert doc["ok"] is True and doc["archive"] == remote[-1]["name"]
     pg.drop_database(f"{app_db.name}_from_store")
+    # the drill, on a host whose archives are only in this store
+    drill = run_cli("verify", "--json", env={**env, "CHECKNINER_BACKUP_DIR": str(tmp_path / "drill-host")})
+    assert drill.returncode == 0, drill.stderr
+    assert json.loads(drill.stdout)["ok"] is True
+    # prune this store down to the newest archive (the one latest.json names stays)
+    keep_one = {f"CHECKNINER_KEEP_{tier}": "0" for tier in ("HOURLY", "DAILY", "WEEKLY", "MONTHLY")}
+    pruned = run_cli("prune", env={**env, **keep_one, "CHECKNINER_KEEP_WITHIN": "0", "CHECKNINER_BACKUP_DIR": None})
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    left = json.loads(run_cli("list", "--remote", "--json", env=env).stdout)["archives"]
+    assert [a["name"] for a in left] == [remote[-1]["name"]]

@@ -4,17 +4,16 @@ Every bad-input test asserts the one line the user sees AND that the target data
 every table before and after).
 """
 
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 import uuid
 
 import pytest
+from support.archives import backup, first_error_line, repack, reseal
 from support.django_project import BUSINESS_TABLES, manage, migrate
 from support.pg import APP_USER, PostgresCluster, quote_ident, quote_literal
 from support.pg import table_digests as support_table_digests
@@ -70,20 +69,6 @@ def database_exists(pg, name):
     return pg.psql(f"SELECT count(*) FROM pg_database WHERE datname = {quote_literal(name)};").strip() == "1"
 
 
-def backup(run_cli, **env):
-    proc = run_cli("run", "--json", env=env)
-    assert proc.returncode == 0, proc.stderr
-    doc = json.JSONDecoder().raw_decode(proc.stdout)[0]
-    assert doc["outcome"] == "saved", doc
-    return doc["name"]
-
-
-def first_error_line(proc):
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines, f"no message on stderr (exit {proc.returncode}); stdout: {proc.stdout}"
-    return lines[0]
-
-
 def restore_json(run_cli, *args, env=None, expect=0):
     proc = run_cli("restore", "--json", *args, env=env)
     assert proc.returncode == expect, proc.stderr + proc.stdout
@@ -103,32 +88,6 @@ def scratch_dbs(pg):
     yield names
     for name in names:
         pg.drop_database(name)
-
-
-def repack(src, dest, edit):
-    """Rewrite an archive: edit(members: {name: bytes}, manifest) changes it in place; the manifest comes first."""
-    members = {}
-    with tarfile.open(src, "r:gz") as tar:
-        for member in tar:
-            members[member.name] = tar.extractfile(member).read()
-    manifest = json.loads(members.pop(archive.MANIFEST))
-    edit(members, manifest)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in [(archive.MANIFEST, json.dumps(manifest).encode())] + list(members.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    dest.write_bytes(buf.getvalue())
-    return str(dest)
-
-
-def reseal(members, manifest, name):
-    """Make the manifest agree with an edited member (a valid archive carrying different content)."""
-    import hashlib
-
-    manifest["members"][name]["sha256"] = hashlib.sha256(members[name]).hexdigest()
-    manifest["members"][name]["size"] = len(members[name])
 
 
 # -- SQL mode -------------------------------------------------------------------------------------------------

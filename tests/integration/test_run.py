@@ -71,7 +71,8 @@ def test_first_run_saves_then_unchanged_without_pg_dump(run_cli, backup_env, pg_
 
     second = run_cli("run")
     assert second.returncode == 0, second.stderr
-    assert re.search(r"unchanged \((precheck|fingerprint)", one_line(second.stdout))
+    # precheck, or digests when autovacuum's ANALYZE (which takes a transaction id) ran after the tests before
+    assert re.search(r"unchanged \((precheck|digests|fingerprint)", one_line(second.stdout))
     assert len(calls(pg_dump_log)) == 1, "an unchanged run must not invoke pg_dump"
     assert len(archives(backup_env)) == 1
     # and a third run on an idle database is decided by the precheck alone

@@ -1,8 +1,10 @@
 import datetime as dt
 import gzip
 import hashlib
+import io
 import json
 import subprocess
+import tarfile
 
 import pytest
 
@@ -21,6 +23,20 @@ def test_name_is_utc_without_colons_and_strictly_increasing():
     assert archive.name_for(when, [name]) == "2026-11-23T213006Z.tar.gz"
     assert archive.is_archive_name(name) and not archive.is_archive_name("latest.tar.gz")
     assert archive.time_of(name) == when.replace(microsecond=0)
+
+
+def test_names_from_the_future_are_flagged_and_never_the_base_of_the_next_name():
+    now = dt.datetime(2026, 11, 23, 21, 30, 5, tzinfo=UTC)
+    within = "2026-11-23T223005Z.tar.gz"  # now + the tolerance: a clock a little ahead is not "the future"
+    assert not archive.is_future(within, now)
+    assert archive.is_future("2026-11-23T223006Z.tar.gz", now)
+    assert archive.is_future("2999-01-01T000000Z-pre-restore.tar.gz.gpg", now)
+    assert archive.is_future("9999-99-99T999999Z.tar.gz", now)  # compared as text: an impossible date decides too
+    assert not archive.is_future("latest.tar.gz", now) and not archive.is_future("2020-01-01T000000Z.tar.gz", now)
+    assert archive.name_for(now, ["2999-01-01T000000Z.tar.gz", "2026-11-23T213005Z.tar.gz"]) == (
+        "2026-11-23T213006Z.tar.gz"
+    )
+    assert archive.name_for(now, [within]) == "2026-11-23T223006Z.tar.gz"
 
 
 def test_fingerprint_depends_on_each_business_fixture_only():
@@ -142,3 +158,105 @@ def test_upto_stops_after_the_named_members_and_trusts_their_bytes_to_the_caller
     assert b"".join(seen) == MEMBERS["db.sql"]
     with pytest.raises(IntegrityError, match="member db.sql does not match its manifest checksum"):
         archive.extract_verified(str(path), None)
+
+
+# -- the signature member ---------------------------------------------------------------------------------------
+
+
+def _signed(tmp_path, sign=lambda data: b"SIG:" + hashlib.sha256(data).hexdigest().encode()):
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    entries, listed = [], {}
+    for name, data in MEMBERS.items():
+        (src / name).write_bytes(data)
+        entries.append((name, str(src / name)))
+        listed[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    path = tmp_path / "2026-01-01T000000Z.tar.gz"
+    archive.write_archive(str(path), entries, {"members": listed, "fingerprint": "f"}, 0, sign=sign)
+    return path
+
+
+SYMLINK = object()
+
+
+def _tar(path, members):
+    """A hand-made archive: members [(name, bytes, or SYMLINK)] in this order (hostile layouts)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is SYMLINK:
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_signature_is_the_second_member_over_the_exact_manifest_bytes(tmp_path):
+    path = _signed(tmp_path)
+    listing = subprocess.run(["tar", "-tzf", str(path)], capture_output=True, text=True, check=True).stdout.split()
+    assert listing == ["manifest.json", "manifest.sig", "db.sql", "auth.json", "checkouts.json"]
+    head = archive.read_head(str(path))
+    assert head.signature == b"SIG:" + hashlib.sha256(head.manifest_bytes).hexdigest().encode()
+    assert json.loads(head.manifest_bytes) == head.manifest and "manifest.sig" not in head.manifest["members"]
+    out = tmp_path / "out"
+    out.mkdir()
+    assert archive.extract_verified(str(path), str(out), manifest_sha256=head.manifest_sha256) == head.manifest
+    assert sorted(p.name for p in out.iterdir()) == ["auth.json", "checkouts.json", "db.sql"]
+    subprocess.run(["tar", "-xzf", str(path), "-C", str(out), "auth.json"], check=True)  # the seed's commands
+    unsigned = tmp_path / "unsigned"
+    unsigned.mkdir()
+    assert archive.read_head(str(_make(unsigned, MEMBERS))).signature is None
+
+
+def test_a_manifest_replaced_after_its_check_is_refused(tmp_path):
+    path = _signed(tmp_path)
+    with pytest.raises(IntegrityError) as exc:
+        archive.extract_verified(str(path), None, manifest_sha256="0" * 64)
+    assert str(exc.value) == f"{path.name} changed since its manifest and signature were checked: refused"
+
+
+@pytest.mark.parametrize(
+    "layout, expected",
+    [
+        ("huge signature", "its manifest.sig is not a regular file of at most 4096 bytes"),
+        ("signature symlink", "its manifest.sig is not a regular file of at most 4096 bytes"),
+        ("two signatures", "holds a second manifest.sig: not a checkniner-backup archive"),
+        ("signature first", "has no manifest.json first: not a checkniner-backup archive"),
+        ("manifest not an object", "has a manifest.json that is not a checkniner-backup manifest"),
+    ],
+)
+def test_hostile_signature_members_fail_with_one_line(tmp_path, layout, expected):
+    manifest = json.dumps({"members": {"db.sql": {"sha256": hashlib.sha256(b"x").hexdigest(), "size": 1}}}).encode()
+    members = {
+        "huge signature": [("manifest.json", manifest), ("manifest.sig", b"0" * 5000), ("db.sql", b"x")],
+        "signature symlink": [("manifest.json", manifest), ("manifest.sig", SYMLINK)],
+        "two signatures": [("manifest.json", manifest), ("manifest.sig", b"a"), ("manifest.sig", b"b")],
+        "signature first": [("manifest.sig", b"a"), ("manifest.json", manifest)],
+        "manifest not an object": [("manifest.json", b"[1]"), ("db.sql", b"x")],
+    }[layout]
+    path = _tar(tmp_path / "2026-01-01T000000Z.tar.gz", members)
+    for read in (archive.read_head, lambda p: archive.extract_verified(p, None)):
+        with pytest.raises(IntegrityError) as exc:
+            read(str(path))
+        assert str(exc.value).startswith(path.name) and expected in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_second_signature_further_down_is_refused_while_streaming(tmp_path):
+    manifest = json.dumps({"members": {"db.sql": {"sha256": hashlib.sha256(b"x").hexdigest(), "size": 1}}}).encode()
+    path = _tar(tmp_path / "a.tar.gz", [("manifest.json", manifest), ("manifest.sig", b"a"), ("db.sql", b"x"),
+                                        ("manifest.sig", b"b")])  # fmt: skip
+    assert archive.read_head(str(path)).signature == b"a"  # the head alone looks fine
+    with pytest.raises(IntegrityError) as exc:
+        archive.extract_verified(str(path), None)
+    assert str(exc.value) == "a.tar.gz holds a second manifest.sig: not a checkniner-backup archive"
+
+
+def test_an_impossible_date_in_the_directory_names_nothing():
+    """A name written by hand (2026-13-45, or hour 25) must not stop the next run: it is skipped for naming."""
+    when = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc)
+    odd = ["2026-13-45T000000Z.tar.gz", "2026-11-29T256099Z.tar.gz", "2026-11-29T120000Z.tar.gz"]
+    assert archive.time_of(odd[0]) is None and archive.time_of(odd[1]) is None
+    assert archive.name_for(when, odd) == "2026-11-29T120001Z.tar.gz"
+    assert archive.name_for(when, odd[:2]) == "2026-11-29T120000Z.tar.gz"

@@ -221,3 +221,37 @@ def test_prune_without_a_directory_or_destination_is_bad_configuration(tmp_path)
     empty = retention.prune(local_config(tmp_path / "missing"))
     assert empty["ok"] and empty["locations"][0]["archives"] == 0
     assert not (tmp_path / "missing").exists()  # prune creates nothing
+
+
+def test_names_from_the_future_are_kept_and_shield_nothing():
+    """A name planted years ahead (or written by a clock gone wrong) is kept and reported, but the policy runs from
+    the newest real archive: were it 'newest', keep_within would count back from it and keep nothing real, and it
+    would take the newest slot of its series; a name within the tolerance (an hour) is an ordinary archive."""
+    names = history(3, minutes=60)
+    now = archive_time(names[-1]) + dt.timedelta(minutes=5)
+    planted = ["2999-01-01T000000Z.tar.gz", (now + dt.timedelta(hours=2)).strftime(STAMP) + ".tar.gz"]
+    near = (now + dt.timedelta(minutes=50)).strftime(STAMP) + ".tar.gz"
+    policy = config.Retention(within_seconds=6 * 3600, hourly=0, daily=0, weekly=0, monthly=0)
+    decided = retention.plan(names + planted + [near], policy, now=now)
+    assert {n: decided.keep[n] for n in planted} == {n: ["future"] for n in planted}
+    assert decided.keep[near] == ["newest", "within"]
+    assert {n for n in decided.keep if n in names} == {n for n in names if archive_time(n) >= archive_time(near)
+                                                       - dt.timedelta(hours=6)}  # fmt: skip
+    assert retention.plan(names + planted, policy, {planted[0]: "latest.json"}, now=now).keep[planted[0]] == [
+        "latest.json",
+        "future",
+    ]
+
+
+def archive_time(name):
+    return dt.datetime.strptime(name[:18], STAMP).replace(tzinfo=UTC)
+
+
+def test_an_impossible_hour_on_the_newest_archive_turns_the_window_off_not_the_run():
+    policy = config.retention({"CHECKNINER_KEEP_WITHIN": "1h", "CHECKNINER_KEEP_HOURLY": "0",
+                               "CHECKNINER_KEEP_DAILY": "0", "CHECKNINER_KEEP_WEEKLY": "0",
+                               "CHECKNINER_KEEP_MONTHLY": "0"})  # fmt: skip
+    names = ["2026-11-01T100000Z.tar.gz", "2026-11-01T256099Z.tar.gz"]
+    decided = retention.plan(names, policy)
+    assert "newest" in decided.keep["2026-11-01T256099Z.tar.gz"]
+    assert decided.delete == ["2026-11-01T100000Z.tar.gz"]

@@ -17,7 +17,7 @@ def last_fingerprint(config, bdir, state):
     host that lost its local directory does not upload a duplicate). (fingerprint, where it came from)."""
     if state.last.get("fingerprint"):
         return state.last["fingerprint"], "state"
-    for name in reversed(latest.regular(bdir.archive_names())):
+    for name in reversed(latest.candidates(bdir.archive_names())):
         if name.endswith(archive.SUFFIX):  # an encrypted archive's manifest needs the private key
             try:
                 fingerprint = archive.read_manifest(bdir.join(name)).get("fingerprint")
@@ -30,7 +30,7 @@ def last_fingerprint(config, bdir, state):
             pointer = S3Store(dest).read_pointer()
         except StoreError:
             continue  # unknown: better one archive too many than none; it waits in the outbox
-        if pointer and pointer.get("fingerprint"):
+        if latest.pointer_name(pointer) and pointer.get("fingerprint"):  # not a pointer naming the future
             return pointer["fingerprint"], "S3 pointer"
     return None, None
 

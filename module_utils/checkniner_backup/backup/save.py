@@ -1,22 +1,29 @@
 """The one way an archive is written: a run's new archive and a restore's pre-restore safety archive both come
-through package(), which builds the manifest (manifest.py) and the tar.gz (archive.py)."""
+through package(), which builds the manifest (manifest.py), signs it with the host's key (signing.py, when
+CHECKNINER_SIGNING_KEY is set) and writes the tar.gz (archive.py)."""
 
 import os
 import shutil
+from dataclasses import dataclass
+from typing import Optional
 
-from .. import archive, crypto, lock, manifest, pg
+from .. import archive, crypto, lock, manifest, pg, signing
+from .. import config as config_mod
 from ..errors import BackupError
 from ..fingerprint import file_sha256
 from ..local import BackupDir
-from ..snapshot import take
+from ..snapshot import Snapshot, take
 from ..units import utcnow
 
 
-def package(config, path, workdir, taken_at, preflight, snapshot_id, snap):
-    """Package a complete Snapshot taken into workdir as the archive at path (its name is the file name). Returns
-    the archive's size."""
-    doc = manifest.build(config, os.path.basename(path), taken_at, preflight, snapshot_id, snap)
-    return archive.write_archive(path, manifest.member_files(doc, workdir), doc, int(taken_at.timestamp()))
+def package(config, path, workdir, taken_at, preflight, snapshot_id, snap, sql_only=None):
+    """Package a complete Snapshot taken into workdir as the archive at path (its name is the file name), signed
+    when the host has a signing key. Returns the archive's size. sql_only: why the snapshot holds no fixtures (a
+    safety archive of a damaged database)."""
+    key = config_mod.signing_key(config)
+    sign = (lambda data: signing.sign(key, data)) if key else None
+    doc = manifest.build(config, os.path.basename(path), taken_at, preflight, snapshot_id, snap, sql_only)
+    return archive.write_archive(path, manifest.member_files(doc, workdir), doc, int(taken_at.timestamp()), sign)
 
 
 def save_new(config, bdir, state, workdir, taken_at, preflight, snapshot_id, snap, fingerprint):
@@ -43,21 +50,46 @@ def save_new(config, bdir, state, workdir, taken_at, preflight, snapshot_id, sna
     return name, size
 
 
+@dataclass(frozen=True)
+class SafetyArchive:
+    name: str
+    sql_only: Optional[str] = None  # why the application's fixtures are missing, when they are
+
+
 def save_safety_archive(config):
     """Archive the live database as it is now, `<stamp>-pre-restore.tar.gz`, under the run lock (waiting for a run
-    that holds it). Returns the archive's name. Never named latest, never uploaded."""
+    that holds it). Never named latest, never uploaded.
+
+    A live database damaged by hand (a table dropped) is what a restore is for, and the application's Django may not
+    be able to read it: the safety archive then holds pg_dump's SQL alone (from the same snapshot), and says why.
+    """
     bdir = BackupDir(config.require_backup_dir())
     with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done="no safety archive, nothing restored"):
         preflight = pg.preflight(config.database, config.env)
+        config_mod.signing_key(config)  # a broken signing key fails here, before the dump, not after it
         workdir = bdir.make_workdir("pre-restore")
         try:
             with pg.exported_snapshot(config.database) as (snapshot_id, _settled):
                 taken_at = utcnow()
-                snap = take(config, workdir, lambda _business: True, snapshot_id)
-            if not snap.complete or snap.sql is None:
-                raise BackupError("the pre-restore safety archive came out incomplete: nothing restored")
+                sql_only = None
+                try:
+                    snap = take(config, workdir, lambda _business: True, snapshot_id)
+                    if not snap.complete or snap.sql is None:
+                        raise BackupError("the dump came out incomplete")
+                except BackupError as exc:
+                    sql_only = str(exc)
+                    snap = _sql_only(config, workdir, snapshot_id)
             name = archive.name_for(taken_at, bdir.archive_names(), suffix=archive.safety_suffix())
-            package(config, bdir.join(name), workdir, taken_at, preflight, snapshot_id, snap)
+            package(config, bdir.join(name), workdir, taken_at, preflight, snapshot_id, snap, sql_only=sql_only)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    return name
+    return SafetyArchive(name, sql_only)
+
+
+def _sql_only(config, workdir, snapshot_id):
+    """pg_dump alone, into a work directory emptied of what the failed dump left."""
+    for entry in os.listdir(workdir):
+        if not entry.startswith("."):
+            os.unlink(os.path.join(workdir, entry))
+    sql = pg.pg_dump(config.database, snapshot_id, os.path.join(workdir, f"{config.database.name}.sql"), config.env)
+    return Snapshot(sql=sql, complete=True)

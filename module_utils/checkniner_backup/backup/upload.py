@@ -41,7 +41,8 @@ def distribute(config, bdir, state):
                 store.upload(path, name, info["sha256"], {"fingerprint": info.get("fingerprint", "")})
                 if pointer is None:
                     pointer = store.read_pointer() or {}
-                if name >= pointer.get("name", ""):
+                # a pointer naming the future is replaced, never kept (latest.pointer_name)
+                if name >= latest.pointer_name(pointer):
                     pointer = pointer_doc(name, info["sha256"], os.path.getsize(path), info.get("fingerprint"))
                     store.write_pointer(pointer)
                 bdir.dequeue(dest.name, name)
@@ -92,6 +93,6 @@ def ensure_uploaded(config, name=None, dry_run=False):
 
 
 def _in_place(store, name, sha256, size):
-    """(the object is there with this checksum, the pointer names it or a newer archive)."""
+    """(the object is there with this checksum, the pointer names it or a newer archive not from the future)."""
     present = store.matches(store.head(name), sha256, size)
-    return present, (store.read_pointer() or {}).get("name", "") >= name
+    return present, latest.pointer_name(store.read_pointer()) >= name

@@ -4,7 +4,9 @@ Order of work, so a bad archive never changes the target:
 
 1. the request's option rules, and the target (the live database needs confirmation);
 2. fetch: resolve the archive, download it into a private temp directory, check its sha256 against its record
-   (state.json, the pointer, the object metadata), read its manifest;
+   (state.json, the pointer, the object metadata), read its manifest and check its signature (an archive that is
+   unsigned, or signed by a key CHECKNINER_TRUSTED_KEYS does not list, is refused here, before any database is
+   created, dropped or written);
 3. SQL mode: stream `<db>.sql` from the archive into psql inside an explicit transaction while checking the members
    (replay.py), and COMMIT only once they matched and every table holds the archive's row count; fixtures mode:
    extract and check every member first, then load (fixtures.py);
@@ -19,15 +21,21 @@ already matches changes nothing.
 
 import time
 
-from ..backup.save import save_safety_archive
 from ..errors import BackupError, ConfigError
-from ..pg_admin import create_database, database_exists, drop_database, is_migrated
+from ..pg_admin import (
+    create_database,
+    database_exists,
+    describe_sessions,
+    drop_database,
+    is_migrated,
+    terminate_sessions,
+)
 from .fetch import fetch
 from .fixtures import restore_fixtures
 from .prove import matches_already, prove_sql
 from .replay import replay_sql, sql_counts
 from .runtime import phase, signals_held, signals_raise, workdir
-from .target import resolve_target
+from .target import resolve_target, save_safety, superuser_warning
 
 
 def restore(config, request):
@@ -35,9 +43,10 @@ def restore(config, request):
 
     Returns a dict: ok (the proof holds; False means restored but the business data differs from the archive: treat
     as failure), changed, check_mode, archive, source, mode, target, target_database, live, created_database,
-    safety_archive, fingerprint {expected, actual}, apps {app: {match, expected, actual}}, tables {table: {match,
-    expected, actual}} (SQL mode), fixtures [{app, objects}] in load order (fixtures mode), extra_tables, warnings,
-    message, timings {phase: seconds}, duration.
+    safety_archive, signed_by (the fingerprint of the key that signed the archive, or None), fingerprint {expected,
+    actual}, apps {app: {match, expected, actual}}, tables {table: {match, expected, actual}} (SQL mode), fixtures
+    [{app, objects}] in load order (fixtures mode), extra_tables, warnings, message, timings {phase: seconds},
+    duration.
     Raises ConfigError (bad usage) or BackupError (failed; the target is unchanged) before anything is restored.
     """
     started = time.monotonic()
@@ -77,10 +86,12 @@ def restore(config, request):
             "tables": {},
             "fixtures": [],
             "extra_tables": [],
-            "warnings": [],
+            "signed_by": fetched.signed_by,
+            "warnings": list(fetched.warnings),
             "message": "",
             "timings": timings,
         }
+        result["warnings"] += superuser_warning(target)
         if request.mode == "sql":
             _restore_sql(config, request, fetched, target, live, work, result)
         else:
@@ -108,14 +119,26 @@ def _restore_sql(config, request, fetched, target, live, work, result):
     # 2. the live database's current state is saved before the replay replaces it
     if live and exists and is_migrated(target)[0]:
         with phase(timings, "safety"):
-            result["safety_archive"] = save_safety_archive(config)
+            save_safety(config, result)
     if not exists:
         create_database(target)
         result["created_database"] = True
-    # 3. the replay commits only when the members matched and every table holds the archive's row count
+    # 3. the other sessions of the target: ended when asked; else the replay waits for their locks lock_timeout at most
+    if exists and request.terminate_sessions:
+        ended = terminate_sessions(target)
+        if ended:
+            result["warnings"].append(f"ended the other sessions of {target.describe()}: {describe_sessions(ended)}")
+    # 4. the replay commits only when the members matched and every table holds the archive's row count
     try:
         with phase(timings, "replay"):
-            counts, warnings, digests = replay_sql(config, target, fetched, work)
+            counts, warnings, digests = replay_sql(
+                config,
+                target,
+                fetched,
+                work,
+                lock_timeout=request.lock_timeout if exists else None,
+                spelling=request.spelling,
+            )
             result["warnings"] += warnings
     except BaseException:
         if result["created_database"]:
@@ -123,7 +146,7 @@ def _restore_sql(config, request, fetched, target, live, work, result):
                 drop_database(target)
         raise
     result["changed"] = True
-    # 4. the business data, by the digests the replay's own transaction took
+    # 5. the business data, by the digests the replay's own transaction took
     with phase(timings, "proof"):
         result["ok"] = prove_sql(config, fetched, target, counts, work, result, replayed=digests)
     _warn_extra(result)
@@ -151,6 +174,7 @@ def summary(result, fetched, target):
     else:
         bad = [a for a, v in result["apps"].items() if not v["match"]]
         bad += [t for t, v in result["tables"].items() if not v["match"]]
+        bad += (result.get("schema") or {}).get("differences", [])
         text += f"; PROOF FAILED: {', '.join(bad)} differ(s) from the archive"
     if result["safety_archive"]:
         text += f"; the previous state is saved as {result['safety_archive']}"

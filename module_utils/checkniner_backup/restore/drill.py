@@ -19,6 +19,7 @@ from .prove import migrate_check, prove_sql
 from .replay import replay_sql
 from .request import names_a_path
 from .runtime import phase, signals_held, signals_raise, workdir
+from .target import superuser_warning
 
 SCRATCH_PREFIX = "cnb_verify_"
 SCRATCH_STAMP = "%Y%m%d%H%M%S"
@@ -109,11 +110,12 @@ def _verify(config, request):
     sha256) is proven by that equality, without a second restore.
 
     Returns the first restored location's result at the top level, as the drill returned before it had locations:
-    ok (every location passed), archive, source, scratch_database, dropped, fingerprint {expected, actual}, apps
-    {app: {match, expected, actual}}, tables {table: {match, expected, actual}}, missing_migrations, stale_dropped,
-    warnings, message (names every location that failed), timings {phase: seconds}, duration; and locations: [{location,
-    where, archive, sha256, ok, message, proven_with}]. With one location, a copy that cannot be fetched or restored
-    raises as it always did (ConfigError / BackupError); with several it fails its location and the others go on.
+    ok (every location passed), archive, source, signed_by, scratch_database, dropped, fingerprint {expected,
+    actual}, apps {app: {match, expected, actual}}, tables {table: {match, expected, actual}}, missing_migrations,
+    stale_dropped, warnings, message (names every location that failed), timings {phase: seconds}, duration; and
+    locations: [{location, where, archive, sha256, ok, message, proven_with}]. With one location, a copy that cannot
+    be fetched or restored raises as it always did (ConfigError / BackupError); with several it fails its location
+    and the others go on.
     """
     started = time.monotonic()
     request.validate()
@@ -132,6 +134,7 @@ def _verify(config, request):
             try:
                 with workdir(request.workdir) as work:
                     timings = {}
+                    # fetch checks the signature: an archive the trusted keys refuse never gets a scratch database
                     with phase(timings, "fetch"):
                         fetched = fetch(config, request.archive, work, extract=False, location=location)
                     row.update(archive=fetched.name, sha256=fetched.sha256)
@@ -173,6 +176,7 @@ def _nothing_restored(rows):
         "tables": {},
         "missing_migrations": [],
         "stale_dropped": [],
+        "signed_by": None,
         "warnings": [],
         "timings": {},
     }
@@ -209,7 +213,8 @@ def _drill(config, fetched, work, timings):
         "tables": {},
         "missing_migrations": [],
         "stale_dropped": stale,
-        "warnings": [],
+        "signed_by": fetched.signed_by,
+        "warnings": list(fetched.warnings) + superuser_warning(config.database),
         "message": "",
         "timings": timings,
     }
@@ -239,6 +244,7 @@ def _drill(config, fetched, work, timings):
         bad += [f"{a} (as Django reads it)" for a, v in result.get("django", {}).get("apps", {}).items()
                 if not v["match"]]  # fmt: skip
         bad += [t for t, v in result["tables"].items() if not v["match"]]
+        bad += (result.get("schema") or {}).get("differences", [])
         text = f"{fetched.name} FAILED the drill:"
         if bad:
             text += f" {', '.join(bad)} differ(s) from the archive;"

@@ -1,12 +1,15 @@
 """Fetch: resolve the archive (a path, a local name, or S3), bring it into the private work directory, check it
-against its record, decrypt it, and read its manifest. Nothing here touches any database."""
+against its record, decrypt it, read its manifest and check its signature. Nothing here touches any database: an
+archive that is unsigned or signed by a key CHECKNINER_TRUSTED_KEYS does not list is refused here, before restore
+and verify create, drop or write anything."""
 
 import os
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import List, Optional
 
 from .. import archive as archive_mod
-from .. import crypto, latest
+from .. import config as config_mod
+from .. import crypto, latest, signing
 from ..errors import BackupError, ConfigError, IntegrityError, StoreError
 from ..fingerprint import file_sha256
 from ..local import BackupDir
@@ -24,6 +27,9 @@ class Fetched:
     members: Optional[str]  # directory holding the verified members; None: not extracted (SQL mode streams them)
     manifest: Manifest
     sha256: str
+    manifest_sha256: str  # of the manifest bytes whose signature was checked: every later read is held to them
+    signed_by: Optional[str] = None  # the fingerprint of the key that signed it; None: unsigned
+    warnings: List[str] = field(default_factory=list)  # for the result: unsigned, a pointer from the future, ...
     # the archive's sha256 matched the one recorded when it was saved (state, latest.json, object metadata): members
     # the restore does not use need not be read, the archive's checksum covers them
     sealed: bool = False
@@ -55,8 +61,9 @@ def _describe_remote(config):
     return ", ".join(d.describe() for d in config.destinations) or "no S3 destination configured"
 
 
-def _locate(config, bdir, ref, workdir):
-    """(name, source, path, recorded sha256 or None) of `ref`: latest | NAME | PATH."""
+def _locate(config, bdir, ref, workdir, warnings):
+    """(name, source, path, recorded sha256 or None) of `ref`: latest | NAME | PATH. What `latest` had to pass over
+    (a pointer naming the future) is appended to warnings."""
     if names_a_path(ref):
         if not os.path.isfile(ref):
             raise ConfigError(
@@ -65,6 +72,7 @@ def _locate(config, bdir, ref, workdir):
         return os.path.basename(ref), "path", os.path.abspath(ref), None  # no record: every member is checked
     if ref == "latest":
         found = latest.find_latest(config, bdir)
+        warnings += found.warnings
         if found.destination is not None:
             path, recorded = _download(S3Store(found.destination), found.name, found.sha256, workdir)
             return found.name, found.destination.name, path, recorded
@@ -85,7 +93,7 @@ def _locate(config, bdir, ref, workdir):
     return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
 
 
-def _locate_in(config, bdir, ref, location, workdir):
+def _locate_in(config, bdir, ref, location, workdir, warnings):
     """(name, source, path, recorded sha256 or None) of `ref` (latest | NAME) in one location only, "local" or an S3
     destination's name: the drill proves each copy, the S3 one downloaded through its pointer."""
     if location == "local":
@@ -95,7 +103,12 @@ def _locate_in(config, bdir, ref, location, workdir):
             raise BackupError(f"no archive {'' if ref == 'latest' else f'named {ref} '}in {where}")
         return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
     store = S3Store(next(d for d in config.destinations if d.name == location))
-    name, sha = latest.remote_latest(store) if ref == "latest" else (ref, None)
+    name, sha = None, None
+    if ref == "latest":
+        name, sha, passed_over = latest.remote_latest(store)
+        warnings += passed_over
+    else:
+        name = ref
     if not name:
         raise BackupError(f"no archive in {store.dest.describe()}: the off-site copy is missing")
     path, recorded = _download(store, name, sha, workdir)
@@ -103,17 +116,21 @@ def _locate_in(config, bdir, ref, location, workdir):
 
 
 def fetch(config, ref, workdir, extract=True, location=None):
-    """Resolve `ref` (latest | NAME | PATH), download and check it; extract and check every member. Returns Fetched.
+    """Resolve `ref` (latest | NAME | PATH), download and check it, check its signature; extract and check every
+    member. Returns Fetched.
 
     extract False: only the manifest is read; the members are checked as they stream (replay.replay_sql).
     location: look in that location only ("local" or an S3 destination's name); not for a PATH.
     """
+    # first: a malformed trusted-keys file is refused before anything is downloaded
+    trusted = config_mod.trusted_keys(config)
     bdir = BackupDir(config.backup_dir, create=False) if config.backup_dir else None
+    warnings = []
     ref = (ref or "latest").strip()
     if location is None:
-        name, source, path, recorded = _locate(config, bdir, ref, workdir)
+        name, source, path, recorded = _locate(config, bdir, ref, workdir, warnings)
     else:
-        name, source, path, recorded = _locate_in(config, bdir, ref, location, workdir)
+        name, source, path, recorded = _locate_in(config, bdir, ref, location, workdir, warnings)
     sha = file_sha256(path)
     if recorded and sha != recorded:
         if source == "local":
@@ -122,11 +139,14 @@ def fetch(config, ref, workdir, extract=True, location=None):
         raise IntegrityError(f"{name} from {where} does not match its recorded sha256 (damaged or tampered upload)")
     if name.endswith(crypto.SUFFIX):
         path = crypto.decrypt(path, os.path.join(workdir, os.path.basename(path)[: -len(crypto.SUFFIX)]), config.env)
+    # the signature right after the manifest is read, before its content is believed or anything is extracted
+    head = archive_mod.read_head(path)
+    verdict = signing.check(head.manifest_bytes, head.signature, trusted, name)
+    manifest = Manifest.check(head.manifest, name)
     members = None
     if extract:
         members = os.path.join(workdir, "members")
         os.makedirs(members, mode=0o700, exist_ok=True)
-        doc = archive_mod.extract_verified(path, members)
-    else:
-        doc = archive_mod.read_manifest(path)
-    return Fetched(name, source, path, members, Manifest.check(doc, name), sha, sealed=bool(recorded))
+        archive_mod.extract_verified(path, members, manifest_sha256=head.manifest_sha256)
+    return Fetched(name, source, path, members, manifest, sha, head.manifest_sha256, verdict.signed_by,
+                   warnings + list(verdict.warnings), sealed=bool(recorded))  # fmt: skip

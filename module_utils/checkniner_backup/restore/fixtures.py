@@ -6,12 +6,12 @@ import json
 import tempfile
 
 from .. import django_helper as protocol
-from ..backup.save import save_safety_archive
 from ..django_client import last_phase
 from ..errors import BackupError, ConfigError
 from ..pg_admin import create_database, database_exists, drop_database, is_migrated
 from .prove import compare_apps, migrate_check
 from .runtime import phase, signals_held
+from .target import save_safety
 
 FIRST_APPS = ("contenttypes", "auth")  # load order: what other apps' natural keys point at comes first
 
@@ -63,7 +63,7 @@ def restore_fixtures(config, request, fetched, target, live, selected, work, res
     # 3. the live database's current state is saved before anything is loaded over it
     if live and exists and is_migrated(target)[0]:
         with phase(result["timings"], "safety"):
-            result["safety_archive"] = save_safety_archive(config)
+            save_safety(config, result)
     if not exists:
         create_database(target)
         result["created_database"] = True

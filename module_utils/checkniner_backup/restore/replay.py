@@ -1,81 +1,19 @@
-"""Replay: the archive's SQL streamed into psql in one explicit transaction, the row-count checks and the business
-tables' digests in that same transaction, then COMMIT; and the COPY row counter that feeds those checks."""
+"""Replay: the archive's SQL streamed into psql in one explicit transaction, through SqlStream (data, never code;
+its COPY row counts feed the checks), the row-count checks and the business tables' digests in that same
+transaction, then COMMIT."""
 
 import json
 import os
 import re
+import secrets
 import subprocess
 
 from .. import archive as archive_mod
 from .. import pg
 from ..errors import BackupError
-from ..pg_admin import literal, quote_ident, split_key, table_key
-
-_IDENT = r'(?:"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)'
-_COPY_RE = re.compile(rf"^COPY ({_IDENT})\.({_IDENT}) ".encode())
-
-
-def _unquote(ident):
-    ident = ident.decode()
-    return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident.lower()
-
-
-class CopyCounter:
-    """Counts the rows of every COPY block of a pg_dump plain SQL stream, fed in blocks of any size.
-
-    Inside a COPY block only the terminator line `\\.` is looked for (a data line never is exactly that: COPY escapes
-    backslashes), and the rows are counted with bytes.count: no Python loop over lines.
-    """
-
-    def __init__(self):
-        self.counts = {}
-        self._current = None
-        self._tail = []  # the pieces of a line not ended yet: a long row (a large bytea) spans many blocks
-
-    def feed(self, block):
-        cut = block.rfind(b"\n") + 1
-        if not cut:
-            if block:
-                self._tail.append(block)  # joined once, when the line ends: no copy per block
-            return
-        start = 0
-        if self._tail:  # the line begun in the blocks before: complete it, scan it alone (no copy of the block)
-            start = block.index(b"\n") + 1
-            line = b"".join([*self._tail, block[:start]])
-            self._scan(line, 0, len(line))
-        self._scan(block, start, cut)
-        self._tail = [block[cut:]] if cut < len(block) else []
-
-    def _scan(self, data, pos, cut):
-        """Scan data[pos:cut], whole lines, without copying it."""
-        while pos < cut:
-            if self._current is not None:
-                if data.startswith(b"\\.\n", pos):
-                    self._current, pos = None, pos + 3
-                    continue
-                end = data.find(b"\n\\.\n", pos, cut)
-                stop = cut if end < 0 else end + 1
-                self.counts[self._current] += data.count(b"\n", pos, stop)
-                pos = stop
-                continue
-            if data.startswith(b"COPY ", pos):
-                eol = data.index(b"\n", pos)
-                line = data[pos:eol]
-                match = _COPY_RE.match(line)
-                if match and line.rstrip().endswith(b"FROM stdin;"):
-                    self._current = table_key(_unquote(match.group(1)), _unquote(match.group(2)))
-                    self.counts[self._current] = 0
-                pos = eol + 1
-                continue
-            found = data.find(b"\nCOPY ", pos, cut)
-            pos = cut if found < 0 else found + 1
-
-    def close(self):
-        tail = b"".join(self._tail)
-        if tail and self._current is not None and tail.rstrip() != b"\\.":
-            self.counts[self._current] += 1
-        self._tail = []
-        return self.counts
+from ..pg_admin import describe_sessions, literal, lock_statement, other_sessions, quote_ident, split_key
+from .request import CLI
+from .sqlstream import SqlStream
 
 
 def _upto(fetched):
@@ -86,9 +24,11 @@ def _upto(fetched):
 def sql_counts(fetched):
     """{table: rows} of every COPY block of the archive's SQL member, read from the archive (members checked as in
     replay_sql, none written)."""
-    counter = CopyCounter()
-    archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: counter.feed}, upto=_upto(fetched))
-    return counter.close()
+    stream = SqlStream(fetched.sql_name)  # a crafted archive is refused here too (check mode, "already matches")
+    archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: stream.feed}, upto=_upto(fetched),
+                                 manifest_sha256=fetched.manifest_sha256)  # fmt: skip
+    stream.close()
+    return stream.counts
 
 
 DIGEST_NOTICE = "cnb-digest"
@@ -157,7 +97,7 @@ class _PsqlStopped(Exception):
     """psql exited while the SQL was still streaming (an error in the SQL: its message is in psql's stderr)."""
 
 
-def replay_sql(config, target, fetched, workdir):
+def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI):
     """Stream the archive's SQL into psql in one explicit transaction; then the row-count checks; then COMMIT.
 
     psql stops at the first error (ON_ERROR_STOP). The archive is read once: while psql replays the SQL member, this
@@ -165,6 +105,8 @@ def replay_sql(config, target, fetched, workdir):
     the manifest, on the other core. COMMIT is sent only after those checks and once every table holds the archive's
     row count: a damaged archive, an error, a signal or a killed process (psql sees the end of its input without
     COMMIT) all roll the transaction back.
+    lock_timeout: seconds to wait for the target's tables (other sessions hold them): every table is locked first,
+    and a timeout fails the restore naming the sessions, before anything was changed.
     Returns ({table: rows} of the SQL, psql's warnings, {table: digest} of the business tables taken before COMMIT).
     """
     psql = pg.find_program("psql", config.env)
@@ -172,7 +114,13 @@ def replay_sql(config, target, fetched, workdir):
     env.update(target.libpq_env())
     err_path = os.path.join(workdir, "psql.stderr")
     argv = [psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-f", "-"]
-    counter = CopyCounter()
+    stream = SqlStream(fetched.sql_name)
+    # Ours first: where psql has \restrict, a key the archive cannot know makes psql itself refuse any meta-command
+    # that SqlStream's lexer might have missed (defence in depth); then the restore's one transaction.
+    prologue = (f"\\restrict {secrets.token_hex(32)}\n" if pg.psql_restricts(psql) else "") + "BEGIN;\n"
+    lock = lock_statement(target) if lock_timeout else ""
+    if lock:
+        prologue += f"SET lock_timeout = '{int(lock_timeout * 1000)}ms';\n{lock}\nSET lock_timeout = 0;\n"
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env, bufsize=0)
 
@@ -183,14 +131,15 @@ def replay_sql(config, target, fetched, workdir):
                 raise _PsqlStopped() from None
 
         def sink(block):
-            counter.feed(block)
-            send(block)
+            send(stream.feed(block))
 
         try:
             try:
-                send(b"BEGIN;\n")
-                archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: sink}, upto=_upto(fetched))
-                counts = counter.close()
+                send(prologue.encode())
+                archive_mod.extract_verified(fetched.path, None, {fetched.sql_name: sink}, upto=_upto(fetched),
+                                             manifest_sha256=fetched.manifest_sha256)  # fmt: skip
+                send(stream.close())
+                counts = stream.counts
                 checks = checks_sql(counts, fetched.manifest.digest_methods())
                 send(("\n" + checks + "COMMIT;\n").encode())
                 proc.stdin.close()
@@ -210,8 +159,15 @@ def replay_sql(config, target, fetched, workdir):
     if code != 0 or counts is None:
         first = next((line for line in lines if "ERROR:" in line or "FATAL:" in line), None)
         first = first or (lines[0] if lines else f"psql exit status {code}")
-        # psql numbers the lines of its input: ours starts with BEGIN, the SQL member on line 2
-        first = re.sub(r"^psql:<stdin>:(\d+): ", lambda m: f"{fetched.sql_name} line {int(m[1]) - 1}: ", first)
+        # psql numbers the lines of its input: the prologue's come first (SqlStream keeps the member's numbering)
+        skip = prologue.count("\n")
+        first = re.sub(r"^psql:<stdin>:(\d+): ", lambda m: f"{fetched.sql_name} line {int(m[1]) - skip}: ", first)
+        if lock and "lock timeout" in first:
+            held_by = describe_sessions(other_sessions(target)) or "a session that has ended since"
+            raise BackupError(
+                f"{target.describe()} is in use: its tables stayed locked for {lock_timeout:g}s by {held_by}; "
+                f"nothing was changed. Stop the application, or end those sessions with {spelling.terminate}"
+            )
         raise BackupError(f"SQL restore failed and was rolled back, {target.describe()} is unchanged: {first}")
     digests = restore_digests(lines, fetched.manifest.digest_methods())
     return counts, [line for line in lines if "WARNING" in line], digests

@@ -26,6 +26,8 @@ class Spelling:
     yes: str = "--yes (playbook: -e confirm=yes)"
     sql: str = "--mode sql"
     fixtures: str = "--mode fixtures"
+    lock_timeout: str = "--lock-timeout"
+    terminate: str = "--terminate-sessions"
     source: str = "--from"
 
 
@@ -38,6 +40,8 @@ MODULE = Spelling(
     yes="confirm=true (playbook: -e confirm=yes)",
     sql="mode=sql",
     fixtures="mode=fixtures",
+    lock_timeout="lock_timeout",
+    terminate="terminate_sessions=true (playbook: -e terminate_sessions=yes)",
     source="source",
 )
 
@@ -47,7 +51,9 @@ class RestoreRequest:
     """archive: latest | NAME | PATH. mode: sql (exact, whole database) or fixtures (portable; apps: a subset, default
     every fixture in the archive). target_url: another database (default CHECKNINER_RESTORE_TARGET_DATABASE_URL, else
     the live DATABASE_URL, which needs yes and first saves a safety archive). check: compute `changed`, no side
-    effect. workdir: where the private temp directory goes (default: the system's)."""
+    effect. workdir: where the private temp directory goes (default: the system's). SQL mode over an existing
+    database: lock_timeout, the seconds to wait for other sessions that hold its tables (then fail, naming them);
+    terminate_sessions, end the other sessions of the target first."""
 
     archive: str = "latest"
     mode: str = "sql"
@@ -56,6 +62,8 @@ class RestoreRequest:
     yes: bool = False
     check: bool = False
     workdir: Optional[str] = None
+    lock_timeout: float = 30.0
+    terminate_sessions: bool = False
     spelling: Spelling = field(default=CLI, compare=False)
 
     def validate(self):
@@ -65,6 +73,8 @@ class RestoreRequest:
             raise ConfigError(
                 f"unknown restore mode {self.mode!r}: use sql (exact) or fixtures (portable, or {say.apps})"
             )
+        if not self.lock_timeout or self.lock_timeout <= 0:
+            raise ConfigError(f"{say.lock_timeout} must be a number of seconds above 0, e.g. 30")
         selected = _parse_apps(self.apps, say.apps)
         if selected and self.mode == "sql":
             raise ConfigError(f"{say.apps} needs {say.fixtures}: SQL mode restores the whole database")

@@ -105,6 +105,15 @@ def test_restore_fixtures_subset_to_another_target(monkeypatch, seen, base_args)
     assert "tgt-Pass" not in raw
 
 
+def test_restore_passes_the_session_options_on(monkeypatch, seen, base_args):
+    fake_restore(monkeypatch, seen, restore_result())
+    result, code, _ = run_module("checkniner_restore", dict(base_args, confirm=True, terminate_sessions=True))
+    assert code == 0, result
+    assert (seen["request"].lock_timeout, seen["request"].terminate_sessions) == (30, True)
+    result, code, _ = run_module("checkniner_restore", dict(base_args, lock_timeout=0))
+    assert code == 1 and result["msg"] == "lock_timeout must be a number of seconds above 0, e.g. 30"
+
+
 def test_restore_live_without_confirm_fails_clearly(monkeypatch, seen, base_args):
     fake_restore(
         monkeypatch,

@@ -3,69 +3,6 @@
 from checkniner_backup.manifest import Manifest
 from checkniner_backup.restore import replay
 
-SQL = b"""--
--- PostgreSQL database dump
---
-SET client_min_messages = warning;
-COPY "public"."auth_user" ("id", "username") FROM stdin;
-1\tamelia
-2\tbert
-\\.
-
-
-COPY "public"."empty_table" ("id") FROM stdin;
-\\.
-
-
-COPY "other schema"."Odd""Name" ("id") FROM stdin;
-1
-\\.
-
-COPY "public"."notes" ("id", "text") FROM stdin;
-1\tCOPY "public"."fake" ("id") FROM stdin;
-2\tline with \\\\. inside and an escaped\\nnewline
-\\.
-SELECT pg_catalog.setval('"public"."auth_user_id_seq"', 2, true);
-"""
-
-
-def test_copy_counter_counts_every_copy_block():
-    counter = replay.CopyCounter()
-    counter.feed(SQL)
-    assert counter.close() == {
-        "auth_user": 2,
-        "empty_table": 0,
-        'other schema.Odd"Name': 1,
-        "notes": 2,
-    }
-
-
-def test_copy_counter_gives_the_same_counts_for_any_block_boundaries():
-    expected = {"auth_user": 2, "empty_table": 0, 'other schema.Odd"Name': 1, "notes": 2}
-    for size in range(1, len(SQL) + 1):
-        counter = replay.CopyCounter()
-        for start in range(0, len(SQL), size):
-            counter.feed(SQL[start : start + size])
-        assert counter.close() == expected, f"blocks of {size} bytes"
-
-
-def test_copy_counter_counts_a_last_row_without_newline():
-    counter = replay.CopyCounter()
-    counter.feed(b'COPY "public"."t" ("id") FROM stdin;\n1\n2')
-    assert counter.close() == {"t": 2}
-
-
-def test_copy_counter_row_longer_than_many_blocks():
-    """A large bytea is one COPY line of any length: it spans many blocks, and the lines around it still count."""
-    big = b"1\t\\\\x" + b"ab" * 300_000 + b"\n"
-    sql = b'COPY "public"."files" ("id", "data") FROM stdin;\n' + big + b"2\t\\\\x00\n" + big + b"\\.\n\n"
-    for size in (1000, 4096, 65536, 1 << 20):
-        counter = replay.CopyCounter()
-        for start in range(0, len(sql), size):
-            counter.feed(sql[start : start + size])
-        assert counter.close() == {"files": 3}, f"blocks of {size} bytes"
-
-
 RECORDED = {
     "auth": {"auth_user": {"rows": 2, "sum": "5", "method": "hash"}, "auth_group": {"rows": 0, "sum": "0"}},
     "checkouts": {"checkouts_gone": {"rows": 1, "sum": "7", "method": "md5"}},

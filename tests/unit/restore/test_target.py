@@ -4,7 +4,7 @@ import pytest
 
 from checkniner_backup import config as config_mod
 from checkniner_backup.config import Database
-from checkniner_backup.errors import ConfigError
+from checkniner_backup.errors import BackupError, ConfigError
 from checkniner_backup.restore import target as target_mod
 
 
@@ -36,7 +36,9 @@ def _config(**env):
     return config_mod.load(base)
 
 
-def test_resolve_target():
+def test_resolve_target(monkeypatch):
+    ids = {"live": ("7301", 16384), "other": None}  # `other` does not exist yet
+    monkeypatch.setattr(target_mod, "_identity", lambda db: ids[db.name])
     target, live = target_mod.resolve_target(_config())
     assert target.name == "live" and live
     target, live = target_mod.resolve_target(_config(), "postgres://app@localhost/other")
@@ -45,3 +47,30 @@ def test_resolve_target():
     assert live  # the same database, however it is spelled
     with pytest.raises(ConfigError, match="no target database"):
         target_mod.resolve_target(config_mod.load({}, require_database=False))
+
+
+@pytest.mark.parametrize(
+    "live_id, target_id, live",
+    [
+        (("7301", 16384), ("7301", 16384), True),  # another spelling of the same database
+        (("7301", 16384), ("7301", 16999), False),  # another database of the same cluster
+        (("7301", 16384), ("9999", 16384), False),  # the same OID in another cluster
+        ((None, 16384), (None, 16384), True),  # the server will not tell its identifier: taken as live
+        (("7301", 16384), None, False),  # the target does not exist yet
+    ],
+)
+def test_the_live_database_is_recognised_by_identity(monkeypatch, live_id, target_id, live):
+    ids = {"live": live_id, "alias": target_id}
+    monkeypatch.setattr(target_mod, "_identity", lambda db: ids[db.name])
+    a, b = Database.from_url("postgres://u@db1/alias"), Database.from_url("postgres://u@db2/live")
+    assert target_mod.is_live(a, b) is live
+
+
+def test_an_unreachable_live_database_makes_every_target_live(monkeypatch):
+    def identity(db):
+        if db.name == "live":
+            raise BackupError("cannot connect to database 'live'")
+        return ("7301", 1)
+
+    monkeypatch.setattr(target_mod, "_identity", identity)
+    assert target_mod.is_live(Database.from_url("postgres://u@db1/x"), Database.from_url("postgres://u@db2/live"))

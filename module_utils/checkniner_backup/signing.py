@@ -1,0 +1,280 @@
+"""Signed archives: the one owner of the key files and of the signature over an archive's manifest.
+
+An archive carries `manifest.sig` (archive.SIGNATURE) right after `manifest.json`: an Ed25519 signature over the exact
+bytes of the manifest, which records every member's sha256 and size, so one signature covers the whole archive. The
+host that writes archives holds its own private key (CHECKNINER_SIGNING_KEY); hosts that restore hold the public keys
+they trust (CHECKNINER_TRUSTED_KEYS) and refuse anything else before a database is touched (restore/fetch.py).
+
+Why Ed25519 from `cryptography` and not GnuPG detached signatures (gpg is already used for encryption): a public key
+is one short line an operator can read, diff and paste into a role variable; verifying needs no keyring, no
+GNUPGHOME, no trust database and no import step under the right user (each a way for a check to pass or fail for
+reasons other than the key); the signature is 64 bytes with nothing to parse but two fixed-length fields; and the
+library is PyCA's, well kept, with wheels everywhere (ansible-core already depends on it). GnuPG stays what it is
+good at here: encrypting to a key whose private half is elsewhere.
+
+Formats (this file decides them):
+- private key: PKCS#8 PEM, unencrypted (`-----BEGIN PRIVATE KEY-----`), mode 0600, as `checkniner-backup keygen`
+  writes it; a key readable by group or others is refused, as ssh does;
+- public key: one line `ed25519 <base64 of the 32 key bytes> <comment>`; its fingerprint `SHA256:<base64>`;
+- signature member: a small JSON document {format, algorithm, public_key, fingerprint, signature}.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from .errors import ConfigError, IntegrityError
+from .fsutil import fsync_dir
+
+ALGORITHM = "ed25519"
+SIGNATURE_FORMAT = "checkniner-backup-signature"
+SIGNING_KEY_VAR = "CHECKNINER_SIGNING_KEY"
+TRUSTED_KEYS_VAR = "CHECKNINER_TRUSTED_KEYS"
+_KEY_BYTES, _SIG_BYTES = 32, 64
+_MAX_KEY_FILE = 64 * 1024  # a private key is ~120 bytes; a trusted-keys file of a thousand hosts ~100 KB
+_MAX_TRUSTED_FILE = 1024 * 1024
+_KEY_LINE_HINT = "expected `ed25519 <base64> [comment]` a line, as `checkniner-backup keygen` writes PATH.pub"
+
+
+def _crypto():
+    """cryptography's Ed25519 and serialization, imported when a key is used (commands that never sign skip it)."""
+    try:
+        from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError:
+        raise ConfigError(
+            "the cryptography package is not installed: pip install cryptography (archive signatures need it)"
+        ) from None
+    return ed25519, serialization, InvalidSignature, UnsupportedAlgorithm
+
+
+def _b64decode(text, size):
+    """The bytes of strict base64 text, or None when it is not base64 of exactly `size` bytes."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return None
+    return raw if len(raw) == size else None
+
+
+def _b64(raw):
+    return base64.b64encode(raw).decode("ascii")
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    raw: bytes
+    comment: str = field(default="", compare=False)
+
+    @property
+    def fingerprint(self):
+        return "SHA256:" + _b64(hashlib.sha256(self.raw).digest()).rstrip("=")
+
+    def line(self):
+        return f"{ALGORITHM} {_b64(self.raw)} {self.comment}".rstrip()
+
+
+def parse_public_key(text, where):
+    """One public key line. Raises ConfigError naming `where` (a file and line), never the text itself."""
+    parts = text.strip().split(None, 2)
+    raw = _b64decode(parts[1], _KEY_BYTES) if len(parts) >= 2 and parts[0] == ALGORITHM else None
+    if raw is None:
+        hint = " (a private key? only PATH.pub lines belong there)" if "PRIVATE KEY" in text else ""
+        raise ConfigError(f"{where} is not an Ed25519 public key{hint}: {_KEY_LINE_HINT}")
+    return PublicKey(raw, parts[2].strip() if len(parts) == 3 else "")
+
+
+def _read_small(path, limit, what):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read ({exc.strerror or exc.__class__.__name__})") from None
+    if len(data) > limit:
+        raise ConfigError(f"{what} {path} is larger than {limit // 1024} KB: not a key file")
+    return data
+
+
+def load_trusted(path, what=TRUSTED_KEYS_VAR):
+    """The public keys of a trusted-keys file: one `ed25519 <base64> [comment]` a line; blank lines and lines starting
+    with # are ignored. Raises ConfigError (one line, never key material) for anything else, or for no key at all."""
+    data = _read_small(path, _MAX_TRUSTED_FILE, what)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not text: {_KEY_LINE_HINT}") from None
+    keys = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            keys.append(parse_public_key(line, f"{what} {path} line {number}"))
+    if not keys:
+        raise ConfigError(f"{what} {path} lists no public key: add the signing hosts' PATH.pub lines, or unset {what}")
+    return tuple(keys)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private: object  # cryptography's Ed25519PrivateKey
+    public: PublicKey
+
+
+def load_private(path, what=SIGNING_KEY_VAR):
+    """The private key of a host that signs its archives. Raises ConfigError: unreadable, too open, or not an
+    unencrypted Ed25519 PEM key (the message never holds the file's content)."""
+    ed25519, serialization, _invalid, unsupported = _crypto()
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read ({exc.strerror})") from None
+    if mode & 0o077:
+        raise ConfigError(f"{what} {path} is accessible by other users (mode {mode & 0o777:04o}): chmod 600 it")
+    data = _read_small(path, _MAX_KEY_FILE, what)
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, unsupported):
+        key = None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ConfigError(
+            f"{what} {path} is not an unencrypted Ed25519 private key (PEM): create one with `checkniner-backup keygen`"
+        )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return SigningKey(key, PublicKey(raw))
+
+
+def _create_new(path, data, mode):
+    """Write a file that must not exist yet: temp file in the same directory, fsync, then link it into place (link
+    fails when the name exists: nothing is ever overwritten, and no half-written key is ever visible). Raises
+    FileExistsError when the name was taken meanwhile."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-key-", dir=directory)  # mode 0600 from the start
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: exclusive create, still never an overwrite
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+    finally:
+        os.unlink(tmp)
+    fsync_dir(directory)
+
+
+def _exists(path):
+    return ConfigError(f"{path} exists: refusing to overwrite a key (choose another PATH, or remove it first)")
+
+
+def _write_key(path, data, mode):
+    try:
+        _create_new(path, data, mode)
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path} ({exc.strerror or exc.__class__.__name__})") from None
+
+
+def keygen(path, comment=None):
+    """A new signing key pair: the private key at `path` (0600), the public key line at `path`.pub (0644). Refuses to
+    overwrite either. Returns {private_key, public_key, fingerprint, line}."""
+    ed25519, serialization, _invalid, _unsupported = _crypto()
+    public_path = f"{path}.pub"
+    for target in (path, public_path):
+        if os.path.lexists(target):
+            raise _exists(target)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ConfigError(f"the directory of {path} does not exist: create it first (mode 0700)")
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = PublicKey(raw, " ".join((comment or f"checkniner-backup@{socket.gethostname()}").split()))
+    _write_key(path, pem, 0o600)
+    try:
+        _write_key(public_path, (public.line() + "\n").encode(), 0o644)
+    except BaseException:
+        os.unlink(path)  # no private key without its public line
+        raise
+    return {"private_key": path, "public_key": public_path, "fingerprint": public.fingerprint, "line": public.line()}
+
+
+def sign(key, manifest_bytes):
+    """The signature member of an archive whose manifest.json holds exactly these bytes."""
+    _crypto()
+    doc = {
+        "format": SIGNATURE_FORMAT,
+        "algorithm": ALGORITHM,
+        "public_key": _b64(key.public.raw),
+        "fingerprint": key.public.fingerprint,
+        "signature": _b64(key.private.sign(manifest_bytes)),
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the signature check found: signed_by (a fingerprint, or None: unsigned), and the warnings to report."""
+
+    signed_by: Optional[str] = None
+    warnings: Tuple[str, ...] = ()
+
+
+def _parse_signature(data, name):
+    """(PublicKey, signature bytes) of a signature member; IntegrityError for anything else (hostile input)."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        doc = None
+    ok = isinstance(doc, dict) and doc.get("format") == SIGNATURE_FORMAT and doc.get("algorithm") == ALGORITHM
+    raw = _b64decode(doc.get("public_key"), _KEY_BYTES) if ok and isinstance(doc.get("public_key"), str) else None
+    sig = _b64decode(doc.get("signature"), _SIG_BYTES) if ok and isinstance(doc.get("signature"), str) else None
+    if raw is None or sig is None:
+        raise IntegrityError(f"{name}: its signature member is not an Ed25519 checkniner-backup signature (forged?)")
+    return PublicKey(raw), sig
+
+
+def check(manifest_bytes, signature, trusted, name):
+    """Check an archive's signature before anything is restored from it.
+
+    manifest_bytes: the exact bytes of its manifest.json; signature: the bytes of its signature member, or None;
+    trusted: the PublicKeys of CHECKNINER_TRUSTED_KEYS, or None when it is not set. With trusted keys, an unsigned
+    archive, one signed by another key, or one whose manifest does not match its signature raises IntegrityError.
+    Without, an unsigned archive passes with a warning, and a signature that does not match its manifest still fails
+    (the archive was changed after it was signed). Returns a Verdict.
+    """
+    refused = "refused before any database was touched"
+    if signature is None:
+        if trusted is not None:
+            raise IntegrityError(
+                f"{name} is not signed, and {TRUSTED_KEYS_VAR} accepts signed archives only: {refused}"
+            )
+        return Verdict(None, (f"{name} is not signed: set {TRUSTED_KEYS_VAR} to refuse unsigned archives",))
+    key, sig = _parse_signature(signature, name)
+    if trusted is not None and key.raw not in {k.raw for k in trusted}:
+        raise IntegrityError(
+            f"{name} is signed by key {key.fingerprint}, which {TRUSTED_KEYS_VAR} does not list: {refused}"
+        )
+    ed25519, _serialization, invalid, _unsupported = _crypto()
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(key.raw).verify(sig, manifest_bytes)
+    except invalid:
+        raise IntegrityError(
+            f"{name}: its manifest does not match its signature by key {key.fingerprint} (tampered?): {refused}"
+        ) from None
+    if trusted is None:
+        return Verdict(key.fingerprint, (f"{name} is signed by key {key.fingerprint}, but {TRUSTED_KEYS_VAR} is not "
+                                         "set: the signer was not checked against a trusted key",))  # fmt: skip
+    return Verdict(key.fingerprint)
