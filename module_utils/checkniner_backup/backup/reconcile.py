@@ -12,7 +12,7 @@ credentials, a deleted bucket or a lost object fail this run, not the next chang
 
 import os
 
-from ..archive import is_safety_archive
+from .. import latest
 from ..errors import BackupError, StoreError
 from ..local import unreconciled
 from ..manifest import describe_local
@@ -51,10 +51,9 @@ def probe(config, bdir, state, skip=()):
     for dest in config.destinations:
         if dest.name in skip or bdir.pending(dest.name) or not state.reconciled(dest.name):
             continue
-        held = [n for n in bdir.archive_names() if not is_safety_archive(n)]
-        if not held:
+        name = latest.local_latest(bdir)
+        if name is None:
             continue
-        name = held[-1]
         path = bdir.join(name)
         store = S3Store(dest)
         try:
