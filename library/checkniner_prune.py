@@ -192,6 +192,8 @@ def diff_of(result):
 def do_prune(module, cfg):
     result = api.prune(cfg, dry_run=module.check_mode, policy=policy_of(module, cfg))
     report = {key: result[key] for key in ("deleted", "busy", "policy", "locations")}
+    for warning in result.get("warnings") or []:
+        module.warn(warning)
     if result["busy"]:
         module.exit_json(changed=False, msg="another run held the lock (cron?): nothing pruned", **report)
     if module.check_mode:

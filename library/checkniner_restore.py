@@ -19,6 +19,9 @@ description:
   - With O(state=verified), runs the restore drill, restores into a scratch database on the configured server, proves
     the business fingerprint and every table's row count, checks for missing migrations, and drops the scratch
     database; the task fails when the archive does not restore.
+  - The drill proves each copy O(source) names, the local one and the one in each S3 destination (downloaded through
+    its C(latest.json)); it fails when any copy fails, naming which. A copy byte for byte equal to one already proven
+    is proven by that equality, not restored twice.
 version_added: "0.1.0"
 author:
   - checkniner-backup maintainers
@@ -66,6 +69,15 @@ options:
         it does not exist. Default is the C(CHECKNINER_RESTORE_TARGET_DATABASE_URL) environment variable.
       - The password in it is masked in every result, whichever way it reached the module.
     type: str
+  source:
+    description:
+      - With O(state=verified), which copies the drill restores and proves. V(all) the local one (when the backup
+        directory holds an archive) and the one in every S3 destination; V(local) the local one; V(s3) the one in every
+        S3 destination.
+      - Default V(all). Only for O(state=verified).
+    type: str
+    choices: [all, local, s3]
+    aliases: [from]
   confirm:
     description:
       - Confirm overwriting the configured live database. Without it, a restore whose target is the live database
@@ -116,9 +128,14 @@ EXAMPLES = r"""
     apps: [checkouts]
     target_database_url: "{{ vault_scratch_database_url }}"
 
-- name: Restore drill (scratch database, dropped afterwards)
+- name: Restore drill of every copy, local and off-site (scratch database, dropped afterwards)
   checkniner_restore:
     state: verified
+
+- name: Restore drill of the off-site copies only
+  checkniner_restore:
+    state: verified
+    source: s3
 """
 
 RETURN = r"""
@@ -201,6 +218,15 @@ dropped:
   description: Whether the drill's scratch database was dropped.
   returned: when O(state=verified)
   type: bool
+locations:
+  description:
+    - Per copy the drill proved or failed, in order (the top-level fields describe the first one restored).
+    - Each has C(location) (C(local), an S3 destination's name, or C(path)), C(where), C(archive), C(sha256), C(ok),
+      C(message) and C(proven_with) (the location whose restore proved this byte-identical copy, or null).
+  returned: when O(state=verified)
+  type: list
+  elements: dict
+  sample: [{location: local, archive: 2026-11-23T214052Z.tar.gz, ok: true, proven_with: null}]
 missing_migrations:
   description: Migrations the application has and the restored archive lacks (drill).
   returned: when O(state=verified)
@@ -277,6 +303,10 @@ def check_options(module):
     restore_request(module).validate()
     if params["state"] == "verified" and (params["apps"] or params["target_database_url"] or params["mode"] != "sql"):
         module.fail_json(msg="state=verified restores the SQL into a scratch database: drop mode, apps and target")
+    if params["state"] == "restored" and params["source"]:
+        module.fail_json(
+            msg="source is for state=verified (the drill); a restore takes archive=latest, a name or a path"
+        )
 
 
 def do_restored(module, cfg):
@@ -289,7 +319,9 @@ def do_verified(module, cfg):
         module.exit_json(
             changed=False, skipped=True, msg="check mode: the restore drill creates a scratch database, not run"
         )
-    report(module, api.verify(cfg, api.VerifyRequest(archive=module.params["archive"], spelling=api.MODULE)), False)
+    params = module.params
+    request = api.VerifyRequest(archive=params["archive"], source=params["source"] or "all", spelling=api.MODULE)
+    report(module, api.verify(cfg, request), False)
 
 
 def main():
@@ -303,6 +335,7 @@ def main():
             confirm=dict(type="bool", default=False),
             lock_timeout=dict(type="float", default=30),
             terminate_sessions=dict(type="bool", default=False),
+            source=dict(type="str", choices=["all", "local", "s3"], aliases=["from"]),
         ),
         {"restored": do_restored, "verified": do_verified},
         require_database=lambda params: params["state"] == "verified",

@@ -128,7 +128,11 @@ def do_snapshot(module, cfg):
         report["msg"] = "another run holds the lock (cron?): nothing done"
         module.exit_json(changed=False, **report)
     changed = result.outcome in ("saved", "would save")
+    for warning in result.warnings:
+        module.warn(warning)
     if result.outcome == "failed" or result.exit_code != 0:
+        if result.traceback:  # a bug in the engine: its traceback, for -vvv
+            report["exception"] = result.traceback
         module.fail_json(changed=changed, **report)
     module.exit_json(changed=changed, **report)
 

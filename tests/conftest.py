@@ -1,7 +1,8 @@
 """Shared pytest fixtures: a real PostgreSQL cluster, a real S3 endpoint (moto server), the sample Django project.
 
 Session-wide: ``pg``, ``s3``, ``template_db`` (migrated + seeded once). Per test: ``app_db`` (a copy of the template),
-``bucket``, ``backup_env`` (the complete environment for the command line) and ``run_cli``.
+``bucket``, ``backup_env`` (the complete environment for the command line), ``run_cli`` and ``receiver`` (a heartbeat
+receiver).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import NamedTuple
 import pytest
 from support.django_project import migrate, seed
 from support.environment import backup_environment
+from support.heartbeat import Receiver
 from support.pg import PostgresCluster
 from support.s3 import MotoServer
 
@@ -111,3 +113,11 @@ def run_cli(backup_env, tmp_path):
         )
 
     return run
+
+
+@pytest.fixture
+def receiver():
+    """A local heartbeat receiver: ``receiver.url``, and ``receiver.calls`` [(path, body, outcome header)]."""
+    r = Receiver()
+    yield r
+    r.close()

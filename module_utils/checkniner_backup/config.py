@@ -155,6 +155,8 @@ class Config:
     destinations: List[S3Destination]
     gpg_recipient: Optional[str] = None
     healthcheck_url: Optional[str] = None
+    verify_healthcheck_url: Optional[str] = None
+    prune_healthcheck_url: Optional[str] = None
     metrics_file: Optional[str] = None
     log_format: str = "text"
     schedule_minutes: int = 5
@@ -276,6 +278,8 @@ def load(env=None, require_database=True):
         destinations=_destinations(env),
         gpg_recipient=env.get("BACKUPS_GPG_RECIPIENT") or None,
         healthcheck_url=env.get("CHECKNINER_BACKUP_HEALTHCHECK_URL") or None,
+        verify_healthcheck_url=env.get("CHECKNINER_VERIFY_HEALTHCHECK_URL") or None,
+        prune_healthcheck_url=env.get("CHECKNINER_PRUNE_HEALTHCHECK_URL") or None,
         metrics_file=env.get("CHECKNINER_BACKUP_METRICS_FILE") or None,
         log_format=_choice(env, "CHECKNINER_BACKUP_LOG_FORMAT", ("text", "json")),
         schedule_minutes=_positive_int(env, "CHECKNINER_BACKUP_SCHEDULE_MINUTES", 5),

@@ -1,5 +1,8 @@
 """Typed errors. Every error a user can meet carries a one-line message that says what to do."""
 
+import errno
+import traceback
+
 
 class BackupError(Exception):
     """The job failed (exit code 1)."""
@@ -9,6 +12,7 @@ class BackupError(Exception):
     def __init__(self, message):
         super().__init__(message)
         self.message = message
+        self.warnings = []  # lines the front door prints after the failure's (a heartbeat that could not be sent)
 
     def __str__(self):
         return self.message
@@ -35,3 +39,28 @@ class Busy(BackupError):
 
 class Interrupted(BackupError):
     """A signal stopped a restore or the drill (the work was cleaned up)."""
+
+
+def os_error_line(exc):
+    """One line for an OSError a user can meet (a full disk, a permission): what failed, where, and what to do. Not a
+    bug, so no traceback."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device{where}: free some space (checkniner-backup prune) or grow the disk"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{exc.strerror}{where}: check the owner and mode (cron runs as the application user)"
+    return f"{exc.strerror or exc}{where}"
+
+
+def describe(exc):
+    """(one line, exit code, traceback or None) of an exception met by a scheduled job (run, verify, prune).
+
+    BackupError: its own line and exit code. OSError (a full disk, a permission): one line, exit 1, no traceback: the
+    machine needs fixing, not the code. Anything else is a bug: one line, exit 1, and the traceback, which the front
+    door prints after the line."""
+    if isinstance(exc, BackupError):
+        return str(exc), exc.exit_code, None
+    if isinstance(exc, OSError):
+        return os_error_line(exc), 1, None
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"unexpected {exc.__class__.__name__}: {exc} (a bug: please report it with the traceback)", 1, trace

@@ -34,16 +34,6 @@ def atomic_write_json(path, doc, mode=0o640):
     atomic_write_bytes(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), mode)
 
 
-def read_json(path, default=None):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return default
-    except ValueError:
-        return default
-
-
 def replace_symlink(target, link):
     """Point link at target atomically (a new symlink renamed over the old one)."""
     tmp = os.path.join(os.path.dirname(link), f".tmp-link-{os.getpid()}")

@@ -1,42 +1,53 @@
-"""Heartbeats (healthchecks.io style), the Prometheus textfile metrics, and staleness: how an unattended job is watched.
+"""Heartbeats (healthchecks.io style), the Prometheus textfile metrics, and staleness: how unattended jobs are watched.
 
-Nothing here may fail a backup: every error is swallowed into a warning line on stderr.
+Every scheduled job reports: `run` (CHECKNINER_BACKUP_HEALTHCHECK_URL), the restore drill `verify`
+(CHECKNINER_VERIFY_HEALTHCHECK_URL) and `prune` (CHECKNINER_PRUNE_HEALTHCHECK_URL). Success pings the URL, failure
+URL/fail, with the job's one line in the body. One metrics file holds the three jobs' series; it is rendered whole
+from state.json under the run lock, so one job's rewrite never drops another's series.
+
+Nothing here may fail a job: every error becomes a warning line for the front door to print.
 """
 
 import datetime as dt
-import sys
+import os
 from urllib.parse import unquote, urlsplit
 
+from . import lock
+from .errors import Busy
 from .fsutil import atomic_write_bytes
+from .local import BackupDir
+from .state import State
 
 TIMEOUT = 5
 RESULTS = ("saved", "unchanged", "failed", "busy")
+JOB_RESULTS = {"drill": ("passed", "failed"), "prune": ("pruned", "failed")}
+DRILL_STALE_SECONDS = 2 * 86400  # the drill runs daily: two days without a passed drill is one missed day too many
 
 
-def heartbeat_url(base, result):
-    """saved and unchanged are successes (the base URL); a failure (a saved archive that could not be uploaded
-    included) goes to <base>/fail, healthchecks.io style. The outcome travels in the body and a header."""
+def heartbeat_url(base, ok):
+    """A success goes to the base URL; a failure (a saved archive that could not be uploaded included) to
+    <base>/fail, healthchecks.io style."""
     base = base.rstrip("/")
-    return f"{base}/fail" if result.exit_code != 0 else base
+    return base if ok else f"{base}/fail"
 
 
-def ping(base, result, timeout=TIMEOUT):
-    """POST the run's one line to the heartbeat URL. Returns None, or a warning text when the receiver is away."""
+def ping(base, ok, line, outcome, timeout=TIMEOUT):
+    """POST the job's one line to the heartbeat URL. Returns None, or a warning text when the receiver is away; the
+    warning never holds the URL's secret parts (_safe, _scrub)."""
     import http.client
     import urllib.error  # here, not above: urllib.request costs every command ~45 ms of start-up, restores included
     import urllib.request
 
-    url = heartbeat_url(base, result)
-    body = result.line().encode("utf-8")[:10000]
+    url = heartbeat_url(base, ok)
     try:  # the Request too: a URL without a scheme is a ValueError that quotes it
         request = urllib.request.Request(
             url,
-            data=body,
+            data=line.encode("utf-8")[:10000],
             method="POST",
             headers={
                 "Content-Type": "text/plain; charset=utf-8",
                 "User-Agent": "checkniner-backup",
-                "X-Checkniner-Outcome": result.outcome,
+                "X-Checkniner-Outcome": outcome,
             },
         )
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the operator's own URL
@@ -85,9 +96,9 @@ def _ts(iso):
     return dt.datetime.fromisoformat(iso).timestamp()
 
 
-def metrics_text(state, result, labels):
-    """The Prometheus text exposition of the last run (textfile collector format). state: the State the run saved,
-    None when it could not read one."""
+def metrics_text(state, labels, result=None):
+    """The Prometheus text exposition (textfile collector format) of every job state.json remembers. result: the run
+    that just ended (its outcome, duration and pending count win over the state's record; state may then be None)."""
     label = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
     lines = []
 
@@ -102,19 +113,27 @@ def metrics_text(state, result, labels):
         else:
             lines.append(f"checkniner_backup_{name}{{{label}}} {value}")
 
-    last_run = (state.last_run if state else None) or {}
+    last_run = dict((state.last_run if state else None) or {})
+    if result is not None:
+        last_run.update(outcome=result.outcome, duration=round(result.duration, 3), pending=result.pending)
     gauge("last_run_timestamp_seconds", "When the last run ended (Unix time).", _ts(last_run.get("at")))
     gauge("last_success_timestamp_seconds", "When the last successful run ended.", _ts(state and state.last_success))
     gauge("last_change_timestamp_seconds", "When the last new archive was saved.", _ts(state and state.last_change))
     gauge("last_archive_size_bytes", "Size of the newest archive.", state.last.get("size") if state else None)
-    gauge("run_duration_seconds", "Duration of the last run.", round(result.duration, 3))
-    gauge("pending_uploads", "Archives waiting in the outbox, all destinations.", result.pending)
-    gauge(
-        "last_run_result",
-        "1 for the outcome of the last run, 0 for the others.",
-        {r: int(r == result.outcome) for r in RESULTS},
-        extra="result",
-    )
+    gauge("run_duration_seconds", "Duration of the last run.", last_run.get("duration"))
+    gauge("pending_uploads", "Archives waiting for upload, all destinations.", last_run.get("pending"))
+    if last_run.get("outcome"):
+        outcome = last_run["outcome"]
+        results = {r: int(r == outcome) for r in RESULTS}
+        gauge("last_run_result", "1 for the outcome of the last run, 0 for the others.", results, extra="result")
+    for job, what in (("drill", "restore drill (verify)"), ("prune", "retention run (prune)")):
+        record, success = state.job(job) if state else ({}, None)
+        if not record:
+            continue
+        gauge(f"{job}_last_run_timestamp_seconds", f"When the last {what} ended.", _ts(record.get("at")))
+        gauge(f"{job}_last_success_timestamp_seconds", f"When the last successful {what} ended.", _ts(success))
+        results = {r: int(r == record.get("outcome")) for r in JOB_RESULTS[job]}
+        gauge(f"{job}_last_result", f"1 for the outcome of the last {what}, 0 for the others.", results, "result")
     return "\n".join(lines) + "\n"
 
 
@@ -122,28 +141,65 @@ def _escape(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def after_run(config, result, state):
-    """Report a finished run: metrics file first (local, cheap), then the heartbeat. Never raises."""
-    warnings = []
-    if config.metrics_file:
-        try:
-            text = metrics_text(state, result, {"database": config.database.name})
-            atomic_write_bytes(config.metrics_file, text.encode(), mode=0o644)
-        except OSError as exc:
-            warnings.append(f"cannot write metrics file {config.metrics_file}: {exc.strerror}")
-    if config.healthcheck_url and result.outcome != "busy":
-        warning = ping(config.healthcheck_url, result)
+def write_metrics(config, state, result=None):
+    """Rewrite the metrics file (when one is configured). Returns a list of warnings."""
+    if not config.metrics_file:
+        return []
+    labels = {"database": config.database.name} if config.database else {}
+    try:
+        text = metrics_text(state, labels, result)
+        atomic_write_bytes(config.metrics_file, text.encode(), mode=0o644)
+    except OSError as exc:
+        return [f"cannot write metrics file {config.metrics_file}: {exc.strerror}"]
+    return []
+
+
+def after_run(config, result):
+    """The run's heartbeat (its metrics were written under the lock). A busy run does not ping: the holder will."""
+    if not config.healthcheck_url or result.outcome == "busy":
+        return []
+    warning = ping(config.healthcheck_url, result.exit_code == 0, result.line(), result.outcome)
+    return [warning] if warning else []
+
+
+def after_job(config, job, line, record):
+    """Report a drill or prune that ended. record {outcome, ...} (outcome passed | pruned | busy | failed) goes into
+    state.json under the run lock when there is a backup directory (the drill also runs where there is none; a busy
+    prune did nothing and is not recorded), then the metrics file is rewritten and the job's heartbeat sent: the URL
+    on success (busy included: the next one prunes), URL/fail with `line` in the body on failure.
+    Returns a list of warnings; never raises."""
+    ok = record["outcome"] != "failed"
+    warnings = [] if record["outcome"] == "busy" else _record_job(config, job, ok, record)
+    url = config.verify_healthcheck_url if job == "drill" else config.prune_healthcheck_url
+    if url:
+        warning = ping(url, ok, line, record["outcome"])
         if warning:
             warnings.append(warning)
-    for warning in warnings:
-        sys.stderr.write(f"checkniner-backup: warning: {warning}\n")
     return warnings
 
 
-def staleness(last, schedule_minutes, now=None):
-    """A backup is stale when no run succeeded within three schedule periods. last: when the last one did (ISO)."""
+def _record_job(config, job, ok, record):
+    path = config.backup_dir
+    if not path or not os.path.isdir(path):
+        state = State(None)  # no backup directory here: nothing to remember, the metrics say this job only
+        state.record_job(job, record, ok)
+        return write_metrics(config, state)
+    bdir = BackupDir(path, create=False)
+    try:
+        with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"the {job}'s outcome not recorded"):
+            state = State.load(bdir, set_aside=True)
+            state.record_job(job, record, ok)
+            state.save()
+            return state.warnings + write_metrics(config, state)
+    except Busy as exc:
+        return [str(exc)]
+    except OSError as exc:
+        return [f"cannot record the {job} in {bdir.join('state.json')}: {exc.strerror}"]
+
+
+def staleness(last, limit, now=None):
+    """A job is stale when none succeeded within `limit` seconds. last: when the last one did (ISO)."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    limit = 3 * schedule_minutes * 60
     if not last:
         return {"stale": True, "seconds_since_success": None, "limit_seconds": limit}
     age = (now - dt.datetime.fromisoformat(last)).total_seconds()

@@ -5,7 +5,7 @@ import os
 
 from . import archive, health, latest
 from .errors import ConfigError
-from .local import BackupDir, pending_count
+from .local import BackupDir, pending_count, waiting
 from .s3 import S3Store
 from .state import State
 from .units import utcnow
@@ -17,9 +17,9 @@ def local_archives(cfg, bdir=None):
     bdir = bdir or BackupDir(cfg.require_backup_dir(), create=False)
     state = State.load(bdir)
     pending = {}
-    for dest in cfg.destinations:
-        for name in bdir.pending(dest.name):
-            pending.setdefault(name, []).append(dest.name)
+    for dest, names in waiting(cfg, bdir, state).items():
+        for name in names:
+            pending.setdefault(name, []).append(dest)
     now = utcnow()
     newest = latest.local_latest(bdir, now)
     rows = []
@@ -63,9 +63,11 @@ def remote_archives(cfg):
 
 
 def status(cfg):
-    """What the last runs did and what waits for upload (`status --json`)."""
+    """What the last runs, drill and prune did, and what waits for upload (`status --json`)."""
     bdir = BackupDir(cfg.require_backup_dir(), create=False)
     state = State.load(bdir)
+    drill, drill_success = state.job("drill")
+    prune, prune_success = state.job("prune")
     return {
         "backup_dir": bdir.path,
         "archives": len(bdir.archive_names()),
@@ -74,8 +76,15 @@ def status(cfg):
         "last_run": state.last_run,
         "last_success": state.last_success,
         "last_change": state.last_change,
-        "pending_uploads": pending_count(cfg, bdir),
+        "pending_uploads": pending_count(cfg, bdir, state),
         "destinations": [d.describe() for d in cfg.destinations],
         "schedule_minutes": cfg.schedule_minutes,
-        **health.staleness(state.last_success, cfg.schedule_minutes),
+        **health.staleness(state.last_success, 3 * cfg.schedule_minutes * 60),
+        # the daily drill: stale when none passed within two days (a missed day, or a drill that keeps failing)
+        "last_drill": drill or None,
+        "last_drill_success": drill_success,
+        "drill_stale": health.staleness(drill_success, health.DRILL_STALE_SECONDS)["stale"],
+        "last_prune": prune or None,
+        "last_prune_success": prune_success,
+        "warnings": state.warnings,
     }

@@ -1,5 +1,7 @@
 """The local archive directory (CHECKNINER_BACKUP_DIR): archives, the latest.tar.gz link, work directories and the
 outbox, one queue per S3 destination (outbox/<destination>/<name>: queued when saved, dequeued once S3 confirmed it).
+An archive is queued for every destination before it is renamed into place, so an archive here that is in no outbox of
+a destination is in it, once the directory was reconciled with that destination (backup/reconcile.py).
 
 state.json is state.py's, the lock lock.py's, which archive is latest latest.py's.
 """
@@ -103,5 +105,29 @@ class BackupDir:
             pass
 
 
-def pending_count(config, bdir):
-    return sum(len(bdir.pending(d.name)) for d in config.destinations)
+# -- what each destination still lacks ---------------------------------------------------------------------------
+
+
+def unreconciled(bdir, state, destination):
+    """Regular archives here not queued for a destination this directory was not reconciled with yet (configured
+    since they were saved, or a state file older than reconciliation): every one of them, the next run finds out
+    which the destination lacks (backup/reconcile.py). Safety archives are never uploaded. [] once reconciled."""
+    if state.reconciled(destination):
+        return []
+    queued = set(bdir.pending(destination))
+    return [n for n in bdir.archive_names() if not archive.is_safety_archive(n) and n not in queued]
+
+
+def waiting(config, bdir, state):
+    """{destination name: archives here it does not hold yet as far as this directory knows}, oldest first: those
+    queued (whose file is still here) and those not reconciled yet."""
+    present = set(bdir.archive_names())
+    return {
+        d.name: sorted((set(bdir.pending(d.name)) & present) | set(unreconciled(bdir, state, d.name)))
+        for d in config.destinations
+    }
+
+
+def pending_count(config, bdir, state):
+    """Archives waiting for upload, all destinations (what `status` calls pending_uploads)."""
+    return sum(len(names) for names in waiting(config, bdir, state).values())

@@ -12,12 +12,13 @@ The policy is restic's `forget --keep-within/--keep-hourly/...`, applied to each
   (`<stamp>-pre-restore.tar.gz`, restore's safety copies) form their own series, as restic groups snapshots by tag:
   a restore never displaces a regular archive from its hour, and safety copies are thinned only against each other
   (restores are rare, so the daily and monthly tiers keep them for a long time).
-- Never deleted: the newest archive of each series; every archive still waiting in any outbox (not yet confirmed
-  uploaded); the target of the local latest.tar.gz link and state.json's last archive; in a destination, the archive
-  its latest.json names; an archive whose name carries an impossible date; an archive whose name is from the future
-  (archive.is_future: a clock gone wrong, or a planted name). Those are kept and reported ("future"), but never
-  count as the newest of their series nor take a tier's slot, so they cannot shield everything else from the policy
-  (nor, being "newest", let the real history be thinned against a date years ahead).
+- Never deleted: the newest archive of each series; every archive still waiting in any outbox, or for a configured
+  destination the directory was not reconciled with yet (configured since: the next run queues it); the target of
+  the local latest.tar.gz link and state.json's last archive; in a destination, the archive its latest.json names;
+  an archive whose name carries an impossible date; an archive whose name is from the future (archive.is_future: a
+  clock gone wrong, or a planted name). Those are kept and reported ("future"), but never count as the newest of
+  their series nor take a tier's slot, so they cannot shield everything else from the policy (nor, being "newest",
+  let the real history be thinned against a date years ahead).
 
 The policy (`plan`) is a pure function over names. `prune` applies it: locally under the run lock (which also
 guards state.json), then in each destination from one paginated listing (names only, no request per object) and
@@ -29,11 +30,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from . import archive, lock
+from . import archive, health, lock
 from . import config as config_mod
-from .errors import Busy, ConfigError, StoreError
+from .errors import BackupError, Busy, ConfigError, StoreError, describe
 from .fsutil import fsync_dir
-from .local import BackupDir
+from .local import BackupDir, unreconciled
 from .s3 import S3Store
 from .state import State
 from .units import utcnow
@@ -150,9 +151,12 @@ def _failed(name, where, error):
     return _location(name, where, 0, Plan(), 0, False, error)
 
 
-def local_pins(bdir, state):
-    """{name: reason} never to delete anywhere: what waits in an outbox, what latest.tar.gz and state name."""
+def local_pins(bdir, state, destinations=()):
+    """{name: reason} never to delete anywhere: what waits in an outbox, or for a destination the directory was not
+    reconciled with yet; what latest.tar.gz and state name."""
     pinned = {name: "pending upload" for name in bdir.outboxed()}
+    for dest in destinations:
+        pinned.update((name, "pending upload") for name in unreconciled(bdir, state, dest.name))
     for name, reason in (
         (bdir.link_target(), "latest.tar.gz"),
         (state.last.get("name"), "last"),
@@ -212,6 +216,34 @@ def prune_destination(dest, policy, pinned, dry_run=False):
 
 
 def prune(config, dry_run=False, policy=None, lock_wait=None):
+    """Apply the retention policy (see _apply), and unless dry_run report it like every scheduled job: its record in
+    state.json, the metrics file, CHECKNINER_PRUNE_HEALTHCHECK_URL (URL/fail with the reason on failure). The result
+    gets "warnings" (a heartbeat that could not be sent). A failure that raises is reported, then raised."""
+    if dry_run:
+        return {**_apply(config, dry_run, policy, lock_wait), "warnings": []}
+    try:
+        result = _apply(config, dry_run, policy, lock_wait)
+    except Exception as exc:
+        line = describe(exc)[0]
+        warnings = health.after_job(
+            config, "prune", f"failed: {line}", {"outcome": "failed", "deleted": 0, "error": line}
+        )
+        if isinstance(exc, BackupError):
+            exc.warnings += warnings
+        raise
+    errors = [f"{loc['location']}: {loc['error']}" for loc in result["locations"] if loc["error"]]
+    if result["busy"]:
+        outcome, line = "busy", "busy: another run held the lock, nothing pruned"
+    else:
+        outcome = "failed" if errors else "pruned"
+        line = "; ".join(summary(loc) for loc in result["locations"])
+        line = f"failed: {line}" if errors else line
+    record = {"outcome": outcome, "deleted": result["deleted"], "error": "; ".join(errors) or None}
+    result["warnings"] = health.after_job(config, "prune", line, record)
+    return result
+
+
+def _apply(config, dry_run, policy, lock_wait):
     """Apply the retention policy to the local directory (when CHECKNINER_BACKUP_DIR is set) and to every S3
     destination separately. dry_run: decide, delete nothing.
 
@@ -234,8 +266,9 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
             try:
                 wait = lock.WAIT if lock_wait is None else lock_wait
                 with lock.run_lock(bdir.path, wait=wait, nothing_done="nothing pruned"):
-                    state = State.load(bdir)
-                    pinned.update(local_pins(bdir, state))  # read before any S3 listing (see below)
+                    state = State.load(bdir, set_aside=not dry_run)
+                    # read before any S3 listing (see below)
+                    pinned.update(local_pins(bdir, state, config.destinations))
                     result["locations"].append(prune_local(bdir, policy, pinned, state, dry_run))
             except Busy:
                 result["busy"] = True

@@ -2,31 +2,124 @@
 
     archives      {name: {sha256, size, fingerprint}}  recorded when an archive is saved: restores and uploads check
                                                        the file against it
+    destinations  {name: {reconciled: ISO time}}       every archive here was queued for that destination, or found
+                                                       in it (backup/reconcile.py); missing: not yet (a destination
+                                                       configured since, or a state file older than this key)
     last          {name, fingerprint, sha256, size}    the newest archive saved here
     last_change   ISO time                             when an archive was last saved
-    last_run      {at, outcome, reason, error, duration, name, size}
+    last_run      {at, outcome, reason, error, duration, name, size, pending}
     last_success  ISO time                             the last run that exited 0 (staleness)
+    last_drill    {at, outcome, archive, error, locations: [{location, archive, ok, message}]}   the last restore drill
+    last_drill_success  ISO time                       the last drill that passed (drill staleness)
+    last_prune    {at, outcome, deleted, error}        the last retention run (outcome pruned | failed)
+    last_prune_success  ISO time
     precheck      {fingerprint, identity, xmax}        change detection, tier 1 (backup/detect.py)
     digests       {fingerprint, identity, tables, migrations}   change detection, tier 2
 
-Written atomically under the run lock. A file that is unreadable or not an object reads as empty (the next run
-rebuilds what it needs from the archives themselves).
+Written atomically under the run lock. A file that is not valid JSON or not of this shape is set aside by whoever
+loads it under the lock (`state.json.bad-<stamp>`, with a warning) and the state starts empty: the next run rebuilds
+what it needs from the archives themselves. Read-only callers read such a file as empty, with the same warning.
 """
 
-from .fsutil import atomic_write_json, read_json
+import datetime as dt
+import json
+import os
+
+from .fsutil import atomic_write_json
 from .units import utcnow
 
 STATE = "state.json"
+
+
+def _iso(value):
+    if not isinstance(value, str):
+        return False
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _opt(kind):
+    return lambda value: value is None or isinstance(value, kind)
+
+
+def _entries(check):
+    return lambda value: isinstance(value, dict) and all(isinstance(k, str) and check(v) for k, v in value.items())
+
+
+def _locations(value):
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+def _fields(**checks):
+    """A dict whose listed keys, when present, pass their check."""
+    return lambda value: isinstance(value, dict) and all(k not in value or c(value[k]) for k, c in checks.items())
+
+
+_STR, _INT = _opt(str), _opt(int)
+_ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR)
+_DIGESTS = _fields(fingerprint=_STR, tables=_entries(_entries(_opt(dict))), migrations=_opt(dict))
+# what each top-level key must look like; a key not listed here is kept as it is
+SHAPE = {
+    "archives": _entries(_ARCHIVE),
+    "destinations": _entries(_fields(reconciled=_iso)),
+    "last": _fields(name=_STR, fingerprint=_STR, sha256=_STR, size=_INT),
+    "last_change": _iso,
+    "last_run": _fields(at=_iso, outcome=_STR, reason=_STR, error=_STR, name=_STR, size=_INT),
+    "last_success": _iso,
+    "last_drill": _fields(at=_iso, outcome=_STR, archive=_STR, error=_STR, locations=_locations),
+    "last_drill_success": _iso,
+    "last_prune": _fields(at=_iso, outcome=_STR, deleted=_INT, error=_STR),
+    "last_prune_success": _iso,
+    "precheck": _fields(fingerprint=_STR),
+    "digests": lambda value: value == {} or (_DIGESTS(value) and "tables" in value and "migrations" in value),
+}
+
+
+def problem_of(doc):
+    """Why `doc` is not a state document, or None: "not a JSON object", "of the wrong shape (key)"."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    for key, check in SHAPE.items():
+        if key in doc and not check(doc[key]):
+            return f"of the wrong shape ({key})"
+    return None
 
 
 class State:
     def __init__(self, bdir, doc=None):
         self.bdir = bdir
         self.doc = doc if isinstance(doc, dict) else {}
+        self.warnings = []  # what the front door should tell the user (a state file set aside)
 
     @classmethod
-    def load(cls, bdir):
-        return cls(bdir, read_json(bdir.join(STATE), {}))
+    def load(cls, bdir, set_aside=False):
+        """The state of the backup directory. set_aside (callers holding the run lock): a malformed file is renamed
+        to state.json.bad-<stamp> so that the next save does not overwrite it; others read it as empty."""
+        path = bdir.join(STATE)
+        try:
+            with open(path, "rb") as handle:
+                doc = json.loads(handle.read().decode("utf-8"))
+        except FileNotFoundError:
+            return cls(bdir)
+        except ValueError:  # not JSON, or not UTF-8
+            problem = "not valid JSON"
+        else:
+            problem = problem_of(doc)
+            if problem is None:
+                return cls(bdir, doc)
+        state = cls(bdir)
+        if set_aside:
+            bad = f"{path}.bad-{utcnow().strftime('%Y%m%dT%H%M%S%fZ')}"
+            os.replace(path, bad)
+            state.warnings.append(
+                f"{path} was {problem}: set aside as {os.path.basename(bad)}; starting from an empty state"
+            )
+        else:
+            state.warnings.append(f"{path} is {problem}: read as empty (the next run sets it aside)")
+        return state
 
     def save(self):
         atomic_write_json(self.bdir.join(STATE), self.doc)
@@ -38,7 +131,7 @@ class State:
     # -- archives ----------------------------------------------------------------------------------------------
 
     def archive(self, name):
-        """{sha256, size, fingerprint} recorded when `name` was saved here, or {}."""
+        """{sha256, size, fingerprint} recorded for `name` here, or {}."""
         info = self._section("archives").get(name)
         return info if isinstance(info, dict) else {}
 
@@ -60,6 +153,23 @@ class State:
         self.doc.setdefault("archives", {})[name] = {"sha256": sha256, "size": size, "fingerprint": fingerprint}
         self.doc["last"] = {"name": name, "fingerprint": fingerprint, "sha256": sha256, "size": size}
         self.doc["last_change"] = utcnow().isoformat()
+
+    # -- destinations this directory was reconciled with (backup/reconcile.py) --------------------------------
+
+    def reconciled(self, destination):
+        """True once every archive here was queued for the destination or found in it. From then on every archive
+        is queued for it when saved, so what is not in its outbox is there."""
+        return bool(self._section("destinations").get(destination))
+
+    def record_reconciled(self, destination):
+        self.doc.setdefault("destinations", {})[destination] = {"reconciled": utcnow().isoformat()}
+
+    def forget_destinations(self, configured):
+        """A destination no longer configured is forgotten: configured again later, it is reconciled again (the
+        archives saved meanwhile were queued for nobody)."""
+        kept = {k: v for k, v in self._section("destinations").items() if k in set(configured)}
+        if kept != self._section("destinations"):
+            self.doc["destinations"] = kept
 
     # -- the last archive and the last runs --------------------------------------------------------------------
 
@@ -90,9 +200,23 @@ class State:
             "duration": round(result.duration, 3),
             "name": result.name,
             "size": result.size,
+            "pending": result.pending,
         }
         if result.exit_code == 0:
             self.doc["last_success"] = now
+
+    # -- the other scheduled jobs: the drill and prune (health.py reports them) --------------------------------
+
+    def job(self, job):
+        """(last record, last success) of "drill" or "prune"."""
+        return self._section(f"last_{job}"), self.doc.get(f"last_{job}_success")
+
+    def record_job(self, job, record, ok):
+        """The outcome of a drill or prune: record {outcome|ok, ...}; a success also moves last_<job>_success."""
+        now = utcnow().isoformat()
+        self.doc[f"last_{job}"] = {"at": now, **record}
+        if ok:
+            self.doc[f"last_{job}_success"] = now
 
     # -- change detection's memory (backup/detect.py) ----------------------------------------------------------
 

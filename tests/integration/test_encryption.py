@@ -23,13 +23,13 @@ def gpg(home, *args, input=None):
     )
 
 
-def make_key(tmp_path, name):
+def make_key(tmp_path, name, expires="never"):
     """A throwaway key pair: (keyring with only the public key, keyring with the private key, fingerprint)."""
     private, public = tmp_path / f"{name}-private", tmp_path / f"{name}-public"
     for home in (private, public):
         home.mkdir(mode=0o700)
     uid = f"{name} <{name}@backup.test>"
-    gpg(private, "--quick-gen-key", uid, "future-default", "default", "never")
+    gpg(private, "--quick-gen-key", uid, "future-default", "default", expires)
     fpr = [
         line.split(":")[9]
         for line in gpg(private, "--with-colons", "--list-keys", uid).stdout.decode().splitlines()
@@ -150,3 +150,46 @@ def test_a_killed_verify_leaves_no_decrypted_archive_after_the_next_command(run_
     again = run_cli("verify", "--json", env=host)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["ok"] is True
+
+
+def revoke(public, private, fpr):
+    """Import into the public keyring the revocation certificate gpg wrote when it made the key."""
+    cert = (private / "openpgp-revocs.d" / f"{fpr}.rev").read_text().replace(":-----BEGIN", "-----BEGIN")
+    gpg(public, "--import", input=cert.encode())
+
+
+@pytest.mark.parametrize("state, words", [("expired", "has expired (on "), ("revoked", "is revoked")])
+def test_an_unusable_recipient_is_refused_before_dumping_with_gpgs_reason(run_cli, backup_env, tmp_path, state, words):
+    public, private, fpr = make_key(tmp_path, state, expires="seconds=1" if state == "expired" else "never")
+    if state == "revoked":
+        revoke(public, private, fpr)
+    else:
+        time.sleep(2)
+    calls = tmp_path / "pg_dump.calls"
+    wrap = tmp_path / "wrap"
+    wrap.mkdir()
+    real = subprocess.run(["which", "pg_dump"], capture_output=True, text=True, env=backup_env).stdout.strip()
+    (wrap / "pg_dump").write_text(f'#!/bin/sh\n[ "$1" = "--version" ] || echo "$*" >> {calls}\nexec {real} "$@"\n')
+    (wrap / "pg_dump").chmod(0o755)
+    env = {"BACKUPS_GPG_RECIPIENT": f"{state}@backup.test", "GNUPGHOME": str(public)}
+    result = run_cli("run", env={**env, "PATH": f"{wrap}:{backup_env['PATH']}"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = result.stderr.splitlines()[0].split(" checkniner-backup run: ", 1)[1]
+    assert line.startswith(f"failed: BACKUPS_GPG_RECIPIENT '{state}@backup.test' cannot be encrypted to: key "), line
+    assert words in line and "(gpg: encryption failed: Unusable public key)" in line, line
+    assert line.endswith("import a valid public key and point BACKUPS_GPG_RECIPIENT at it")
+    assert not calls.exists(), "nothing may be dumped for a recipient that cannot be encrypted to"
+    directory = Path(backup_env["CHECKNINER_BACKUP_DIR"])
+    assert not list(directory.glob("*.tar.gz*")) and not list(directory.glob(".work-*"))
+
+
+def test_a_killed_encryption_leaves_no_temp_file_behind(run_cli, backup_env, keys):
+    public, _private, fpr = keys
+    directory = Path(backup_env["CHECKNINER_BACKUP_DIR"])
+    directory.mkdir()
+    leftover = directory / ".tmp-gpg-4242-2026-01-01T000000Z.tar.gz.gpg"  # where encrypt() writes before the rename
+    leftover.write_bytes(b"half an archive")
+    result = run_cli("run", env={"BACKUPS_GPG_RECIPIENT": fpr, "GNUPGHOME": str(public)})
+    assert result.returncode == 0, result.stderr
+    assert not leftover.exists()
+    assert [p.name for p in directory.iterdir() if p.name.startswith(".tmp")] == []

@@ -3,55 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.django_project import manage
-
-
-class Receiver:
-    """A local HTTP server recording every heartbeat (method, path, body)."""
-
-    def __init__(self):
-        self.calls = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                receiver.calls.append((self.path, body, self.headers.get("X-Checkniner-Outcome")))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"OK")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/ping/0f4c-uuid"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
-
-
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+from support.heartbeat import closed_port_url
 
 
 def test_heartbeats_saved_unchanged_and_failure(run_cli, receiver, app_db):

@@ -206,6 +206,7 @@ class Scenario:
         (self.backups / "outbox" / "s3" / self.pending).write_text("{}")
         os.symlink(self.linked, self.backups / "latest.tar.gz")
         state = {"archives": {n: {"sha256": "0" * 64} for n in self.names[::100]}}
+        state["destinations"] = {"s3": {"reconciled": "2026-04-05T00:00:00+00:00"}}  # every archive was queued
         (self.backups / "state.json").write_text(json.dumps(state))
         self.env = big_s3.env(self.bucket, tmp_path, self.backups)
         policy_keep = expected_keep(self.names, DEFAULT)

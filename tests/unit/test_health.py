@@ -39,7 +39,7 @@ def result(outcome="saved"):
     ],
 )
 def test_every_heartbeat_warning_is_free_of_credentials(url, unused_port):
-    warning = health.ping(url.format(port=unused_port), result(), timeout=2)
+    warning = health.ping(url.format(port=unused_port), True, result().line(), "saved", timeout=2)
     assert warning and warning.startswith("heartbeat to "), warning
     for secret in SECRETS:
         assert secret not in warning, warning
@@ -57,7 +57,9 @@ def test_a_refusing_receiver_warning_is_free_of_credentials():
     server = http.server.HTTPServer(("127.0.0.1", 0), Refuse)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        warning = health.ping(f"http://127.0.0.1:{server.server_port}/ping/0f1e2d3c-uuid", result())
+        warning = health.ping(
+            f"http://127.0.0.1:{server.server_port}/ping/0f1e2d3c-uuid", True, result().line(), "saved"
+        )
     finally:
         server.shutdown()
     assert warning == f"heartbeat to http://127.0.0.1:{server.server_port}/... failed: Forbidden", warning

@@ -8,68 +8,94 @@ import time
 
 from .. import config as config_mod
 from .. import crypto, health, lock, pg
-from ..errors import BackupError, Busy
+from ..errors import BackupError, Busy, os_error_line
 from ..fingerprint import business_fingerprint
 from ..local import BackupDir, pending_count
 from ..snapshot import take
 from ..state import State
 from ..units import utcnow
 from . import detect
+from .reconcile import lost_error, probe, queue_stranded
 from .result import RunResult
 from .save import save_new
 from .upload import distribute
 
 
 def run(config, dry_run=False):
-    """One iteration. Never raises for the expected outcomes: a failure is a RunResult with exit_code 1 or 2.
+    """One iteration. Never raises (bar KeyboardInterrupt): every outcome is a RunResult, a failure one with exit_code
+    1 or 2 that is recorded, measured and pinged like any other.
 
     dry_run: decide whether an archive would be saved (precheck and business fingerprint) and save, upload, record
     and report nothing (the Ansible module's check mode).
     """
     started = time.monotonic()
-    state = None
     try:
         bdir = BackupDir(config.require_backup_dir())
         # cron's run never waits: the holder is doing the work, the next run is five minutes away
         with lock.run_lock(bdir.path, wait=lock.NO_WAIT):
-            result, state = _locked_run(config, bdir, dry_run, started)
+            result = _locked_run(config, bdir, dry_run, started)
     except Busy:
+        # the holder records, measures and pings: nothing here
         result = RunResult("busy", duration=time.monotonic() - started)
-    except BackupError as exc:
-        result = RunResult("failed", error=str(exc), exit_code=exc.exit_code, duration=time.monotonic() - started)
+    except Exception as exc:  # noqa: BLE001 - failed before the lock (or in it, unrecorded): still measured and pinged
+        result = RunResult.failed(exc, time.monotonic() - started)
+        if not dry_run:
+            result.warnings += health.write_metrics(config, None, result)
     if not dry_run:
-        health.after_run(config, result, state)
+        result.warnings += health.after_run(config, result)
     return result
 
 
 def _locked_run(config, bdir, dry_run, started):
-    """The run under the lock. Returns (RunResult, State as saved)."""
+    """The run under the lock: the iteration, the stores, its record in state.json and the metrics file."""
     # what a killed run left behind goes first: its work directory may be large
     bdir.clean_leftovers()
-    state = State.load(bdir)
+    # a malformed state.json is set aside (with a warning): it is no reason to stop taking backups
+    state = State.load(bdir, set_aside=not dry_run)
     state.forget_missing(bdir.archive_names())
     try:
         result = _iterate(config, bdir, state, dry_run)
-    except BackupError as exc:
-        result = RunResult("failed", error=str(exc), exit_code=exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - a full disk or a bug alike: a failed run, with the stores still served
+        result = RunResult.failed(exc)
+    result.warnings += state.warnings
     if dry_run:
-        result.pending = pending_count(config, bdir)
+        result.pending = pending_count(config, bdir, state)
         result.duration = time.monotonic() - started
-        return result, state
-    if result.outcome != "failed" or result.exit_code == 1:
-        # the outbox is flushed even when the snapshot failed: an earlier archive may still be waiting
-        uploaded, upload_error = distribute(config, bdir, state)
-        result.uploaded = uploaded
-        if upload_error is not None and result.outcome != "failed":
-            result.error = str(upload_error)
-            result.exit_code = 1
-            if result.outcome != "saved":
-                result.outcome = "failed"
-    result.pending = pending_count(config, bdir)
+        return result
+    if result.exit_code in (0, 1):
+        # the stores are served even when the snapshot failed: an earlier archive may still be waiting
+        _serve_stores(config, bdir, state, result)
+    result.pending = pending_count(config, bdir, state)
     result.duration = time.monotonic() - started
     state.record_run(result)
-    state.save()
-    return result, state
+    try:
+        state.save()
+    except OSError as exc:
+        result.warnings.append(f"the run is not recorded in state.json: {os_error_line(exc)}")
+    # under the lock: another job rewriting the file meanwhile would render an older state.json
+    result.warnings += health.write_metrics(config, state, result)
+    return result
+
+
+def _serve_stores(config, bdir, state, result):
+    """Every destination made to hold what this directory holds, in this order:"""
+    errors = []
+    try:
+        # 1. nothing stranded: a destination configured since archives were saved gets those it lacks queued first,
+        #    so that step 3 sends them
+        stranded = queue_stranded(config, bdir, state)
+        # 2. a destination with nothing to send is still asked for its newest archive (one HEAD): refused
+        #    credentials or a gone bucket fail this run, not the next change's; a lost object is queued again
+        probed, lost = probe(config, bdir, state, skip=stranded)
+        # 3. the outboxes, oldest first; the pointer follows each upload
+        result.uploaded, upload_error = distribute(config, bdir, state)
+        # the reason a person must act on first: the upload's own failure, else the loss, else what could not be read
+        errors += [e for e in (upload_error, lost_error(config, bdir, lost)) if e]
+        errors += [*probed.values(), *stranded.values()]
+    except Exception as exc:  # noqa: BLE001 - a local file that cannot be read, or a bug: the run fails, reported
+        errors.append(exc)
+    if errors:
+        result.stores_failed(errors[0])
 
 
 def _iterate(config, bdir, state, dry_run=False):

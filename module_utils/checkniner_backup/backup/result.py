@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
+from ..errors import describe
 from ..units import human_size
 
 
@@ -18,6 +19,23 @@ class RunResult:
     pending: int = 0
     error: Optional[str] = None
     exit_code: int = 0
+    warnings: List[str] = field(default_factory=list)  # lines for the user after the run's line (state set aside...)
+    traceback: Optional[str] = None  # only for a bug: an exception the engine did not expect
+
+    @classmethod
+    def failed(cls, exc, duration=0.0):
+        """Any exception inside a run is a failed run, reported like every other failure (state, metrics, /fail)."""
+        error, exit_code, trace = describe(exc)
+        return cls("failed", error=error, exit_code=exit_code, duration=duration, traceback=trace)
+
+    def stores_failed(self, exc):
+        """A destination failed after the snapshot phase: a saved archive stays "saved" (it waits in the outbox), an
+        unchanged run becomes a failure; the first failure's line is the one kept."""
+        if self.outcome == "failed":
+            return
+        self.error, self.exit_code, self.traceback = describe(exc)  # 2 for missing credentials: configuration
+        if self.outcome != "saved":
+            self.outcome = "failed"
 
     def line(self):
         """The one log line a run leaves behind."""

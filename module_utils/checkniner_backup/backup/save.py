@@ -46,10 +46,13 @@ def save_new(config, bdir, state, workdir, taken_at, preflight, snapshot_id, sna
     """A run's new archive: packaged (and encrypted), recorded in the state, queued for every destination, and only
     then named by latest.tar.gz. Returns (name, size)."""
     name = archive.name_for(taken_at, bdir.archive_names())
+    final = name + crypto.SUFFIX if config.gpg_recipient else name
+    # queued before it exists: a run killed after the rename never leaves an archive no outbox knows (one killed
+    # before it leaves a queued name without a file, which the upload drops)
+    for dest in config.destinations:
+        bdir.enqueue(dest.name, final)
     name, size = _write(config, bdir, name, workdir, taken_at, preflight, snapshot_id, snap)
     sha256 = file_sha256(bdir.join(name))
-    for dest in config.destinations:
-        bdir.enqueue(dest.name, name)
     state.record_saved(name, sha256, size, fingerprint)
     state.save()
     bdir.point_latest_at(name)

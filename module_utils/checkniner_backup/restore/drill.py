@@ -1,17 +1,23 @@
-"""The restore drill (`checkniner-backup verify`): restore an archive into a scratch database on the configured
-server, prove it, check the application sees no missing migration, and drop the scratch database whatever happens."""
+"""The restore drill (`checkniner-backup verify`): for each location (the local directory and every S3 destination,
+or those --from names), restore its newest archive into a scratch database on the configured server, prove it, check
+the application sees no missing migration, and drop the scratch database whatever happens. It fails when any copy
+fails: the off-site copy, the one that matters when the host is gone, is proven too, not only the local one."""
 
 import datetime as dt
 import os
 import re
 import time
 
-from ..errors import BackupError, ConfigError
+from .. import health
+from ..errors import BackupError, ConfigError, Interrupted, describe
+from ..latest import local_latest
+from ..local import BackupDir
 from ..pg_admin import connect_maintenance, create_database, drop_database
 from ..units import utcnow
 from .fetch import fetch
 from .prove import migrate_check, prove_sql
 from .replay import replay_sql
+from .request import names_a_path
 from .runtime import phase, signals_held, signals_raise, workdir
 from .target import superuser_warning
 
@@ -52,76 +58,197 @@ def drop_stale_scratch(database, now=None):
 
 
 def verify(config, request):
-    """The restore drill: restore request.archive into a scratch database on the configured server, prove the business
-    fingerprint and every table's row count, check the application sees no missing migration, and drop the scratch
-    database whatever happens (signals included).
+    """The restore drill (see _verify), reported like every scheduled job: its record in state.json (when there is a
+    backup directory), the metrics file, and CHECKNINER_VERIFY_HEALTHCHECK_URL (URL/fail with the reason on failure).
+    A failure that raises is reported, then raised."""
+    try:
+        result = _verify(config, request)
+    except Exception as exc:
+        line = describe(exc)[0]
+        record = {"outcome": "failed", "archive": None, "error": line, "locations": []}
+        warnings = health.after_job(config, "drill", f"failed: {line}", record)
+        if isinstance(exc, BackupError):
+            exc.warnings += warnings
+        raise
+    record = {
+        "outcome": "passed" if result["ok"] else "failed",
+        "archive": result["archive"],
+        "error": None if result["ok"] else result["message"],
+        "locations": [{k: row[k] for k in ("location", "archive", "ok", "message")} for row in result["locations"]],
+    }
+    result["warnings"] += health.after_job(config, "drill", result["message"], record)
+    return result
 
-    Returns a dict: ok, archive, source, signed_by, scratch_database, dropped, fingerprint {expected, actual}, apps
-    {app: {match, expected, actual}}, tables {table: {match, expected, actual}}, missing_migrations, stale_dropped,
-    warnings, message, timings {phase: seconds}, duration. Raises ConfigError / BackupError when the drill cannot
-    run or the restore fails.
+
+def _locations(config, request):
+    """What to drill, in order: "local" (the backup directory, when it holds an archive or was asked for by name),
+    then each S3 destination by name; [None] for an archive given as a path (the file itself)."""
+    if names_a_path((request.archive or "latest").strip()):
+        return [None]
+    found = []
+    if request.source == "local" or (request.source == "all" and local_latest(_bdir(config))):
+        found.append("local")
+    if request.source in ("all", "s3"):
+        found += [d.name for d in config.destinations]
+    if not found:
+        need = (
+            "S3_BUCKET_NAME" if request.source == "s3" else "CHECKNINER_BACKUP_DIR (with an archive) or S3_BUCKET_NAME"
+        )
+        raise ConfigError(f"nothing to drill from {request.source}: set {need}")
+    return found
+
+
+def _bdir(config):
+    return BackupDir(config.backup_dir, create=False) if config.backup_dir else None
+
+
+def _verify(config, request):
+    """The restore drill of every location request.source names: the newest archive (or request.archive) of the local
+    directory and of each S3 destination, downloaded through its pointer, restored into a scratch database on the
+    configured server, proven (business fingerprint, every table's row count, no missing migration), the scratch
+    database dropped whatever happens (signals included). A copy whose bytes equal one already proven (same name and
+    sha256) is proven by that equality, without a second restore.
+
+    Returns the first restored location's result at the top level, as the drill returned before it had locations:
+    ok (every location passed), archive, source, signed_by, scratch_database, dropped, fingerprint {expected,
+    actual}, apps {app: {match, expected, actual}}, tables {table: {match, expected, actual}}, missing_migrations,
+    stale_dropped, warnings, message (names every location that failed), timings {phase: seconds}, duration; and
+    locations: [{location, where, archive, sha256, ok, message, proven_with}]. With one location, a copy that cannot
+    be fetched or restored raises as it always did (ConfigError / BackupError); with several it fails its location
+    and the others go on.
     """
     started = time.monotonic()
+    request.validate()
     if config.database is None:
         raise ConfigError("DATABASE_URL is not set: verify restores into a scratch database on that server")
     config.django.require()
-    timings = {}
-    with signals_raise(), workdir(request.workdir) as work:
-        # fetch checks the signature: an archive the trusted keys refuse never gets a scratch database
-        with phase(timings, "fetch"):
-            fetched = fetch(config, request.archive, work, extract=False)
-        stale = drop_stale_scratch(config.database)
-        scratch = config.database.with_name(scratch_name())
-        result = {
-            "ok": False,
-            "archive": fetched.name,
-            "source": fetched.source,
-            "scratch_database": scratch.name,
-            "dropped": False,
-            "fingerprint": {"expected": fetched.manifest.fingerprint, "actual": None},
-            "apps": {},
-            "tables": {},
-            "missing_migrations": [],
-            "stale_dropped": stale,
-            "signed_by": fetched.signed_by,
-            "warnings": list(fetched.warnings) + superuser_warning(config.database),
-            "message": "",
-            "timings": timings,
-        }
-        try:
-            create_database(scratch, purpose="the restore drill")
-            with phase(timings, "replay"):
-                counts, warnings, digests = replay_sql(config, scratch, fetched, work)
-                result["warnings"] += warnings
-            with phase(timings, "proof"):
-                proven = prove_sql(
-                    config, fetched, scratch, counts, work, result, through_django=True, replayed=digests
-                )
-                result["missing_migrations"] = migrate_check(config, scratch, work)
-        finally:
-            with signals_held():
-                try:
-                    drop_database(scratch)
-                    result["dropped"] = True
-                except BackupError as exc:
-                    result["warnings"].append(f"could not drop scratch database {scratch.name}: {exc}; drop it by hand")
-        result["ok"] = proven and not result["missing_migrations"]
-        if result["ok"]:
-            result["message"] = (
-                f"{fetched.name} restores: business data matches ({', '.join(result['apps'])}), "
-                f"{len(result['tables'])} tables hold the archive's row counts, no missing migration"
-            )
-        else:
-            bad = [a for a, v in result["apps"].items() if not v["match"]]
-            bad += [f"{a} (as Django reads it)" for a, v in result.get("django", {}).get("apps", {}).items()
-                    if not v["match"]]  # fmt: skip
-            bad += [t for t, v in result["tables"].items() if not v["match"]]
-            bad += (result.get("schema") or {}).get("differences", [])
-            text = f"{fetched.name} FAILED the drill:"
-            if bad:
-                text += f" {', '.join(bad)} differ(s) from the archive;"
-            if result["missing_migrations"]:
-                text += f" the application has migrations the archive lacks: {', '.join(result['missing_migrations'])}"
-            result["message"] = text.rstrip(";")
+    locations = _locations(config, request)
+    where = {d.name: d.describe() for d in config.destinations}
+    where["local"] = config.backup_dir
+    result, rows, proven = None, [], {}
+    with signals_raise():
+        for location in locations:
+            row = {"location": location or "path", "where": where.get(location, request.archive), "archive": None}
+            row.update(sha256=None, ok=False, message="", proven_with=None)
+            rows.append(row)
+            try:
+                with workdir(request.workdir) as work:
+                    timings = {}
+                    # fetch checks the signature: an archive the trusted keys refuse never gets a scratch database
+                    with phase(timings, "fetch"):
+                        fetched = fetch(config, request.archive, work, extract=False, location=location)
+                    row.update(archive=fetched.name, sha256=fetched.sha256)
+                    same = proven.get((fetched.name, fetched.sha256))
+                    if same:
+                        message = f"{fetched.name} is byte for byte the copy {same} restored (sha256), proven with it"
+                        row.update(ok=True, proven_with=same, message=message)
+                        continue
+                    drilled = _drill(config, fetched, work, timings)
+            except (ConfigError, Interrupted):
+                raise  # the drill itself cannot run (CREATEDB, Django) or was stopped: no location is proven
+            except BackupError as exc:
+                if len(locations) == 1:
+                    raise
+                row["message"] = str(exc)  # this copy is missing, unreachable or damaged: the others still count
+                continue
+            row.update(ok=drilled["ok"], message=drilled["message"])
+            if drilled["ok"]:
+                proven[(fetched.name, fetched.sha256)] = row["location"]
+            if result is None:
+                result = drilled
+            else:
+                result["warnings"] += drilled["warnings"]
+    result = result or _nothing_restored(rows)
+    result.update(ok=all(row["ok"] for row in rows), locations=rows, message=_message(rows))
     result["duration"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def _nothing_restored(rows):
+    """The top level when no location got as far as its restore."""
+    return {
+        "archive": rows[0]["archive"],
+        "source": rows[0]["location"],
+        "scratch_database": None,
+        "dropped": False,
+        "fingerprint": {"expected": None, "actual": None},
+        "apps": {},
+        "tables": {},
+        "missing_migrations": [],
+        "stale_dropped": [],
+        "signed_by": None,
+        "warnings": [],
+        "timings": {},
+    }
+
+
+def _message(rows):
+    """One line: a single location's message as it always was; with several, each named, the failed ones first."""
+    if len(rows) == 1:
+        return rows[0]["message"]
+    failed = [row for row in rows if not row["ok"]]
+    passed = [row for row in rows if row["ok"]]
+    if not failed:
+        return "; ".join(f"{row['location']}: {row['message']}" for row in rows)
+    text = f"the drill FAILED for {', '.join(row['location'] for row in failed)}: "
+    text += "; ".join(f"{row['location']}: {row['message']}" for row in failed)
+    if passed:
+        text += f"; passed: {', '.join(row['location'] for row in passed)}"
+    return text
+
+
+def _drill(config, fetched, work, timings):
+    """Restore one fetched archive into a scratch database, prove it, drop the scratch database. Returns the drill's
+    result for it (see _verify)."""
+    stale = drop_stale_scratch(config.database)
+    scratch = config.database.with_name(scratch_name())
+    result = {
+        "ok": False,
+        "archive": fetched.name,
+        "source": fetched.source,
+        "scratch_database": scratch.name,
+        "dropped": False,
+        "fingerprint": {"expected": fetched.manifest.fingerprint, "actual": None},
+        "apps": {},
+        "tables": {},
+        "missing_migrations": [],
+        "stale_dropped": stale,
+        "signed_by": fetched.signed_by,
+        "warnings": list(fetched.warnings) + superuser_warning(config.database),
+        "message": "",
+        "timings": timings,
+    }
+    try:
+        create_database(scratch, purpose="the restore drill")
+        with phase(timings, "replay"):
+            counts, warnings, digests = replay_sql(config, scratch, fetched, work)
+            result["warnings"] += warnings
+        with phase(timings, "proof"):
+            proven = prove_sql(config, fetched, scratch, counts, work, result, through_django=True, replayed=digests)
+            result["missing_migrations"] = migrate_check(config, scratch, work)
+    finally:
+        with signals_held():
+            try:
+                drop_database(scratch)
+                result["dropped"] = True
+            except BackupError as exc:
+                result["warnings"].append(f"could not drop scratch database {scratch.name}: {exc}; drop it by hand")
+    result["ok"] = proven and not result["missing_migrations"]
+    if result["ok"]:
+        result["message"] = (
+            f"{fetched.name} restores: business data matches ({', '.join(result['apps'])}), "
+            f"{len(result['tables'])} tables hold the archive's row counts, no missing migration"
+        )
+    else:
+        bad = [a for a, v in result["apps"].items() if not v["match"]]
+        bad += [f"{a} (as Django reads it)" for a, v in result.get("django", {}).get("apps", {}).items()
+                if not v["match"]]  # fmt: skip
+        bad += [t for t, v in result["tables"].items() if not v["match"]]
+        bad += (result.get("schema") or {}).get("differences", [])
+        text = f"{fetched.name} FAILED the drill:"
+        if bad:
+            text += f" {', '.join(bad)} differ(s) from the archive;"
+        if result["missing_migrations"]:
+            text += f" the application has migrations the archive lacks: {', '.join(result['missing_migrations'])}"
+        result["message"] = text.rstrip(";")
     return result

@@ -10,12 +10,13 @@ from typing import List, Optional
 from .. import archive as archive_mod
 from .. import config as config_mod
 from .. import crypto, latest, signing
-from ..errors import ConfigError, IntegrityError, StoreError
+from ..errors import BackupError, ConfigError, IntegrityError, StoreError
 from ..fingerprint import file_sha256
 from ..local import BackupDir
 from ..manifest import Manifest
 from ..s3 import S3Store
 from ..state import State
+from .request import names_a_path
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _describe_remote(config):
 def _locate(config, bdir, ref, workdir, warnings):
     """(name, source, path, recorded sha256 or None) of `ref`: latest | NAME | PATH. What `latest` had to pass over
     (a pointer naming the future) is appended to warnings."""
-    if ref != "latest" and (os.sep in ref or not archive_mod.is_archive_name(ref)):
+    if names_a_path(ref):
         if not os.path.isfile(ref):
             raise ConfigError(
                 f"no archive {ref!r}: give latest, an archive name (YYYY-MM-DDTHHMMSSZ.tar.gz) or a path to one"
@@ -92,17 +93,44 @@ def _locate(config, bdir, ref, workdir, warnings):
     return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
 
 
-def fetch(config, ref, workdir, extract=True):
+def _locate_in(config, bdir, ref, location, workdir, warnings):
+    """(name, source, path, recorded sha256 or None) of `ref` (latest | NAME) in one location only, "local" or an S3
+    destination's name: the drill proves each copy, the S3 one downloaded through its pointer."""
+    if location == "local":
+        where = bdir.path if bdir else "no CHECKNINER_BACKUP_DIR"
+        name = latest.local_latest(bdir) if ref == "latest" else ref
+        if not name or bdir is None or not os.path.isfile(bdir.join(name)):
+            raise BackupError(f"no archive {'' if ref == 'latest' else f'named {ref} '}in {where}")
+        return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
+    store = S3Store(next(d for d in config.destinations if d.name == location))
+    name, sha = None, None
+    if ref == "latest":
+        name, sha, passed_over = latest.remote_latest(store)
+        warnings += passed_over
+    else:
+        name = ref
+    if not name:
+        raise BackupError(f"no archive in {store.dest.describe()}: the off-site copy is missing")
+    path, recorded = _download(store, name, sha, workdir)
+    return name, location, path, recorded
+
+
+def fetch(config, ref, workdir, extract=True, location=None):
     """Resolve `ref` (latest | NAME | PATH), download and check it, check its signature; extract and check every
     member. Returns Fetched.
 
     extract False: only the manifest is read; the members are checked as they stream (replay.replay_sql).
+    location: look in that location only ("local" or an S3 destination's name); not for a PATH.
     """
     # first: a malformed trusted-keys file is refused before anything is downloaded
     trusted = config_mod.trusted_keys(config)
     bdir = BackupDir(config.backup_dir, create=False) if config.backup_dir else None
     warnings = []
-    name, source, path, recorded = _locate(config, bdir, (ref or "latest").strip(), workdir, warnings)
+    ref = (ref or "latest").strip()
+    if location is None:
+        name, source, path, recorded = _locate(config, bdir, ref, workdir, warnings)
+    else:
+        name, source, path, recorded = _locate_in(config, bdir, ref, location, workdir, warnings)
     sha = file_sha256(path)
     if recorded and sha != recorded:
         if source == "local":

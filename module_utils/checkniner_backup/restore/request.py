@@ -4,9 +4,11 @@ A front door (the command line, an Ansible module) builds the request with its o
 that names an option names it the way that user types it.
 """
 
+import os
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from ..archive import is_archive_name
 from ..config import parse_apps
 from ..errors import ConfigError
 
@@ -26,6 +28,7 @@ class Spelling:
     fixtures: str = "--mode fixtures"
     lock_timeout: str = "--lock-timeout"
     terminate: str = "--terminate-sessions"
+    source: str = "--from"
 
 
 CLI = Spelling()
@@ -39,6 +42,7 @@ MODULE = Spelling(
     fixtures="mode=fixtures",
     lock_timeout="lock_timeout",
     terminate="terminate_sessions=true (playbook: -e terminate_sessions=yes)",
+    source="source",
 )
 
 
@@ -77,13 +81,28 @@ class RestoreRequest:
         return selected
 
 
+SOURCES = ("all", "local", "s3")
+
+
 @dataclass(frozen=True)
 class VerifyRequest:
-    """The restore drill of `archive` (latest | NAME | PATH) in a scratch database."""
+    """The restore drill of `archive` (latest | NAME | PATH) in a scratch database, from each location `source`
+    names: all (default: the local directory and every S3 destination), local, or s3 (every S3 destination)."""
 
     archive: str = "latest"
+    source: str = "all"
     workdir: Optional[str] = None
     spelling: Spelling = field(default=CLI, compare=False)
+
+    def validate(self):
+        """The option rules. Raises ConfigError."""
+        if self.source not in SOURCES:
+            raise ConfigError(f"unknown {self.spelling.source} {self.source!r}: use all, local or s3")
+
+
+def names_a_path(ref):
+    """An --archive that is a file's path, not latest or an archive's name (found in a location)."""
+    return ref != "latest" and (os.sep in ref or not is_archive_name(ref))
 
 
 def _parse_apps(apps, what):

@@ -163,6 +163,8 @@ def test_restore_engine_errors_fail_with_their_one_line(monkeypatch, seen, base_
         ({"apps": ["auth"]}, "apps needs mode=fixtures"),
         ({"state": "verified", "mode": "fixtures"}, "state=verified restores the SQL into a scratch database"),
         ({"mode": "binary"}, "value of mode must be one of: sql, fixtures"),
+        ({"source": "s3"}, "source is for state=verified (the drill)"),
+        ({"state": "verified", "from": "tape"}, "value of source must be one of: all, local, s3"),
     ],
 )
 def test_restore_bad_options(monkeypatch, seen, base_args, args, message):
@@ -202,6 +204,9 @@ def test_verify_ok_is_unchanged(monkeypatch, seen, base_args):
     assert result["changed"] is False and result["dropped"] is True
     assert result["msg"] == "a.tar.gz restores"
     assert seen["request"].archive == "a.tar.gz" and seen["request"].spelling == api.MODULE
+    assert seen["request"].source == "all"  # every copy, local and off-site, unless told otherwise
+    run_module("checkniner_restore", dict(base_args, state="verified", **{"from": "s3"}))
+    assert seen["request"].source == "s3"
 
 
 def test_verify_failed_drill_fails(monkeypatch, base_args):

@@ -1,0 +1,82 @@
+"""Before the outboxes are sent: nothing stranded, and no destination silently broken.
+
+Every archive is queued for every destination before it is renamed into place (backup/save.py), so a killed run
+never leaves an archive that no outbox knows. What is left: archives saved before a destination was configured (or
+recorded by a state file older than this rule). Until the directory is reconciled with a destination, all its
+archives count as waiting for it (status, prune); the next run lists the destination once (one paginated listing),
+queues those it lacks, and records the destination as reconciled. Later runs send no request for it.
+
+Then a quiet destination is still asked for the newest archive it should hold (one HEAD), so that refused
+credentials, a deleted bucket or a lost object fail this run, not the next change's.
+"""
+
+import os
+
+from .. import latest
+from ..errors import BackupError, StoreError
+from ..local import unreconciled
+from ..manifest import describe_local
+from ..s3 import S3Store
+
+
+def queue_stranded(config, bdir, state):
+    """Reconcile the directory with each configured destination not reconciled yet: queue the archives it lacks.
+    The caller holds the run lock and saves the state. Returns {destination name: BackupError} for destinations that
+    could not be listed (tried again by the next run; their archives stay waiting and pinned meanwhile)."""
+    state.forget_destinations([d.name for d in config.destinations])
+    errors = {}
+    for dest in config.destinations:
+        if state.reconciled(dest.name):
+            continue
+        stranded = unreconciled(bdir, state, dest.name)
+        try:
+            there = {obj["name"]: obj["size"] for obj in S3Store(dest).iter_archives()} if stranded else {}
+        except BackupError as exc:  # StoreError, or ConfigError for missing credentials: this destination only
+            errors[dest.name] = exc
+            continue
+        for name in stranded:
+            if there.get(name) != os.path.getsize(bdir.join(name)):
+                bdir.enqueue(dest.name, name)
+        state.record_reconciled(dest.name)
+    return errors
+
+
+def probe(config, bdir, state, skip=()):
+    """One HEAD of the newest archive each destination should hold (the newest here not waiting for it), for each
+    reconciled destination with nothing to send this run (those that do talk to S3 anyway) and not in skip.
+
+    A missing or changed object is queued again (the upload that follows sends it). Returns ({destination name:
+    BackupError}, {destination name: the archive it lost})."""
+    errors, lost = {}, {}
+    for dest in config.destinations:
+        if dest.name in skip or bdir.pending(dest.name) or not state.reconciled(dest.name):
+            continue
+        name = latest.local_latest(bdir)
+        if name is None:
+            continue
+        path = bdir.join(name)
+        store = S3Store(dest)
+        try:
+            head = store.head(name)
+        except BackupError as exc:  # StoreError, or ConfigError for missing credentials: this destination only
+            errors[dest.name] = exc
+            continue
+        sha256 = state.archive(name).get("sha256") or describe_local(path)["sha256"]
+        if not store.matches(head, sha256, os.path.getsize(path)):
+            bdir.enqueue(dest.name, name)
+            lost[dest.name] = name
+    return errors, lost
+
+
+def lost_error(config, bdir, lost):
+    """The run's failure for objects a destination lost and this run sent again (None when none was sent: the
+    upload's own error says why)."""
+    again = [(dest, name) for dest, name in lost.items() if name not in bdir.pending(dest)]
+    if not again:
+        return None
+    where = {d.name: d.describe() for d in config.destinations}
+    dest, name = again[0]
+    return StoreError(
+        f"{name} was missing or damaged in {where[dest]}: uploaded again; find out what removes objects there "
+        "(a lifecycle rule, another host using the same S3_PREFIX?)"
+    )
