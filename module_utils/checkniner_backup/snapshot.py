@@ -12,6 +12,7 @@ from typing import Dict, Optional
 from . import django_helper as protocol
 from . import pg
 from .django_client import HelperProcess
+from .fingerprint import FIXTURE_FORMAT
 
 MIGRATIONS = "django_migrations"
 
@@ -47,6 +48,7 @@ def take(config, workdir, decide, snapshot_id):
         protocol.ENV_APPS: ",".join(config.apps),
         protocol.ENV_SNAPSHOT: snapshot_id or "",
         protocol.ENV_HANDSHAKE: "1",
+        protocol.ENV_FORMAT: str(FIXTURE_FORMAT),  # the format the manifest records
     }
     dump_thread = None
     dump_error = []
