@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime as dt
+import gzip
 import hashlib
 import io
 import json
@@ -19,7 +20,10 @@ LATEST = "latest.tar.gz"
 MANIFEST = "manifest.json"
 NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-[A-Za-z0-9_.-]+)?\.tar\.gz(\.gpg)?$")
 STAMP = "%Y-%m-%dT%H%M%SZ"
-COMPRESSLEVEL = 3  # zlib level: 3 costs about half the CPU of 6 for ~20% larger archives (benchmarks/)
+# Deflate: ISA-L's (python-isal) at its level 2 where installed: about a fifth of the CPU of zlib's level 3 for an
+# archive a few percent larger (benchmarks/ANALYSIS.md); zlib's level 3 otherwise (half the CPU of 6, ~20% larger).
+COMPRESSLEVEL = 3
+ISAL_COMPRESSLEVEL = 2
 
 
 SAFETY_TAG = "pre-restore"
@@ -43,6 +47,14 @@ def reading(path):
         return
     with _igzip.IGzipFile(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
         yield tar
+
+
+def _deflating(raw, mtime):
+    """The gzip stream an archive is written through: ISA-L's deflate where installed, else zlib's. Plain gzip
+    either way (`tar -xzf` reads both); the temporary file's name stays out of the gzip header."""
+    if _igzip is None:
+        return gzip.GzipFile(filename="", mode="wb", compresslevel=COMPRESSLEVEL, fileobj=raw, mtime=mtime)
+    return _igzip.IGzipFile(filename="", mode="wb", compresslevel=ISAL_COMPRESSLEVEL, fileobj=raw, mtime=mtime)
 
 
 def is_archive_name(name):
@@ -83,16 +95,18 @@ def write_archive(path, members, manifest, mtime):
     tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{os.getpid()}")
     try:
         with open(tmp, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=COMPRESSLEVEL, format=tarfile.PAX_FORMAT) as tar:
-                data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-                info = tarfile.TarInfo(MANIFEST)
-                info.size, info.mtime, info.mode = len(data), mtime, 0o640
-                tar.addfile(info, io.BytesIO(data))
-                for arcname, source in members:
-                    info = tarfile.TarInfo(arcname)
-                    info.size, info.mtime, info.mode = os.path.getsize(source), mtime, 0o640
-                    with open(source, "rb") as handle:
-                        tar.addfile(info, handle)
+            with _deflating(raw, mtime) as deflate:
+                tar = tarfile.open(fileobj=deflate, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20)
+                with tar:
+                    data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+                    info = tarfile.TarInfo(MANIFEST)
+                    info.size, info.mtime, info.mode = len(data), mtime, 0o640
+                    tar.addfile(info, io.BytesIO(data))
+                    for arcname, source in members:
+                        info = tarfile.TarInfo(arcname)
+                        info.size, info.mtime, info.mode = os.path.getsize(source), mtime, 0o640
+                        with open(source, "rb") as handle:
+                            tar.addfile(info, handle)
             raw.flush()
             os.fsync(raw.fileno())
         os.chmod(tmp, 0o640)
