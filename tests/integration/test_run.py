@@ -16,8 +16,11 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg2
 import pytest
 from support.django_project import manage
+
+from checkniner_backup.pg import table_digests
 
 LINE = re.compile(r"^\S+Z checkniner-backup run: ")
 
@@ -94,6 +97,17 @@ def test_business_change_saves_sessions_change_does_not(run_cli, backup_env, app
     assert len(archives(backup_env)) == 2
     latest = Path(backup_env["CHECKNINER_BACKUP_DIR"], "latest.tar.gz")
     assert os.readlink(latest) == archives(backup_env)[-1]
+    # the digests that run took to detect the change are the new archive's (not scanned twice): they are right
+    with tarfile.open(latest) as tar:
+        recorded = json.load(tar.extractfile("manifest.json"))["table_digests"]
+    flat = {t: d for by_table in recorded.values() for t, d in by_table.items()}
+    conn = psycopg2.connect(app_db.url)
+    try:
+        assert table_digests(conn, list(flat), {t: d["method"] for t, d in flat.items()}) == flat
+    finally:
+        conn.close()
+    manage(["touch_sessions"], app_db.url)
+    assert "unchanged (digests" in run_cli("run").stdout
 
 
 def test_a_microsecond_is_a_business_change(run_cli, backup_env, pg):
@@ -168,8 +182,6 @@ def _sql_ids(sql_text, table):
 
 
 def test_sql_and_fixtures_describe_the_same_instant_under_concurrent_writes(run_cli, backup_env, app_db, tmp_path):
-    import psycopg2
-
     stop = threading.Event()
     written = []
 
