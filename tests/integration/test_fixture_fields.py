@@ -1,7 +1,7 @@
 """Fixtures exact to the microsecond, written by PostgreSQL where it gives Django's bytes (issue 14).
 
-The sample project's field zoo (tests/sampleproject/zoo: every field type Django ships, ArrayField, a custom field)
-filled with the edges of each type (`seed_zoo`), then:
+The sample project's field zoo (tests/sampleproject/zoo: every field type Django ships, ArrayField, a custom field;
+installed by the settings checkniner.settings_zoo) filled with the edges of each type (`seed_zoo`), then:
 
 (a) the helper's fixture, fast path and all, equals Django's own serializer at full precision, object by object and
     byte for byte (tests/support/fixture_fields.py writes it three ways in one snapshot), with aware datetimes (UTC)
@@ -19,6 +19,7 @@ import pytest
 from support.django_project import SETTINGS_MODULE, manage, manage_env
 
 FIXTURE_FIELDS = Path(__file__).resolve().parents[1] / "support" / "fixture_fields.py"
+ZOO_SETTINGS = {"DJANGO_SETTINGS_MODULE": "checkniner.settings_zoo"}
 ZOO_MODELS = ["zoo.code", "zoo.labelled", "zoo.specimen", "zoo.token"]
 # the zoo's tables, row by row: content types and permissions by natural key (their ids are the database's own)
 ZOO_ROWS = {
@@ -32,7 +33,7 @@ ZOO_ROWS = {
 }
 
 
-def fixture_fields(db, label, tmp_path, settings=SETTINGS_MODULE):
+def fixture_fields(db, label, tmp_path, settings=ZOO_SETTINGS["DJANGO_SETTINGS_MODULE"]):
     out = tmp_path / f"{label}-{uuid.uuid4().hex[:6]}"
     out.mkdir()
     proc = subprocess.run(
@@ -63,13 +64,18 @@ def zoo_rows(pg, db):
     return rows
 
 
+def add_zoo(db, *seed_args):
+    manage(["migrate", "--noinput", "-v", "0"], db.url, env=ZOO_SETTINGS)
+    manage(["seed_zoo", *seed_args], db.url, env=ZOO_SETTINGS)
+
+
 @pytest.fixture
 def zoo_db(app_db):
-    manage(["seed_zoo"], app_db.url)
+    add_zoo(app_db)
     return app_db
 
 
-@pytest.mark.parametrize("settings", [SETTINGS_MODULE, "checkniner.settings_naive"])
+@pytest.mark.parametrize("settings", [ZOO_SETTINGS["DJANGO_SETTINGS_MODULE"], "checkniner.settings_naive"])
 def test_every_field_is_written_as_djangos_serializer_writes_it(pg, zoo_db, tmp_path, settings):
     # a negative zero: Django reads it, but cannot write it (psycopg sends -0.0 as an expression, 0)
     pg.psql("UPDATE zoo_specimen SET real = '-0' WHERE id = (SELECT min(id) FROM zoo_specimen);", db=zoo_db.name)
@@ -84,7 +90,7 @@ def test_every_field_is_written_as_djangos_serializer_writes_it(pg, zoo_db, tmp_
 
 def test_the_business_and_other_apps_take_the_fast_path(app_db, tmp_path):
     for label in ("auth", "checkouts", "contenttypes", "sessions", "admin"):
-        doc = fixture_fields(app_db, label, tmp_path)
+        doc = fixture_fields(app_db, label, tmp_path, SETTINGS_MODULE)
         assert doc["differences"] == [], label
         assert doc["declined"] == {}, label
 
@@ -92,14 +98,14 @@ def test_the_business_and_other_apps_take_the_fast_path(app_db, tmp_path):
 def test_values_postgresql_writes_otherwise_leave_the_model_to_django(app_db, tmp_path):
     """JSON numbers 1.50 and 0.00001 (json.loads makes floats of them: 1.5, 1e-05), a non-ASCII word in an array
     (json.dumps escapes it) and an interval of months: the model goes through Django, and the bytes are the same."""
-    manage(["seed_zoo", "--odd"], app_db.url)
+    add_zoo(app_db, "--odd")
     doc = fixture_fields(app_db, "zoo", tmp_path)
     assert doc["differences"] == []
     assert "holds a value PostgreSQL writes otherwise" in doc["declined"]["zoo.specimen"]
 
 
 def test_a_fixtures_restore_gives_every_value_back(pg, zoo_db, run_cli, tmp_path):
-    apps = {"CHECKNINER_BACKUP_APPS": "auth,checkouts,zoo"}
+    apps = {"CHECKNINER_BACKUP_APPS": "auth,checkouts,zoo", **ZOO_SETTINGS}
     proc = run_cli("run", "--json", env=apps)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["outcome"] == "saved"

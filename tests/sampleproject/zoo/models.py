@@ -1,7 +1,8 @@
 """A field zoo: every field type Django ships (and PostgreSQL's ArrayField), to prove that the fixtures write each
 value as Django's serializer does, at full precision, and load back exactly (tests/integration/test_fixture_fields.py).
 
-Not a business app of the sample project; the tests fill it (`manage.py seed_zoo`) where they need it.
+Installed only by the settings checkniner.settings_zoo (and settings_naive): the sample project the other tests, the
+benchmarks and Molecule run is the domain alone. The tests fill it (`manage.py seed_zoo`) where they need it.
 """
 
 import uuid
