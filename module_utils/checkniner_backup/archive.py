@@ -11,6 +11,7 @@ import re
 import tarfile
 import zlib
 
+from . import progress
 from .errors import IntegrityError
 from .fsutil import fsync_dir
 
@@ -94,7 +95,8 @@ def write_archive(path, members, manifest, mtime):
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{os.getpid()}")
     try:
-        with open(tmp, "wb") as raw:
+        total = sum(os.path.getsize(source) for _arcname, source in members)
+        with open(tmp, "wb") as raw, progress.phase("writing the archive", total) as shown:
             with _deflating(raw, mtime) as deflate:
                 tar = tarfile.open(fileobj=deflate, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20)
                 with tar:
@@ -106,7 +108,7 @@ def write_archive(path, members, manifest, mtime):
                         info = tarfile.TarInfo(arcname)
                         info.size, info.mtime, info.mode = os.path.getsize(source), mtime, 0o640
                         with open(source, "rb") as handle:
-                            tar.addfile(info, handle)
+                            tar.addfile(info, progress.counted(handle, shown))
             raw.flush()
             os.fsync(raw.fileno())
         os.chmod(tmp, 0o640)
@@ -145,12 +147,14 @@ def extract_verified(path, dest, stream=None, upto=None):
     name = os.path.basename(path)
     stream = stream or {}
     try:
-        with reading(path) as tar:
+        with reading(path) as tar, progress.phase(f"reading {name}") as shown:
             first = tar.next()
             if first is None or first.name != MANIFEST:
                 raise IntegrityError(f"{name} has no {MANIFEST} first: not a checkniner-backup archive")
             manifest = json.load(tar.extractfile(first))
             expected = manifest.get("members", {})
+            wanted = upto if upto is not None else expected
+            shown.expect(sum(m.get("size") or 0 for n, m in expected.items() if n in wanted) or None)
             seen = set()
             for member in iter(tar.next, None):
                 if not member.isfile() or "/" in member.name or member.name.startswith("."):
@@ -169,6 +173,7 @@ def extract_verified(path, dest, stream=None, upto=None):
                             sha.update(block)
                         if sink is not None:
                             sink(block)
+                        shown.add(len(block))
                 if (sha is not None and sha.hexdigest() != want["sha256"]) or member.size != want["size"]:
                     raise IntegrityError(
                         f"{name}: member {member.name} does not match its manifest checksum (tampered?)"
