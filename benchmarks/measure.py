@@ -1,8 +1,10 @@
 """Measurement: the throwaway databases, and each contender run under the process meter (meter.py).
 
-For one size, Bench builds a template database once and copies it into the working one, primes each pipeline that
-keeps a previous archive, then runs the contender groups in rounds whose order rotates; every run becomes a row of
-results/size-N.json (results.save_size), saved after each round.
+For one size of one shape, Bench builds a template database once and copies it into the working one, primes each
+pipeline that keeps a previous archive, then runs the contender groups in rounds whose order rotates; every run becomes
+a row of results/size-N.json or narrow-N.json (results.save_size), saved after each round. Shapes (seed_bulk --shape):
+wide, about a thousand checkouts a pilot with free-text notes; narrow, a busy site's many small rows (ids, foreign
+keys, a date), 40 bytes a checkout counted (48 MB: 1.2 million checkouts).
 """
 
 from __future__ import annotations
@@ -88,32 +90,35 @@ def clean_env(pg):
 
 
 class Bench:
-    def __init__(self, pg, size, rounds, env):
+    def __init__(self, pg, size, rounds, env, shape="wide"):
         self.pg = pg
         self.size = size
+        self.shape = shape
         self.rounds = rounds
         self.base_env = env
         self.postmaster = int((pg.datadir / "postmaster.pid").read_text().split()[0])
-        self.db = f"bench_{size}"
+        self.db = f"bench_{shape}_{size}"
+        self.template = f"tpl_{shape}_{size}"
         self.url = pg.app_url(self.db)
-        self.dir = WORK / f"{size}mb"
+        self.dir = WORK / f"{shape}-{size}mb"
+        self.tag = f"{size} MB {shape}"  # in the log
         self.runs = {key: [] for key in ORDER}
-        self.meta = {"megabytes_requested": size}
-        self.merge_into = None  # --merge: the earlier result for this size
+        self.meta = {"megabytes_requested": size, "shape": shape}
+        self.merge_into = None  # --merge: the earlier result for this size and shape
 
     # -- setup -----------------------------------------------------------------------------------------------
 
     def build(self):
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
-        template = f"tpl_{self.size}"
+        template = self.template
         self.pg.create_database(template)
         turl = self.pg.app_url(template)
         started = time.monotonic()
         migrate(turl)
         seed(turl)
-        log(f"{self.size} MB: seed_bulk --megabytes {self.size} ...")
-        out = manage(["seed_bulk", "--megabytes", str(self.size)], turl).stdout.strip()
+        log(f"{self.tag}: seed_bulk --megabytes {self.size} --shape {self.shape} ...")
+        out = manage(["seed_bulk", "--megabytes", str(self.size), "--shape", self.shape], turl).stdout.strip()
         self.pg.psql("VACUUM (FREEZE, ANALYZE);", db=template)
         self.pg.psql("CHECKPOINT;")
         self.meta["build_seconds"] = round(time.monotonic() - started, 1)
@@ -136,7 +141,7 @@ class Bench:
         self.meta.update(
             database_bytes=db_bytes, business_bytes=business_bytes, checkouts=checkouts, users=users, rounds=self.rounds
         )
-        log(f"{self.size} MB: database {db_bytes / 1e6:.0f} MB, {checkouts} checkouts, {users} users")
+        log(f"{self.tag}: database {db_bytes / 1e6:.0f} MB, {checkouts} checkouts, {users} users")
 
     def env(self, **extra):
         env = dict(self.base_env)
@@ -174,7 +179,7 @@ class Bench:
         if key:
             self.runs[key].append(row)
             log(
-                f"{self.size} MB {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  server {m.server_cpu:6.2f} s  "
+                f"{self.tag} {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  server {m.server_cpu:6.2f} s  "
                 f"rss {m.peak_rss / 2**20:7.1f} MB  out {size / 2**20:8.1f} MB {info or ''}"
             )
         return m, row
@@ -215,7 +220,7 @@ class Bench:
         row["outcome"] = outcome
         row["output_bytes"] = os.path.getsize(outdir / "latest.tar.gz") if outcome == "saved" else 0
         self.runs[key].append(row)
-        log(f"{self.size} MB {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  rss {m.peak_rss / 2**20:7.1f} MB {outcome}")
+        log(f"{self.tag} {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  rss {m.peak_rss / 2**20:7.1f} MB {outcome}")
         _prune(outdir)
 
     def old(self):
@@ -260,7 +265,7 @@ class Bench:
             raise SystemExit(f"{key}: expected {expect}, got {doc}")
         self.runs[key].append(row)
         log(
-            f"{self.size} MB {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  server {m.server_cpu:6.2f} s  "
+            f"{self.tag} {key:15s} {m.wall:8.2f} s  cpu {m.cpu:7.2f} s  server {m.server_cpu:6.2f} s  "
             f"rss {m.peak_rss / 2**20:7.1f} MB  {doc['outcome']} {doc.get('reason', '')}"
         )
         _prune(self.dir / "ours", self.archive.name)  # the archive the restore rows read stays
@@ -305,7 +310,7 @@ class Bench:
                 if not doc.get("ok"):
                     row["message"] = doc.get("message", "")
                     row["apps"] = doc.get("apps")
-                    log(f"{self.size} MB restore_ours: {doc.get('message')}")
+                    log(f"{self.tag} restore_ours: {doc.get('message')}")
             self.pg.drop_database(target)
 
     # -- the whole size --------------------------------------------------------------------------------------
@@ -338,7 +343,7 @@ class Bench:
             groups = [g for g in GROUPS if g in only]
             shift = r % len(groups)
             groups = groups[shift:] + groups[:shift]
-            log(f"{self.size} MB: round {r + 1}/{self.rounds}: {' '.join(groups)}")
+            log(f"{self.tag}: round {r + 1}/{self.rounds}: {' '.join(groups)}")
             for group in groups:
                 if group == "restore":
                     self.restore(r)
@@ -349,7 +354,7 @@ class Bench:
         return self.save()
 
     def save(self):
-        return save_size(self.size, self.meta, self.runs, self.merge_into)
+        return save_size(self.size, self.meta, self.runs, self.merge_into, self.shape)
 
 
 def _json_out(m):

@@ -1,10 +1,10 @@
 """Where the time goes: py-spy over `checkniner-backup run` (changed, sessions only) and `restore --mode sql`.
 
-Starts its own throwaway cluster, seeds N MB, and records each command with `py-spy record --subprocesses`
-(the engine and its Django helper), collapsed stacks under benchmarks/.work/ (flamegraph.pl or speedscope read them);
-the top inclusive/self frames of each go to benchmarks/results/profile-*.txt and stdout.
+Starts its own throwaway cluster, seeds N MB of one shape (seed_bulk --shape), and records each command with `py-spy
+record --subprocesses` (the engine and its Django helper), collapsed stacks under benchmarks/.work/ (flamegraph.pl or
+speedscope read them); the top inclusive/self frames of each go to benchmarks/results/profile-*.txt and stdout.
 
-    .venv/bin/python benchmarks/profile_run.py [--megabytes 30]
+    .venv/bin/python benchmarks/profile_run.py [--megabytes 30] [--shape wide|narrow]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def summarize(path, top=18):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=float, default=30.0)
+    parser.add_argument("--shape", default="wide", choices=("wide", "narrow"))
     args = parser.parse_args()
     spy = py_spy()
     results = HERE / "results"
@@ -69,7 +70,7 @@ def main():
         url = pg.app_url("prof")
         migrate(url)
         seed(url)
-        manage(["seed_bulk", "--megabytes", str(args.megabytes)], url)
+        manage(["seed_bulk", "--megabytes", str(args.megabytes), "--shape", args.shape], url)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "S3_", "AWS_", "CHECKNINER_"))}
         env.update(
             PATH=f"{pg.bindir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
@@ -101,7 +102,7 @@ def main():
                  "--", *argv],
                 env=run_env, check=True, capture_output=True,
             )  # fmt: skip
-            text = f"## {name} ({args.megabytes:g} MB)\n{summarize(out)}\n"
+            text = f"## {name} ({args.megabytes:g} MB, {args.shape} shape)\n{summarize(out)}\n"
             (results / f"profile-{name}.txt").write_text(text)
             print(text, flush=True)
 

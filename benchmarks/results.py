@@ -1,7 +1,8 @@
 """benchmarks/results/: the measured runs on disk, the one place that knows their layout.
 
-measure.py writes a size-N.json per size (after every round), run.py writes machine.json, report.py reads both back:
-the report can be rewritten from them at any time (`run.py --report-only`) without measuring again.
+measure.py writes a size-N.json per size of the wide shape and a narrow-N.json per size of the narrow one (after every
+round), run.py writes machine.json, report.py reads both back: the report can be rewritten from them at any time
+(`run.py --report-only`) without measuring again.
 """
 
 from __future__ import annotations
@@ -27,25 +28,32 @@ LABELS = {
     "restore_ours_path": "restore: ours, `--archive PATH`",
 }
 ORDER = list(LABELS)
+SHAPES = ("wide", "narrow")  # the order of the report's sections
+_PREFIX = {"wide": "size", "narrow": "narrow"}
 
 
 def _write(path, doc):
     path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def _size_file(size):
-    return RESULTS_DIR / f"size-{size}.json"
+def _size_file(size, shape="wide"):
+    return RESULTS_DIR / f"{_PREFIX[shape]}-{size}.json"
 
 
-def load_size(size):
+def shape_of(result):
+    """The shape of a result (wide when it was measured before shapes were)."""
+    return result.get("shape", "wide")
+
+
+def load_size(size, shape="wide"):
     """The earlier result for a size (`--merge` keeps its rows), or None."""
-    path = _size_file(size)
+    path = _size_file(size, shape)
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def save_size(size, meta, runs, merge_into=None):
+def save_size(size, meta, runs, merge_into=None, shape="wide"):
     """Write one size's result; with merge_into (an earlier result), only the contenders measured now replace its."""
-    result = {"size_mb": size, "meta": meta, "runs": runs}
+    result = {"size_mb": size, "shape": shape, "meta": meta, "runs": runs}
     if merge_into:
         # an earlier run's rows, with this run's contenders replaced (say so in the report)
         base = json.loads(json.dumps(merge_into))
@@ -55,7 +63,7 @@ def save_size(size, meta, runs, merge_into=None):
         merged = [m for m in base["meta"].get("merged", []) if m["contenders"] != note["contenders"]]
         base["meta"]["merged"] = [*merged, note]
         result = base
-    _write(_size_file(size), result)
+    _write(_size_file(size, shape), result)
     return result
 
 
@@ -75,7 +83,7 @@ def save_machine(info, first=None):
 def load_results():
     info = json.loads(MACHINE.read_text())
     results = []
-    for path in RESULTS_DIR.glob("size-*.json"):
-        results.append(json.loads(path.read_text()))
-    results.sort(key=lambda r: r["size_mb"])
+    for prefix in _PREFIX.values():
+        results += [json.loads(path.read_text()) for path in RESULTS_DIR.glob(f"{prefix}-*.json")]
+    results.sort(key=lambda r: (SHAPES.index(shape_of(r)), r["size_mb"]))
     return results, info

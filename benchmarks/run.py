@@ -1,8 +1,9 @@
 """Side-by-side benchmarks (`make bench`): checkniner-backup against the old pipeline, django-dbbackup and raw pg_dump.
 
-One invocation, one throwaway PostgreSQL cluster. For each size (about 10 MB, 100 MB, 1 GB of business data from the
-sample project's `seed_bulk`) a template database is built once (migrate, seed_demo, seed_bulk, VACUUM FREEZE
-ANALYZE) and copied into the working database. Then, in rounds whose order rotates (A B C ..., B C ... A, ...):
+One invocation, one throwaway PostgreSQL cluster. For each size of each shape (`seed_bulk --shape`: wide, about 10 MB,
+100 MB, 1 GB of business data with free-text notes; narrow, a busy site's many small rows, 48 MB of row data = 1.2
+million checkouts) a template database is built once (migrate, seed_demo, seed_bulk, VACUUM FREEZE ANALYZE) and copied
+into the working database. Then, in rounds whose order rotates (A B C ..., B C ... A, ...):
 
 - raw        `pg_dump | gzip > file` (the floor for the SQL part)
 - old        the original pipeline (benchmarks/old_pipeline.py) after a business change, and after a sessions write
@@ -22,7 +23,8 @@ This file only reads the options and runs the sizes in order: measure.py measure
 results.py keeps the runs on disk, stats.py makes figures of them, report.py writes the report, and targets.py holds
 the targets and their verdicts.
 
-    .venv/bin/python benchmarks/run.py [--sizes 10,100,1000] [--rounds 3] [--size-rounds 1000=1]
+    .venv/bin/python benchmarks/run.py [--sizes 10,100,1000] [--narrow-sizes 48] [--shapes wide,narrow] [--rounds 3]
+                                       [--size-rounds 1000=1]
     .venv/bin/python benchmarks/run.py --report-only     # rewrite RESULTS.md from benchmarks/results/*.json
     .venv/bin/python benchmarks/run.py --only restore --merge   # re-measure some contenders, keep the other rows
 """
@@ -58,13 +60,15 @@ def publish(notes):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10,100,1000", help="MB of business data, comma-separated")
+    parser.add_argument("--sizes", default="10,100,1000", help="MB of business data of the wide shape, comma-separated")
+    parser.add_argument("--narrow-sizes", default="48", help="MB of row data of the narrow shape (48: 1.2 M checkouts)")
+    parser.add_argument("--shapes", default="wide,narrow", help="shapes to run, of wide,narrow")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size-rounds", default="", help="per-size rounds overriding --rounds, e.g. 100=2,1000=1")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"groups to run, of {','.join(GROUPS)}")
     parser.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md from results/*.json")
     parser.add_argument(
-        "--merge", action="store_true", help="replace only the contenders run now in results/size-N.json, keep the rest"
+        "--merge", action="store_true", help="replace only the contenders run now in results/*-N.json, keep the rest"
     )
     args = parser.parse_args()
     # make bench in the background ignores SIGINT: SIGTERM must still stop the cluster and remove its files
@@ -73,7 +77,9 @@ def main():
     if args.report_only:
         publish(notes)
         return
-    sizes = [int(s) for s in args.sizes.split(",") if s]
+    shapes = [s for s in args.shapes.split(",") if s]
+    sizes = {"wide": args.sizes, "narrow": args.narrow_sizes}
+    runs = [(shape, int(size)) for shape in shapes for size in sizes[shape].split(",") if size]
     only = set(args.only.split(","))
     dbbackup_version = ensure_dbbackup() if "dbbackup" in only else None
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -85,17 +91,17 @@ def main():
         info["dbbackup"] = dbbackup_version
         if first is None:
             save_machine(info)  # now already: an interrupted run still leaves a report that can be written
-        for size in sizes:
+        for shape, size in runs:
             per_size = dict(item.split("=") for item in args.size_rounds.split(",") if item)
             rounds = int(per_size.get(str(size), args.rounds))
-            bench = Bench(pg, size, rounds, env)
+            bench = Bench(pg, size, rounds, env, shape)
             if args.merge:
-                bench.merge_into = load_size(size)
+                bench.merge_into = load_size(size, shape)
             bench.meta["engine_commit"] = info["engine_commit"]
             bench.meta["started"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             bench.run(only)
             pg.drop_database(bench.db)
-            pg.drop_database(f"tpl_{size}")
+            pg.drop_database(bench.template)
             shutil.rmtree(bench.dir, ignore_errors=True)
         info["loadavg_end"] = os.getloadavg()
     save_machine(info, first)

@@ -1,8 +1,8 @@
 """The figures of the benchmark report: medians and spreads of measured runs, their ratios, and how they are printed.
 
-A run is one row of benchmarks/results/size-N.json (wall, cpu, server_cpu, peak_rss, output_bytes... see
-measure.Bench.measure). Every function takes a list of such rows and answers None (printed "–") when it is empty,
-so a contender left out of a run (`--only`) leaves a blank cell rather than an error.
+A run is one row of benchmarks/results/size-N.json or narrow-N.json (wall, cpu, server_cpu, peak_rss, output_bytes...
+see measure.Bench.measure). Every function takes a list of such rows and answers None (printed "–") when it is empty, so
+a contender left out of a run (`--only`) leaves a blank cell rather than an error.
 """
 
 from __future__ import annotations

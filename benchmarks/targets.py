@@ -1,8 +1,9 @@
 """The speed and memory targets: one table (TARGETS), and the verdict and measured figures the report gives each.
 
-Each target is judged at the largest size that has all the rows it needs; flatness compares that size with the
-smallest. The verdicts compare CPU (tree + server; the restore: CPU and wall, see there): on a machine shared with
-other work, wall time says as much about the neighbours as about the contender. The wall-time ratio is given next to it.
+Each target is judged on its shape of data (wide unless it says), at the largest size of that shape that has all the
+rows it needs; flatness compares that size with the smallest of the shape. The verdicts compare CPU (tree + server; the
+restore: CPU and wall, see there): on a machine shared with other work, wall time says as much about the neighbours as
+about the contender. The wall-time ratio is given next to it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import operator
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from results import shape_of
 from stats import cpu_and_wall, fmt_mb, fmt_s, med, ratios, spread, total_cpu
 
 OPS = {"<": operator.lt, "<=": operator.le, ">=": operator.ge}
@@ -29,6 +31,7 @@ class Target:
     flat: Optional[float]  # the figure at the largest size over the smallest's may not exceed this (None: not judged)
     judge: Callable  # (target, largest size's result, smallest's) -> (verdict, measured): a function above TARGETS
     also_needs: tuple[str, ...] = ()  # rows it does not compare but must be judged beside (same size as another)
+    shape: str = "wide"  # the shape of data it is judged on (results.SHAPES)
 
     @property
     def needs(self):
@@ -39,7 +42,7 @@ class Target:
 
 
 def _at(result):
-    return f"at {result['size_mb']} MB"
+    return f"at {result['size_mb']} MB {shape_of(result)}"
 
 
 def _growth(small, big, growth):
@@ -119,6 +122,18 @@ def _floor(t, big, small):
     )
 
 
+def _raw(t, big, small):
+    """The contender against one baseline, by CPU (tree + server) with the wall ratio beside it."""
+    runs = big["runs"]
+    ours, base = runs[t.contender], runs[t.baseline[0]]
+    cpu, wall = ratios(ours, base)
+    return (
+        t.met(cpu),
+        f"CPU {cpu:.2f}× ({fmt_s(total_cpu(ours))} s vs {fmt_s(total_cpu(base))} s), wall {wall:.2f}× "
+        f"({fmt_s(med(ours))} s vs {fmt_s(med(base))} s) {_at(big)}",
+    )
+
+
 def _peak(t, big, small):
     rows = big["runs"][t.contender]
     peak = med(rows, t.metric)
@@ -174,8 +189,20 @@ TARGETS = (
         also_needs=("old_changed",),
     ),
     Target(
+        "Changed iteration, wide shape ≤ 1.2× raw pg_dump|gzip",
+        "ours_changed", ("raw",), "cpu", "<=", 1.2, flat=None, judge=_raw,
+    ),
+    Target(
+        "Changed iteration, narrow shape (many small rows) ≤ 2× raw pg_dump|gzip",
+        "ours_changed", ("raw",), "cpu", "<=", 2, flat=None, judge=_raw, shape="narrow",
+    ),
+    Target(
         "Peak memory of a changed iteration < 200 MB, flat",
         "ours_changed", (), "peak_rss", "<", 200 * 2**20, flat=1.5, judge=_peak,
+    ),
+    Target(
+        "Peak memory of a changed iteration, narrow shape < 200 MB, flat",
+        "ours_changed", (), "peak_rss", "<", 200 * 2**20, flat=1.5, judge=_peak, shape="narrow",
     ),
     Target(
         "Restore (SQL mode) within 1.2× of psql --single-transaction -f",
@@ -189,7 +216,8 @@ def evaluate(results):
     is left out. The verdict is True, False or a string for a split verdict."""
     out = []
     for t in TARGETS:
-        big = next((r for r in reversed(results) if all(r["runs"].get(key) for key in t.needs)), None)
+        of_shape = [r for r in results if shape_of(r) == t.shape]
+        big = next((r for r in reversed(of_shape) if all(r["runs"].get(key) for key in t.needs)), None)
         if big is not None:
-            out.append((t.name, *t.judge(t, big, results[0])))
+            out.append((t.name, *t.judge(t, big, of_shape[0])))
     return out

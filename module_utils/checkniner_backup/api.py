@@ -8,12 +8,13 @@ else of the engine, so every behaviour is written once, behind these names.
     prune(config, dry_run, policy) -> dict             tiered retention (retention.py)
     local_archives / remote_archives / status          read-only views (listing.py)
     keygen(path, comment=None) -> dict                 a signing key pair: path (0600) and path.pub (signing.py)
+    show_progress(stream)                              one progress line on a terminal (progress.py)
 
 Requests carry the front door's Spelling (restore/request.py), so the engine's messages name options the way that
 user types them.
 """
 
-from . import config
+from . import config, progress
 from .backup.command import run
 from .backup.result import RunResult
 from .backup.upload import ensure_uploaded as upload
@@ -31,6 +32,7 @@ from .signing import keygen
 from .units import human_size, utcnow
 
 load_config = config.load
+show_progress = progress.enable  # the command line's choice: stderr is a terminal and the output is not JSON
 retention_policy = config.retention
 RETENTION_VARS = config.RETENTION_VARS
 
@@ -63,6 +65,7 @@ __all__ = [
     "restore",
     "retention_policy",
     "run",
+    "show_progress",
     "status",
     "upload",
     "utcnow",

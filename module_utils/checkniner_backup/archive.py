@@ -8,6 +8,7 @@ around them; what the manifest means is manifest.py's, what the signature means 
 import contextlib
 import datetime as dt
 import functools
+import gzip
 import hashlib
 import io
 import json
@@ -18,6 +19,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Optional
 
+from . import progress
 from .errors import IntegrityError
 from .fsutil import fsync_dir
 
@@ -30,7 +32,10 @@ MAX_MANIFEST = 16 * 1024 * 1024  # members are hostile input: a manifest is kilo
 MAX_SIGNATURE = 4096
 NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-[A-Za-z0-9_.-]+)?\.tar\.gz(\.gpg)?$")
 STAMP = "%Y-%m-%dT%H%M%SZ"
-COMPRESSLEVEL = 3  # zlib level: 3 costs about half the CPU of 6 for ~20% larger archives (benchmarks/)
+# Deflate: ISA-L's (python-isal) at its level 2 where installed: about a fifth of the CPU of zlib's level 3 for an
+# archive a few percent larger (benchmarks/ANALYSIS.md); zlib's level 3 otherwise (half the CPU of 6, ~20% larger).
+COMPRESSLEVEL = 3
+ISAL_COMPRESSLEVEL = 2
 
 
 SAFETY_TAG = "pre-restore"
@@ -56,6 +61,14 @@ def reading(path):
         return
     with _igzip.IGzipFile(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
         yield tar
+
+
+def _deflating(raw, mtime):
+    """The gzip stream an archive is written through: ISA-L's deflate where installed, else zlib's. Plain gzip
+    either way (`tar -xzf` reads both); the temporary file's name stays out of the gzip header."""
+    if _igzip is None:
+        return gzip.GzipFile(filename="", mode="wb", compresslevel=COMPRESSLEVEL, fileobj=raw, mtime=mtime)
+    return _igzip.IGzipFile(filename="", mode="wb", compresslevel=ISAL_COMPRESSLEVEL, fileobj=raw, mtime=mtime)
 
 
 def is_archive_name(name):
@@ -116,19 +129,22 @@ def write_archive(path, members, manifest, mtime, sign=None):
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".tmp-{os.path.basename(path)}-{os.getpid()}")
     try:
-        with open(tmp, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=COMPRESSLEVEL, format=tarfile.PAX_FORMAT) as tar:
-                data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-                head = [(MANIFEST, data)] + ([(SIGNATURE, sign(data))] if sign else [])
-                for arcname, blob in head:
-                    info = tarfile.TarInfo(arcname)
-                    info.size, info.mtime, info.mode = len(blob), mtime, 0o640
-                    tar.addfile(info, io.BytesIO(blob))
-                for arcname, source in members:
-                    info = tarfile.TarInfo(arcname)
-                    info.size, info.mtime, info.mode = os.path.getsize(source), mtime, 0o640
-                    with open(source, "rb") as handle:
-                        tar.addfile(info, handle)
+        total = sum(os.path.getsize(source) for _arcname, source in members)
+        with open(tmp, "wb") as raw, progress.phase("writing the archive", total) as shown:
+            with _deflating(raw, mtime) as deflate:
+                tar = tarfile.open(fileobj=deflate, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20)
+                with tar:
+                    data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+                    head = [(MANIFEST, data)] + ([(SIGNATURE, sign(data))] if sign else [])
+                    for arcname, blob in head:
+                        info = tarfile.TarInfo(arcname)
+                        info.size, info.mtime, info.mode = len(blob), mtime, 0o640
+                        tar.addfile(info, io.BytesIO(blob))
+                    for arcname, source in members:
+                        info = tarfile.TarInfo(arcname)
+                        info.size, info.mtime, info.mode = os.path.getsize(source), mtime, 0o640
+                        with open(source, "rb") as handle:
+                            tar.addfile(info, progress.counted(handle, shown))
             raw.flush()
             os.fsync(raw.fileno())
         os.chmod(tmp, 0o640)
@@ -222,11 +238,13 @@ def extract_verified(path, dest, stream=None, upto=None, manifest_sha256=None):
     name = os.path.basename(path)
     stream = stream or {}
     try:
-        with reading(path) as tar:
+        with reading(path) as tar, progress.phase(f"reading {name}") as shown:
             manifest, data = _manifest_of(tar, name)
             if manifest_sha256 is not None and hashlib.sha256(data).hexdigest() != manifest_sha256:
                 raise IntegrityError(f"{name} changed since its manifest and signature were checked: refused")
             expected = manifest.get("members", {})
+            wanted = upto if upto is not None else expected
+            shown.expect(sum(m.get("size") or 0 for n, m in expected.items() if n in wanted) or None)
             seen = set()
             for index, member in enumerate(iter(tar.next, None)):
                 if member.name == SIGNATURE:
@@ -250,6 +268,7 @@ def extract_verified(path, dest, stream=None, upto=None, manifest_sha256=None):
                             sha.update(block)
                         if sink is not None:
                             sink(block)
+                        shown.add(len(block))
                 if (sha is not None and sha.hexdigest() != want["sha256"]) or member.size != want["size"]:
                     raise IntegrityError(
                         f"{name}: member {member.name} does not match its manifest checksum (tampered?)"

@@ -265,6 +265,8 @@ def main(argv=None, env=None):
         if getattr(args, "needs_config", True):  # keygen needs none: it runs where nothing else is configured
             cfg = api.load_config(env, require_database=args.needs_db)
             LOG["format"] = cfg.log_format
+            if sys.stderr.isatty() and not getattr(args, "json", False) and LOG["format"] == "text":
+                api.show_progress(sys.stderr)  # people at a terminal; never cron's log, a JSON document or a shipper
         return args.func(args, cfg)
     except api.BackupError as exc:
         say(command, f"failed: {exc}", error=True)

@@ -2,10 +2,9 @@
 
 import hashlib
 
+from .django_helper import FIXTURE_FORMAT  # noqa: F401 - the fixtures' bytes are the helper's: see the versions there
+
 FORMAT = "cnb-fp1"
-# Version of the fixtures' bytes (django_helper's serialization): archives of another version cannot be compared
-# fixture-for-fixture with a dump made today. 2: natural keys only for content types/permissions, natural-key order.
-FIXTURE_FORMAT = 2
 
 
 def business_fingerprint(apps, fixtures):

@@ -104,6 +104,12 @@ class Manifest:
     def business_apps(self):
         return list(self.doc.get("business_apps") or [])
 
+    @property
+    def fixture_format(self):
+        """The version of the fixtures' bytes (django_helper.FIXTURE_FORMAT when it was written; 1 before it was
+        recorded): a proof dumps the restored data in the archive's own format to compare it with the manifest."""
+        return int(self.doc.get("fixture_format") or 1)
+
     def fixture_objects(self, label):
         return self.doc["members"][f"{label}.json"].get("objects")
 

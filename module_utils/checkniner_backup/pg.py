@@ -8,6 +8,7 @@ import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from . import progress
 from .errors import BackupError, ConfigError
 
 CHUNK = 1 << 20
@@ -178,12 +179,13 @@ def pg_dump(database, snapshot_id, out_path, env=None):
     child_env.update(database.libpq_env())
     sha = hashlib.sha256()
     size = 0
-    with open(out_path, "wb") as out:
+    with open(out_path, "wb") as out, progress.phase("pg_dump") as shown:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env)
         for chunk in iter(lambda: proc.stdout.read(CHUNK), b""):
             sha.update(chunk)
             size += len(chunk)
             out.write(chunk)
+            shown.add(len(chunk))
         err = proc.stderr.read().decode("utf-8", "replace")
         code = proc.wait()
         out.flush()

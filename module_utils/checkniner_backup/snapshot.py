@@ -12,6 +12,7 @@ from typing import Dict, Optional
 from . import django_helper as protocol
 from . import pg, schema
 from .django_client import HelperProcess
+from .fingerprint import FIXTURE_FORMAT
 
 MIGRATIONS = "django_migrations"
 
@@ -37,9 +38,11 @@ def table_digests(database, snapshot_id, tables_by_app, methods=None):
     return {a: {t: digests[t] for t in ts} for a, ts in tables_by_app.items()}, digests[MIGRATIONS]
 
 
-def take(config, workdir, decide, snapshot_id):
+def take(config, workdir, decide, snapshot_id, digests=None):
     """Dump into workdir from the exported snapshot. decide(business_fixtures) -> bool: go on with the full dump?
 
+    digests: (business table digests, django_migrations digest) already taken in this snapshot (change detection):
+    recorded as they are when they cover the same business tables, instead of scanning them again.
     Returns a Snapshot; .complete is False when decide() said stop after the business apps.
     """
     database = config.database
@@ -48,6 +51,7 @@ def take(config, workdir, decide, snapshot_id):
         protocol.ENV_APPS: ",".join(config.apps),
         protocol.ENV_SNAPSHOT: snapshot_id or "",
         protocol.ENV_HANDSHAKE: "1",
+        protocol.ENV_FORMAT: str(FIXTURE_FORMAT),  # the format the manifest records
     }
     dump_thread = None
     dump_error = []
@@ -67,9 +71,12 @@ def take(config, workdir, decide, snapshot_id):
                         dump_thread = _start_pg_dump(config, database, snapshot_id, workdir, result, dump_error)
                     # meanwhile, digests of the business tables: they prove an SQL restore without Django, and tell
                     # the next run's detection what this data looked like
-                    result.table_digests, result.migrations_digest = table_digests(
-                        database, snapshot_id, business_tables
-                    )
+                    if digests and _same_tables(digests[0], business_tables):
+                        result.table_digests, result.migrations_digest = digests
+                    else:
+                        result.table_digests, result.migrations_digest = table_digests(
+                            database, snapshot_id, business_tables
+                        )
                     if go_on:  # what "the same database" means for a restore's "already matches"
                         result.schema_digests = schema.of_snapshot(database, snapshot_id)
                 elif doc.get("phase") in (protocol.DONE, protocol.STOPPED):
@@ -82,6 +89,10 @@ def take(config, workdir, decide, snapshot_id):
     if dump_error:
         raise dump_error[0]
     return result
+
+
+def _same_tables(digests, tables_by_app):
+    return {a: sorted(t) for a, t in digests.items()} == {a: sorted(t) for a, t in tables_by_app.items()}
 
 
 def _start_pg_dump(config, database, snapshot_id, workdir, result, errors):

@@ -117,6 +117,17 @@ def test_seed_bulk_adds_roughly_the_requested_size(pg, app_db):
     manage(["seed_bulk", "--megabytes", "0.1"], app_db.url)  # a second run adds, without unique conflicts
 
 
+def test_seed_bulk_narrow_shape_is_many_small_rows(pg, app_db):
+    last = int(pg.psql("SELECT max(id) FROM checkouts_checkout;", db=app_db.name))
+    pilots = count(pg, app_db.name, "auth_user")
+    manage(["seed_bulk", "--megabytes", "0.5", "--shape", "narrow"], app_db.url)
+    added, notes = (int(x) for x in pg.psql(
+        f"SELECT count(*), count(*) FILTER (WHERE notes <> '') FROM checkouts_checkout WHERE id > {last};",
+        db=app_db.name).split("|"))  # fmt: skip
+    assert 0.9 * 0.5 * 2**20 / 40 < added <= 0.5 * 2**20 / 40 + 1 and notes == 0  # 40 bytes a checkout, no notes
+    assert 200 <= added / (count(pg, app_db.name, "auth_user") - pilots) <= 600  # a few hundred a pilot
+
+
 def test_backup_env_is_hermetic(backup_env, app_db, s3, bucket):
     assert backup_env["DATABASE_URL"] == app_db.url
     assert backup_env["S3_ENDPOINT_URL"] == s3.endpoint_url

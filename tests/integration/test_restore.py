@@ -9,22 +9,23 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 
 import pytest
 from support.archives import backup, first_error_line, repack, reseal
-from support.django_project import BUSINESS_TABLES, manage, migrate
+from support.django_project import BUSINESS_TABLES, MANAGE_PY, SETTINGS_MODULE, manage, manage_env, migrate
 from support.pg import APP_USER, PostgresCluster, quote_ident, quote_literal
 from support.pg import table_digests as support_table_digests
 
-from checkniner_backup import archive
+from checkniner_backup import archive, django_helper
+from checkniner_backup.fingerprint import business_fingerprint
 
 # Business rows without surrogate keys a fixtures load may renumber (m2m through tables, permission ids).
 PORTABLE_BUSINESS = {
-    # dumpdata's JSON keeps milliseconds: fixtures carry timestamps to the millisecond (the SQL keeps microseconds)
-    "auth_user": "SELECT (id, password, date_trunc('milliseconds', last_login), is_superuser, username, first_name,"
-    " last_name, email, is_staff, is_active, date_trunc('milliseconds', date_joined))::text FROM auth_user",
+    # the fixtures keep every microsecond (fixture format 3): users come back exactly, times included
+    "auth_user": "SELECT t::text FROM auth_user t",
     "auth_group": "SELECT t::text FROM auth_group t",
     "auth_user_groups": "SELECT user_id || ':' || group_id FROM auth_user_groups",
     "auth_group_permissions": "SELECT gp.group_id || ':' || ct.app_label || '.' || p.codename"
@@ -259,6 +260,57 @@ def test_fixtures_with_sub_millisecond_times_prove_themselves(pg, app_db, run_cl
     result = restore_json(run_cli, "--mode", "fixtures", "--target-database-url", url)
     assert result["ok"] and {a: v["match"] for a, v in result["apps"].items()} == {"auth": True, "checkouts": True}
     assert portable_digests(pg, target) == portable_digests(pg, app_db.name)
+
+
+def _older_format_archive(pg, app_db, latest, dest, fixture_format, recorded_format):
+    """The archive at latest with its business fixtures dumped again in fixture_format by the helper (as an older
+    checkniner-backup wrote them), its manifest recording recorded_format."""
+    outdir = dest.parent / f"dump-{fixture_format}-{recorded_format}"
+    outdir.mkdir()
+    env = manage_env(app_db.url, {
+        django_helper.ENV_DB: json.dumps({"name": app_db.name, "user": APP_USER, "password": pg.app_password,
+                                          "host": pg.host, "port": pg.port, "options": {}}),
+        django_helper.ENV_APPS: "auth,checkouts", django_helper.ENV_ONLY_BUSINESS: "1",
+        django_helper.ENV_FORMAT: str(fixture_format), "CHECKNINER_MANAGE_PY": str(MANAGE_PY),
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+    })  # fmt: skip
+    subprocess.run([sys.executable, django_helper.__file__, django_helper.DUMP, str(outdir)], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+
+    def edit(members, manifest):
+        for app in ("auth", "checkouts"):
+            members[f"{app}.json"] = (outdir / f"{app}.json").read_bytes()
+            reseal(members, manifest, f"{app}.json")
+            manifest["business_fixtures"][app] = manifest["members"][f"{app}.json"]["sha256"]
+        manifest["fingerprint"] = business_fingerprint(["auth", "checkouts"], manifest["business_fixtures"])
+        manifest["fixture_format"] = recorded_format
+
+    return repack(latest, dest, edit)
+
+
+def test_fixtures_of_an_archive_in_an_older_format_prove_themselves(pg, app_db, run_cli, backup_env, tmp_path):
+    """Archives written before fixture format 3 cut times to the millisecond: their proof dumps the restored data in
+    their own format (the manifest's fixture_format), else every time with microseconds would fail it."""
+    pg.psql("UPDATE auth_user SET date_joined = date_trunc('second', date_joined) + interval '123456 microseconds';",
+            db=app_db.name)  # fmt: skip
+    backup(run_cli)
+    latest = os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], "latest.tar.gz")
+    old = _older_format_archive(pg, app_db, latest, tmp_path / "old.tar.gz", 2, 2)
+    assert b'.123Z"' in tarfile.open(old).extractfile("auth.json").read()  # milliseconds, as format 2 wrote them
+    for archive_path, ok in ((old, True), (_older_format_archive(pg, app_db, latest, tmp_path / "bad.tar.gz", 2, 3),
+                                           False)):  # fmt: skip
+        target, url = new_db_url(pg)
+        try:
+            proc = run_cli("restore", "--json", "--mode", "fixtures", "--archive", archive_path,
+                           "--target-database-url", url)  # fmt: skip
+            assert proc.returncode == (0 if ok else 1), proc.stderr
+            if ok:
+                result = json.loads(proc.stdout)
+                assert result["ok"] and all(v["match"] for v in result["apps"].values())
+            else:  # read in today's format, the same data dumps otherwise: the proof fails and rolls back
+                assert "did not reproduce auth" in first_error_line(proc)
+        finally:
+            pg.drop_database(target)
 
 
 def test_fixtures_subset_into_a_database_that_has_the_users(pg, app_db, template_db, run_cli, scratch_dbs):

@@ -16,8 +16,11 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg2
 import pytest
 from support.django_project import manage
+
+from checkniner_backup.pg import table_digests
 
 LINE = re.compile(r"^\S+Z checkniner-backup run: ")
 
@@ -95,17 +98,39 @@ def test_business_change_saves_sessions_change_does_not(run_cli, backup_env, app
     assert len(archives(backup_env)) == 2
     latest = Path(backup_env["CHECKNINER_BACKUP_DIR"], "latest.tar.gz")
     assert os.readlink(latest) == archives(backup_env)[-1]
+    # the digests that run took to detect the change are the new archive's (not scanned twice): they are right
+    with tarfile.open(latest) as tar:
+        recorded = json.load(tar.extractfile("manifest.json"))["table_digests"]
+    flat = {t: d for by_table in recorded.values() for t, d in by_table.items()}
+    conn = psycopg2.connect(app_db.url)
+    try:
+        assert table_digests(conn, list(flat), {t: d["method"] for t, d in flat.items()}) == flat
+    finally:
+        conn.close()
+    manage(["touch_sessions"], app_db.url)
+    assert "unchanged (digests" in run_cli("run").stdout
+
+
+def test_a_microsecond_is_a_business_change(run_cli, backup_env, pg):
+    """The fixtures keep every microsecond (fixture format 3): a time moved by one is new data, saved."""
+    assert run_cli("run").returncode == 0
+    pg.psql("UPDATE auth_user SET date_joined = date_joined + interval '1 microsecond' WHERE id = 1",
+            db=_db(backup_env))  # fmt: skip
+    assert "saved " in run_cli("run").stdout
+    assert len(archives(backup_env)) == 2
 
 
 def test_fixture_invisible_change_goes_through_django_and_saves_nothing(run_cli, backup_env, pg, pg_dump_log):
-    """A change the digests see but the fixtures do not (microseconds; fixtures keep milliseconds): Django decides."""
+    """A change the digests see but the fixtures do not (a permission's id: fixtures name permissions by natural key,
+    so their ids are the database's own): Django decides."""
     assert run_cli("run").returncode == 0
-    pg.psql("UPDATE auth_user SET date_joined = date_trunc('milliseconds', date_joined) + interval '1 microsecond'",
-            db=_db(backup_env))  # fmt: skip
-    first = run_cli("run")
-    pg.psql("UPDATE auth_user SET date_joined = date_joined + interval '1 microsecond'", db=_db(backup_env))
+    renumber = ("UPDATE auth_permission SET id = id + 100000 WHERE id = (SELECT max(id) FROM auth_permission p WHERE "
+                "NOT EXISTS (SELECT 1 FROM auth_group_permissions WHERE permission_id = p.id) AND NOT EXISTS "
+                "(SELECT 1 FROM auth_user_user_permissions WHERE permission_id = p.id))")  # fmt: skip
+    pg.psql(renumber, db=_db(backup_env))
     assert "unchanged (fingerprint" in run_cli("run").stdout
-    assert "saved" in first.stdout or "unchanged (fingerprint" in first.stdout
+    pg.psql(renumber, db=_db(backup_env))
+    assert "unchanged (fingerprint" in run_cli("run").stdout
     # and the digests recorded by that run now answer for the same data without Django
     pg.psql("UPDATE django_session SET expire_date = expire_date + interval '1 second'", db=_db(backup_env))
     assert "unchanged (digests" in run_cli("run").stdout
@@ -158,8 +183,6 @@ def _sql_ids(sql_text, table):
 
 
 def test_sql_and_fixtures_describe_the_same_instant_under_concurrent_writes(run_cli, backup_env, app_db, tmp_path):
-    import psycopg2
-
     stop = threading.Event()
     written = []
 

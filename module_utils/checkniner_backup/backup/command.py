@@ -125,12 +125,15 @@ def _iterate(config, bdir, state, dry_run=False):
         with pg.exported_snapshot(config.database) as (snapshot_id, xmax):
             taken_at = utcnow()
             # 2. something was written: do the business tables still hold the same rows?
-            if recorded and detect.digests_unchanged(config, snapshot_id, recorded):
+            now = detect.digests_now(config, snapshot_id, recorded) if recorded else None
+            if now is not None and detect.digests_unchanged(now, recorded):
                 if not dry_run:
                     state.remember(known, identity, xmax)
                 return RunResult("unchanged", reason="digests", fingerprint=known)
-            # 3. the business fixtures through the application's own Django, and the rest only if they changed
-            snap = take(config, workdir, decide, snapshot_id)
+            # 3. the business fixtures through the application's own Django, and the rest only if they changed (the
+            # digests just taken are the archive's, unless the schema changed)
+            reuse = detect.reusable(now, recorded) if now is not None else None
+            snap = take(config, workdir, decide, snapshot_id, digests=reuse)
         fingerprint = decision.get("fingerprint")
         if fingerprint is None:
             raise BackupError("Django helper ended before dumping the business apps")

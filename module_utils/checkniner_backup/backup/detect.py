@@ -54,10 +54,21 @@ def recorded_digests(state, known, identity):
     return digests
 
 
-def digests_unchanged(config, snapshot_id, recorded):
-    """Tier 2: the business tables and django_migrations digested in the snapshot, each by its recorded method,
-    equal those recorded."""
+def digests_now(config, snapshot_id, recorded):
+    """Tier 2's scan: (business table digests, django_migrations digest) in the snapshot, each table by its recorded
+    method (see snapshot.table_digests)."""
     tables = [d for by_table in recorded["tables"].values() for d in by_table.items()]
     methods = {t: d.get("method") for t, d in [*tables, (MIGRATIONS, recorded["migrations"])]}
-    now = table_digests(config.database, snapshot_id, {a: list(t) for a, t in recorded["tables"].items()}, methods)
+    return table_digests(config.database, snapshot_id, {a: list(t) for a, t in recorded["tables"].items()}, methods)
+
+
+def digests_unchanged(now, recorded):
+    """Tier 2: the business tables and django_migrations hold the rows recorded."""
     return list(now) == [recorded["tables"], recorded["migrations"]]
+
+
+def reusable(now, recorded):
+    """Tier 2's digests, for the snapshot to record with a new archive instead of scanning the same tables again,
+    when the schema has not changed since they were recorded (the same django_migrations: the same tables, and the
+    same digest method is right for each); else None."""
+    return now if now[1] == recorded["migrations"] else None

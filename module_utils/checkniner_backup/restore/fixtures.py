@@ -44,7 +44,10 @@ def restore_fixtures(config, request, fetched, target, live, selected, work, res
                     f"{target.describe()} misses migrations ({', '.join(missing[:5])}): run manage.py migrate first "
                     f"(fixtures load into a migrated database), or use {say.sql}"
                 )
-    extra = {protocol.ENV_CHECKDIR: tempfile.mkdtemp(prefix="proof-", dir=work)}
+    extra = {
+        protocol.ENV_CHECKDIR: tempfile.mkdtemp(prefix="proof-", dir=work),
+        protocol.ENV_FORMAT: str(manifest.fixture_format),  # the proof dumps as the archive's fixtures were written
+    }
     if expect:
         extra[protocol.ENV_EXPECT] = json.dumps(expect)
     fixtures = [fetched.fixture(a) for a in to_load]

@@ -14,12 +14,16 @@ from ..pg_admin import is_migrated, row_counts, table_key
 from .replay import sql_counts
 
 
-def business_digests(config, target, apps, workdir):
+def business_digests(config, target, apps, workdir, fixture_format):
     """{app: sha256 of its fixture or None}, dumped from `target` by the application's own Django, exactly as the
-    snapshot dumps (the helper's dump of the business apps only)."""
+    snapshot dumps (the helper's dump of the business apps only), in the fixture format of the archive compared."""
     outdir = tempfile.mkdtemp(prefix="proof-", dir=workdir)
     digests = {app: None for app in apps}
-    env = {protocol.ENV_APPS: ",".join(apps), protocol.ENV_ONLY_BUSINESS: "1"}
+    env = {
+        protocol.ENV_APPS: ",".join(apps),
+        protocol.ENV_ONLY_BUSINESS: "1",
+        protocol.ENV_FORMAT: str(fixture_format),
+    }
     try:
         with HelperProcess(config, target, [protocol.DUMP, outdir], workdir, env) as helper:
             for doc in helper.messages():
@@ -106,7 +110,7 @@ def prove_sql(config, fetched, target, counts, work, result, through_django=Fals
         if not through_django:
             return ok
     expected = manifest.expected_fixtures()
-    fixtures = business_digests(config, target, list(expected), work)
+    fixtures = business_digests(config, target, list(expected), work, manifest.fixture_format)
     django_apps = compare_apps(expected, fixtures)
     if recorded:
         result["django"] = {"apps": django_apps, "fingerprint": business_fingerprint(list(expected), fixtures)}

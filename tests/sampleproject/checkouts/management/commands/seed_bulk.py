@@ -1,8 +1,12 @@
 """Generate roughly N megabytes of business data for benchmarks.
 
 Each run adds a new batch of pilots (with weights) and many checkouts per pilot across a pool of bulk airstrips,
-with free-text notes, using bulk_create in batches. The size counts the bytes of the row values, which is close to
-the plain SQL dump size; the JSON fixtures are larger.
+using bulk_create in batches. The size counts the bytes of the row values, which is close to the plain SQL dump size;
+the JSON fixtures are larger. Two shapes:
+
+- wide (default): about a thousand checkouts per pilot, each with a free-text note of 8-80 words;
+- narrow: a busy real site's rows, many and small: a few hundred checkouts per pilot, ids, foreign keys and a date,
+  no notes (1.2 million checkouts and about 3,000 pilots for --megabytes 48).
 """
 
 import datetime
@@ -20,6 +24,12 @@ from ._demo_data import AIRCRAFT_TYPES, FIRST_NAMES, LAST_NAMES, note
 BULK_AIRSTRIPS = 250
 FIRST_DATE = datetime.date(2010, 1, 1)
 MB = 1024 * 1024
+SHAPES = {
+    # shape: (checkouts per pilot (min, max) or None for a third to all of the combinations, note words or None)
+    "wide": (None, (8, 80)),
+    "narrow": ((200, 600), None),
+}
+ROW_BYTES = 40  # a checkout's ids, foreign keys and date, as counted towards --megabytes
 
 
 class Command(BaseCommand):
@@ -29,8 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--megabytes", type=float, required=True, help="approximate size of data to add")
         parser.add_argument("--batch-size", type=int, default=5000)
         parser.add_argument("--seed", type=int, default=None, help="random seed (default: derived from the run)")
+        parser.add_argument("--shape", choices=sorted(SHAPES), default="wide", help="rows per pilot and their width")
 
-    def handle(self, *args, megabytes, batch_size, seed, **options):
+    def handle(self, *args, megabytes, batch_size, seed, shape, **options):
         if megabytes <= 0:
             raise CommandError("--megabytes must be positive")
         target = int(megabytes * MB)
@@ -45,6 +56,8 @@ class Command(BaseCommand):
                 for pos, name in enumerate(AIRCRAFT_TYPES, start=1)
             ]
         combos_per_pilot = [(s.pk, t.pk) for s in strips for t in types]
+        per_pilot, words = SHAPES[shape]
+        low, high = per_pilot or (len(combos_per_pilot) // 3, len(combos_per_pilot))
         password = make_password("checkniner-bulk")
         pilots_group, _ = Group.objects.get_or_create(name="Pilots")
 
@@ -65,10 +78,8 @@ class Command(BaseCommand):
             pilots += 1
             written += 200
             # Many checkouts per pilot: a random share of all airstrip/type combinations.
-            for strip_pk, type_pk in rng.sample(
-                combos_per_pilot, rng.randint(len(combos_per_pilot) // 3, len(combos_per_pilot))
-            ):
-                text = note(rng, 8, 80)
+            for strip_pk, type_pk in rng.sample(combos_per_pilot, rng.randint(low, high)):
+                text = note(rng, *words) if words else ""
                 batch.append(
                     Checkout(
                         pilot_id=pilot.pk,
@@ -78,7 +89,7 @@ class Command(BaseCommand):
                         notes=text,
                     )
                 )
-                written += len(text) + 40
+                written += len(text) + ROW_BYTES
                 if len(batch) >= batch_size:
                     rows += self._flush(batch)
                 if written >= target:
