@@ -27,13 +27,20 @@ def literal(text):
     return "'" + text.replace("'", "''") + "'"
 
 
-def database_exists(target):
+def connect_if_exists(target):
+    """A connection to the target database, or None when it does not exist (other failures raise)."""
     try:
-        conn = pg.connect(target)
+        return pg.connect(target)
     except ConfigError as exc:
         if "does not exist" in str(exc):
-            return False
+            return None
         raise
+
+
+def database_exists(target):
+    conn = connect_if_exists(target)
+    if conn is None:
+        return False
     conn.close()
     return True
 

@@ -4,7 +4,7 @@ from .. import pg
 from ..backup.save import save_safety_archive
 from ..config import Database
 from ..errors import BackupError, ConfigError
-from ..pg_admin import is_superuser
+from ..pg_admin import connect_if_exists, is_superuser
 from .request import CLI
 
 TARGET_ENV = "CHECKNINER_RESTORE_TARGET_DATABASE_URL"
@@ -43,12 +43,9 @@ def is_live(target, live):
 
 def _identity(database):
     """(system_identifier, database OID), or None when the database does not exist."""
-    try:
-        conn = pg.connect(database)
-    except ConfigError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
+    conn = connect_if_exists(database)
+    if conn is None:
+        return None
     try:
         info = pg.server_info(conn)
     finally:
