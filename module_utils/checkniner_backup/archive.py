@@ -183,7 +183,8 @@ def _manifest_of(tar, name):
         raise IntegrityError(f"{name} has no {MANIFEST} first: not a checkniner-backup archive")
     data = _small_member(tar, first, name, MAX_MANIFEST)
     manifest = json.loads(data)
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("members", {}), dict):
+    members = manifest.get("members", {}) if isinstance(manifest, dict) else None
+    if not isinstance(members, dict) or not all(isinstance(m, dict) for m in members.values()):
         raise IntegrityError(f"{name} has a {MANIFEST} that is not a checkniner-backup manifest")
     return manifest, data
 

@@ -260,3 +260,19 @@ def test_an_impossible_date_in_the_directory_names_nothing():
     assert archive.time_of(odd[0]) is None and archive.time_of(odd[1]) is None
     assert archive.name_for(when, odd) == "2026-11-29T120001Z.tar.gz"
     assert archive.name_for(when, odd[:2]) == "2026-11-29T120000Z.tar.gz"
+
+
+def test_a_manifest_member_entry_that_is_not_an_object_is_refused_in_one_line(tmp_path):
+    """Hostile input: `"auth.json": "junk"` in the manifest was an AttributeError (a traceback), not a refusal."""
+    import io
+    import json
+    import tarfile
+
+    path = tmp_path / "2026-01-01T000000Z.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        data = json.dumps({"format": "checkniner-backup", "database": "db", "members": {"auth.json": "junk"}}).encode()
+        info = tarfile.TarInfo(archive.MANIFEST)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(IntegrityError, match="has a manifest.json that is not a checkniner-backup manifest"):
+        archive.extract_verified(str(path), None)

@@ -125,7 +125,7 @@ def _verify(config, request):
     locations = _locations(config, request)
     where = {d.name: d.describe() for d in config.destinations}
     where["local"] = config.backup_dir
-    result, rows, proven = None, [], {}
+    result, rows, proven, extra_warnings = None, [], {}, []
     with signals_raise():
         for location in locations:
             row = {"location": location or "path", "where": where.get(location, request.archive), "archive": None}
@@ -139,6 +139,7 @@ def _verify(config, request):
                         fetched = fetch(config, request.archive, work, extract=False, location=location)
                     row.update(archive=fetched.name, sha256=fetched.sha256)
                     same = proven.get((fetched.name, fetched.sha256))
+                    extra_warnings += fetched.warnings  # a copy proven by equality still says what fetch noticed
                     if same:
                         message = f"{fetched.name} is byte for byte the copy {same} restored (sha256), proven with it"
                         row.update(ok=True, proven_with=same, message=message)
@@ -159,6 +160,8 @@ def _verify(config, request):
             else:
                 result["warnings"] += drilled["warnings"]
     result = result or _nothing_restored(rows)
+    # once each, in order: every copy's restore repeats the superuser and signature warnings
+    result["warnings"] = list(dict.fromkeys([*result.get("warnings", []), *extra_warnings]))
     result.update(ok=all(row["ok"] for row in rows), locations=rows, message=_message(rows))
     result["duration"] = round(time.monotonic() - started, 3)
     return result

@@ -13,3 +13,32 @@ def test_scratch_names_and_age():
     assert drill.scratch_age(name, now + dt.timedelta(hours=2)) > drill.SCRATCH_MAX_AGE
     assert drill.scratch_age("cnb_verify_something_else", now) is None
     assert drill.scratch_age("app", now) is None
+
+
+def test_every_copys_warnings_reach_the_result_once(monkeypatch, tmp_path):
+    """A copy proven by equality still reports what its fetch noticed (a pointer from the future passed over); and
+    what every restore repeats (a superuser connection, an unsigned archive) is said once."""
+    from types import SimpleNamespace
+
+    from checkniner_backup import config as config_mod
+    from checkniner_backup.restore.request import VerifyRequest
+
+    manage_py = tmp_path / "manage.py"
+    manage_py.write_text("")
+    cfg = config_mod.load({
+        "DATABASE_URL": "postgres://app@localhost/live",
+        "DJANGO_SETTINGS_MODULE": "app.settings",
+        "CHECKNINER_MANAGE_PY": str(manage_py),
+        "S3_BUCKET_NAME": "bucket",
+    })  # fmt: skip
+    copies = {
+        "local": SimpleNamespace(name="a.tar.gz", sha256="ab", warnings=("a.tar.gz is not signed",)),
+        "s3": SimpleNamespace(name="a.tar.gz", sha256="ab", warnings=("latest.json names a future archive",)),
+    }
+    monkeypatch.setattr(drill, "_locations", lambda config, request: ["local", "s3"])
+    monkeypatch.setattr(drill, "fetch", lambda config, ref, work, extract, location: copies[location])
+    drilled = {"ok": True, "message": "ok", "archive": "a.tar.gz", "warnings": ["superuser", "a.tar.gz is not signed"]}
+    monkeypatch.setattr(drill, "_drill", lambda config, fetched, work, timings: dict(drilled))
+    result = drill._verify(cfg, VerifyRequest(workdir=str(tmp_path)))
+    assert result["ok"] and [row["proven_with"] for row in result["locations"]] == [None, "local"]
+    assert result["warnings"] == ["superuser", "a.tar.gz is not signed", "latest.json names a future archive"]
