@@ -76,6 +76,15 @@ def app_db(pg, template_db) -> Database:
 
 
 @pytest.fixture
+def scratch_dbs(pg):
+    """Names appended here are dropped after the test."""
+    names = []
+    yield names
+    for name in names:
+        pg.drop_database(name)
+
+
+@pytest.fixture
 def bucket(s3) -> str:
     """A fresh, uniquely named bucket on the moto server."""
     return s3.create_bucket(f"cnb-test-{uuid.uuid4().hex[:12]}")

@@ -82,15 +82,6 @@ def new_db_url(pg, name=None):
     return name, pg.app_url(name)
 
 
-@pytest.fixture
-def scratch_dbs(pg):
-    """Names appended here are dropped after the test."""
-    names = []
-    yield names
-    for name in names:
-        pg.drop_database(name)
-
-
 # -- SQL mode -------------------------------------------------------------------------------------------------
 
 

@@ -50,15 +50,6 @@ def keys(tmp_path):
 
 
 @pytest.fixture
-def scratch_dbs(pg):
-    """Names appended here are dropped after the test."""
-    names = []
-    yield names
-    for name in names:
-        pg.drop_database(name)
-
-
-@pytest.fixture
 def nocreatedb(pg, app_db):
     """The live database's URL for a role that may read it but not create databases."""
     role = f"nocreatedb_{uuid.uuid4().hex[:6]}"

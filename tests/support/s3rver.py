@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import tempfile
-import time
 from pathlib import Path
+
+from support.local_server import LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = ROOT / ".cache" / "s3rver"
@@ -26,34 +25,16 @@ def binary() -> Path:
     return exe
 
 
-class S3rver:
+class S3rver(LocalServer):
+    name = "s3rver"
     access_key = KEY
     secret_key = KEY
 
     def __init__(self, bucket: str):
-        self.bucket = bucket
-        self.dir = Path(tempfile.mkdtemp(prefix="cnb-s3rver-"))
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
+        super().__init__(bucket, "cnb-s3rver-")
 
     def start(self) -> S3rver:
         log = open(self.dir / "s3rver.log", "wb")
         cmd = [str(binary()), "-d", str(self.dir / "data"), "-a", "127.0.0.1", "-p", str(self.port)]
         self.proc = subprocess.Popen([*cmd, "--configure-bucket", self.bucket], stdout=log, stderr=log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"s3rver did not start; see {self.dir / 's3rver.log'}")
-
-    def stop(self) -> None:
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.wait_until_listening(self.dir / "s3rver.log")
