@@ -110,5 +110,9 @@ def find_latest(config, bdir, now=None):
     if remote_error is not None:
         raise remote_error
     where = bdir.path if bdir else "no CHECKNINER_BACKUP_DIR"
-    remote_where = ", ".join(d.describe() for d in config.destinations) or "no S3 destination configured"
-    raise BackupError(f"no archive to restore: none in {where}, none in {remote_where}")
+    raise BackupError(f"no archive to restore: none in {where}, none in {describe_remote(config)}")
+
+
+def describe_remote(config):
+    """Where the remote archives are, for a message: every destination, or that there is none."""
+    return ", ".join(d.describe() for d in config.destinations) or "no S3 destination configured"

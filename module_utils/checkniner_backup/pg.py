@@ -274,15 +274,23 @@ def table_digests(conn, tables, methods=None):
     return digests
 
 
-def snapshot_digests(database, snapshot_id, tables, methods=None):
-    """table_digests() read from an exported snapshot (the same instant as the dump)."""
+@contextmanager
+def in_snapshot(database, snapshot_id):
+    """A read-only REPEATABLE READ connection that sees the exported snapshot (the instant of the dump), rolled back
+    and closed afterwards: what the digests of a run read besides pg_dump and Django."""
     conn = connect(database, autocommit=False)
     try:
         with conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if snapshot_id:
                 cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot_id])
-        return table_digests(conn, tables, methods)
+        yield conn
     finally:
         conn.rollback()
         conn.close()
+
+
+def snapshot_digests(database, snapshot_id, tables, methods=None):
+    """table_digests() read from an exported snapshot (the same instant as the dump)."""
+    with in_snapshot(database, snapshot_id) as conn:
+        return table_digests(conn, tables, methods)

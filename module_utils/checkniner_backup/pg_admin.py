@@ -131,32 +131,32 @@ def is_migrated(target):
         conn.close()
 
 
-def is_superuser(target):
-    """Whether the role the restore connects as is a superuser (the archive's SQL would run with every privilege)."""
+def _on_maintenance(target, sql, params=()):
+    """The rows of one query run on the target's server, with the target's role, from its maintenance database."""
     conn = connect_maintenance(target)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
-            row = cur.fetchone()
-        return bool(row and row[0])
+            cur.execute(sql, list(params))
+            return cur.fetchall()
     finally:
         conn.close()
+
+
+def is_superuser(target):
+    """Whether the role the restore connects as is a superuser (the archive's SQL would run with every privilege)."""
+    rows = _on_maintenance(target, "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
+    return bool(rows and rows[0][0])
 
 
 def other_sessions(target):
     """The other sessions of the target database: [{pid, application, client, state}] (what may block a restore)."""
-    conn = connect_maintenance(target)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pid, application_name, coalesce(host(client_addr), 'local socket'), coalesce(state, '?')"
-                " FROM pg_catalog.pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
-                " AND backend_type = 'client backend' ORDER BY pid",
-                [target.name],
-            )
-            rows = cur.fetchall()
-    finally:
-        conn.close()
+    rows = _on_maintenance(
+        target,
+        "SELECT pid, application_name, coalesce(host(client_addr), 'local socket'), coalesce(state, '?')"
+        " FROM pg_catalog.pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+        " AND backend_type = 'client backend' ORDER BY pid",
+        [target.name],
+    )
     return [{"pid": p, "application": a or "?", "client": c, "state": st} for p, a, c, st in rows]
 
 
@@ -168,13 +168,11 @@ def terminate_sessions(target):
     """End the other sessions of the target database. Returns those that were ended."""
     sessions = other_sessions(target)
     if sessions:
-        conn = connect_maintenance(target)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_catalog.pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
-                            [[s["pid"] for s in sessions]])  # fmt: skip
-        finally:
-            conn.close()
+        _on_maintenance(
+            target,
+            "SELECT pg_catalog.pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+            [[s["pid"] for s in sessions]],
+        )
     return sessions
 
 

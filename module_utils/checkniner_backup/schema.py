@@ -85,18 +85,11 @@ def of_database(database):
 def of_snapshot(database, snapshot_id):
     """digests() as of an exported snapshot (the instant of the dump); None when they cannot be read (a large object
     this role may not read, say): the archive is still saved, and "already matches" then compares rows only."""
-    conn = pg.connect(database, autocommit=False)
     try:
-        with conn.cursor() as cur:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            if snapshot_id:
-                cur.execute("SET TRANSACTION SNAPSHOT %s", [snapshot_id])
-        return digests(conn)
+        with pg.in_snapshot(database, snapshot_id) as conn:
+            return digests(conn)
     except pg.psycopg2_module().Error:
         return None
-    finally:
-        conn.rollback()
-        conn.close()
 
 
 def differences(recorded, actual):

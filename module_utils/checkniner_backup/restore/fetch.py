@@ -57,10 +57,6 @@ def _download(store, name, expected_sha, workdir):
     return path, recorded
 
 
-def _describe_remote(config):
-    return ", ".join(d.describe() for d in config.destinations) or "no S3 destination configured"
-
-
 def _locate(config, bdir, ref, workdir, warnings):
     """(name, source, path, recorded sha256 or None) of `ref`: latest | NAME | PATH. What `latest` had to pass over
     (a pointer naming the future) is appended to warnings."""
@@ -87,7 +83,7 @@ def _locate(config, bdir, ref, workdir, warnings):
                 return ref, dest.name, path, recorded
         where = bdir.path if bdir else "no CHECKNINER_BACKUP_DIR"
         raise ConfigError(
-            f"no archive named {ref} in {where} or {_describe_remote(config)}: "
+            f"no archive named {ref} in {where} or {latest.describe_remote(config)}: "
             "`checkniner-backup list [--remote]` shows the names"
         )
     return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
