@@ -10,7 +10,7 @@ Nothing here may fail a job: every error becomes a warning line for the front do
 
 import datetime as dt
 import os
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import lock
 from .errors import Busy
@@ -39,23 +39,37 @@ def ping(base, ok, line, outcome, timeout=TIMEOUT):
     import urllib.request
 
     url = heartbeat_url(base, ok)
+    headers = {
+        "Content-Type": "text/plain; charset=utf-8",
+        "User-Agent": "checkniner-backup",
+        "X-Checkniner-Outcome": outcome,
+    }
     try:  # the Request too: a URL without a scheme is a ValueError that quotes it
-        request = urllib.request.Request(
-            url,
-            data=line.encode("utf-8")[:10000],
-            method="POST",
-            headers={
-                "Content-Type": "text/plain; charset=utf-8",
-                "User-Agent": "checkniner-backup",
-                "X-Checkniner-Outcome": outcome,
-            },
-        )
+        target, authorization = _split_credentials(url)
+        if authorization:
+            headers["Authorization"] = authorization
+        request = urllib.request.Request(target, data=line.encode("utf-8")[:10000], method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the operator's own URL
             response.read(1024)
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:  # InvalidURL: user:pass@
         reason = getattr(exc, "reason", exc)
         return f"heartbeat to {_safe(url)} failed: {_scrub(str(reason), url)}"
     return None
+
+
+def _split_credentials(url):
+    """(url without user:password@, its Basic Authorization header or None). urllib sends no credentials from the
+    URL itself: it takes "user:password@host" for the host and fails, so a receiver behind basic auth (a self-hosted
+    healthchecks, a push gateway behind a proxy) would never hear from us."""
+    import base64
+
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode("utf-8")).decode("ascii")
+    return urlunsplit(parts._replace(netloc=host)), f"Basic {token}"
 
 
 def _safe(url):

@@ -72,3 +72,31 @@ def unused_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_basic_auth_credentials_of_the_url_reach_the_receiver_as_a_header():
+    """urllib takes user:password@host for the host: a receiver behind basic auth never got a ping (issue 12)."""
+    seen = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the stdlib's spelling
+            seen.append((self.path, self.headers.get("Authorization"), self.headers.get("Host")))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Record)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # a password with percent-encoded ':' and '@' is sent decoded, as a browser or curl would
+        url = f"http://hc-user:Pa55%3Aw0rd%40x@127.0.0.1:{server.server_port}/ping/0f1e2d3c-uuid"
+        warning = health.ping(url, False, result("failed").line(), "failed")
+    finally:
+        server.shutdown()
+    assert warning is None, warning
+    import base64
+
+    expected = "Basic " + base64.b64encode(b"hc-user:Pa55:w0rd@x").decode()
+    assert seen == [("/ping/0f1e2d3c-uuid/fail", expected, f"127.0.0.1:{server.server_port}")]
