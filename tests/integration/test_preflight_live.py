@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from support.pg import APP_PASSWORD, APP_USER
 
-from .test_modules_live import BIN, Play, host_env, options  # noqa: F401 - fixtures reused by name
+from .test_modules_live import BIN, Play, host_env  # noqa: F401 - fixture reused by name
 from .test_secrets import ENCODED, leaked, url_with_password
 
 # unencoded '/', '#', '?' and '@': each ends the host part early, so the URL parses wrong
@@ -45,7 +45,8 @@ def test_preflight_reports_the_versions_and_changes_nothing(play, pg, app_db, ch
 
 
 def test_preflight_honours_a_socket_directory_given_as_the_host(play, pg, app_db):
-    """The engine's parsing, which the role's Jinja copy did not have: ?host=/socket/dir (peer-less `trust` here)."""
+    """The engine's parsing, which the role's Jinja copy did not have: ?host=/socket/dir (the harness trusts local
+    connections: no password)."""
     url = f"postgres://{APP_USER}@:{pg.port}/{app_db.name}?host={quote(str(pg.socket_dir), safe='/')}"
     result = play.run("checkniner_preflight", {"database_url": url})
     assert result.get("failed") is not True, result
