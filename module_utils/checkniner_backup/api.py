@@ -8,13 +8,14 @@ else of the engine, so every behaviour is written once, behind these names.
     prune(config, dry_run, policy) -> dict             tiered retention (retention.py)
     local_archives / remote_archives / status          read-only views (listing.py)
     keygen(path, comment=None) -> dict                 a signing key pair: path (0600) and path.pub (signing.py)
+    preflight(config) -> Preflight                     the server answers and pg_dump can dump it (pg.py), read-only
     show_progress(stream)                              one progress line on a terminal (progress.py)
 
 Requests carry the front door's Spelling (restore/request.py), so the engine's messages name options the way that
 user types them.
 """
 
-from . import config, progress
+from . import config, pg, progress
 from .backup.command import run
 from .backup.result import RunResult
 from .backup.upload import ensure_uploaded as upload
@@ -32,13 +33,23 @@ from .signing import keygen
 from .units import human_size, utcnow
 
 load_config = config.load
+Preflight = pg.Preflight
 show_progress = progress.enable  # the command line's choice: stderr is a terminal and the output is not JSON
 retention_policy = config.retention
 RETENTION_VARS = config.RETENTION_VARS
 
+
+def preflight(cfg):
+    """What `run` checks before anything else: the server answers (the URL parsed by config.py, the one owner) and
+    the host's pg_dump is at least the server's major version. Changes nothing. Raises ConfigError / BackupError with
+    one line that names what to fix and no part of the password."""
+    return pg.preflight(cfg.database, cfg.env)
+
+
 __all__ = [
     "CLI",
     "MODULE",
+    "Preflight",
     "RETENTION_VARS",
     "TARGET_ENV",
     "BackupDir",
@@ -58,6 +69,7 @@ __all__ = [
     "load_config",
     "local_archives",
     "local_latest",
+    "preflight",
     "prune",
     "prune_summary",
     "remote_archives",

@@ -33,9 +33,16 @@ def connect(database, autocommit=True):
             raise ConfigError(f"{database.describe()} does not exist: check DATABASE_URL") from None
         if "password authentication failed" in text or "no password supplied" in text:
             raise ConfigError(f"cannot log in to {database.describe()}: wrong user or password") from None
-        raise BackupError(f"cannot connect to {database.describe()}: {text}") from None
+        raise BackupError(f"cannot connect to {database.describe()}: {masked(text, database.password)}") from None
     conn.autocommit = autocommit
     return conn
+
+
+def masked(text, secret):
+    """libpq's words with every occurrence of the password masked. They quote what the server or a proxy in front of
+    it says, and the user, host and database names (a password can be one of those too), and they end up in the log,
+    the heartbeat, state.json and Ansible's output."""
+    return text.replace(secret, "********") if secret else text
 
 
 def server_info(conn):
@@ -68,6 +75,10 @@ class Preflight:
     info: dict  # server_info()
     pg_dump_version: str
     next_xid: str  # the first unassigned transaction id (next_xid): the run's precheck
+
+    def line(self):
+        """One line for people: which pg_dump can dump which server."""
+        return f"pg_dump {self.pg_dump_version} can dump PostgreSQL {self.info['server_version']}"
 
     @property
     def identity(self):

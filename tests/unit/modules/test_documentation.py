@@ -33,6 +33,7 @@ def as_documented(spec):
 def test_every_module_is_covered():
     assert MODULES == [
         "checkniner_archive_info",
+        "checkniner_preflight",
         "checkniner_prune",
         "checkniner_restore",
         "checkniner_snapshot",

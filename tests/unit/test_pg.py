@@ -1,0 +1,51 @@
+"""pg.connect: a connection that fails is one line naming the database, never the password libpq's words may quote."""
+
+import psycopg2
+import pytest
+
+from checkniner_backup import config, pg
+from checkniner_backup.errors import BackupError, ConfigError
+
+PASSWORD = "Kx9/Tail#Of?Secret@x"
+DATABASE = config.Database.from_url("postgres://app:Kx9%2FTail%23Of%3FSecret%40x@db.example:5432/checkniner")
+
+
+def refuse(monkeypatch, text):
+    def connect(**kwargs):
+        assert kwargs["password"] == PASSWORD
+        raise psycopg2.OperationalError(text.format(password=kwargs["password"]))
+
+    monkeypatch.setattr(psycopg2, "connect", connect)
+
+
+def test_libpq_words_quoting_the_password_are_masked(monkeypatch):
+    refuse(monkeypatch, 'connection to server at "db.example" failed: FATAL:  role "{password}" is not permitted\n')
+    with pytest.raises(BackupError) as exc:
+        pg.connect(DATABASE)
+    assert str(exc.value) == (
+        "cannot connect to database 'checkniner' on db.example:5432: connection to server at \"db.example\" failed:"
+        ' FATAL: role "********" is not permitted'
+    )
+    assert not [piece for piece in ("Kx9", "Tail", "Secret") if piece in str(exc.value)]
+
+
+def test_libpq_words_without_the_password_are_kept(monkeypatch):
+    refuse(monkeypatch, 'could not translate host name "db.example" to address: Name or service not known\n')
+    with pytest.raises(BackupError) as exc:
+        pg.connect(DATABASE)
+    assert str(exc.value) == (
+        "cannot connect to database 'checkniner' on db.example:5432: could not translate host name \"db.example\" to"
+        " address: Name or service not known"
+    )
+
+
+def test_a_wrong_password_is_a_fixed_line(monkeypatch):
+    refuse(monkeypatch, 'FATAL:  password authentication failed for user "app" ({password})\n')
+    with pytest.raises(ConfigError) as exc:
+        pg.connect(DATABASE)
+    assert str(exc.value) == "cannot log in to database 'checkniner' on db.example:5432: wrong user or password"
+
+
+@pytest.mark.parametrize("secret", [None, ""])
+def test_nothing_to_mask_without_a_password(secret):
+    assert pg.masked("connection refused", secret) == "connection refused"
