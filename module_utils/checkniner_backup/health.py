@@ -44,17 +44,49 @@ def ping(base, ok, line, outcome, timeout=TIMEOUT):
         "User-Agent": "checkniner-backup",
         "X-Checkniner-Outcome": outcome,
     }
+    if _credentials_spill(url):
+        return (
+            "heartbeat not sent: its URL cannot be parsed (part of its user:password@ ends up in the path, query or"
+            " fragment): percent-encode any '/', '?', '#', '@' or ':' in the user or password (%2F %3F %23 %40 %3A)"
+        )
     try:  # the Request too: a URL without a scheme is a ValueError that quotes it
         target, authorization = _split_credentials(url)
         if authorization:
             headers["Authorization"] = authorization
         request = urllib.request.Request(target, data=line.encode("utf-8")[:10000], method="POST", headers=headers)
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the operator's own URL
+        with _opener().open(request, timeout=timeout) as response:
             response.read(1024)
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:  # where it points may hold a secret too: not named
+            return f"heartbeat to {_safe(url)} failed: HTTP {exc.code} redirect, not followed: set the URL it points to"
+        return f"heartbeat to {_safe(url)} failed: {_scrub(str(exc.reason), url)}"
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:  # InvalidURL: user:pass@
         reason = getattr(exc, "reason", exc)
         return f"heartbeat to {_safe(url)} failed: {_scrub(str(reason), url)}"
     return None
+
+
+def _opener():
+    """urllib without redirects: it would follow a 301/302/303 to any host with the Authorization header (the basic-
+    auth password), turning the POST into a GET without the job's line, and count that as delivered."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None  # urllib then raises the 3xx as an HTTPError
+
+    return urllib.request.build_opener(NoRedirect)
+
+
+def _credentials_spill(url):
+    """A password holding an unencoded '/', '?' or '#' ends the host part early: the rest of it, and the '@', land in
+    the path, query or fragment (https://u:pa/ss@host/ping). Sent as it is, the URL would go to host 'u' with the
+    password in its path, and any error would quote it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False  # ping's own handling: a fixed warning that quotes nothing
+    return "@" in parts.path or "@" in parts.query or "@" in parts.fragment
 
 
 def _split_credentials(url):

@@ -28,12 +28,13 @@ def connect(database, autocommit=True):
     try:
         conn = psycopg2.connect(**database.connect_kwargs())
     except psycopg2.OperationalError as exc:
-        text = " ".join(str(exc).split())
+        # masked before the whitespace is folded: a password with two spaces or a tab would no longer match after
+        text = " ".join(masked(str(exc), database.password).split())
         if "does not exist" in text and "database" in text:
             raise ConfigError(f"{database.describe()} does not exist: check DATABASE_URL") from None
         if "password authentication failed" in text or "no password supplied" in text:
             raise ConfigError(f"cannot log in to {database.describe()}: wrong user or password") from None
-        raise BackupError(f"cannot connect to {database.describe()}: {masked(text, database.password)}") from None
+        raise BackupError(f"cannot connect to {database.describe()}: {text}") from None
     conn.autocommit = autocommit
     return conn
 
@@ -202,7 +203,9 @@ def pg_dump(database, snapshot_id, out_path, env=None):
         out.flush()
         os.fsync(out.fileno())
     if code != 0:
-        first = next((line for line in err.splitlines() if line.strip()), f"exit status {code}")
+        first = next(
+            (line for line in masked(err, database.password).splitlines() if line.strip()), f"exit status {code}"
+        )
         raise BackupError(f"pg_dump failed: {first.removeprefix('pg_dump: ').removeprefix('error: ')}")
     return {"sha256": sha.hexdigest(), "size": size}
 

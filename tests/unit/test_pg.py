@@ -49,3 +49,18 @@ def test_a_wrong_password_is_a_fixed_line(monkeypatch):
 @pytest.mark.parametrize("secret", [None, ""])
 def test_nothing_to_mask_without_a_password(secret):
     assert pg.masked("connection refused", secret) == "connection refused"
+
+
+@pytest.mark.parametrize("password", ["two  spaces", "tab\there", " leading", "new\nline"])
+def test_a_password_with_whitespace_is_masked_before_the_line_is_folded(monkeypatch, password):
+    database = DATABASE.with_name("checkniner")
+    database = config.Database(database.name, database.user, password, database.host, database.port)
+
+    def connect(**kwargs):
+        raise psycopg2.OperationalError(f'FATAL:  role "{kwargs["password"]}" is not permitted\n')
+
+    monkeypatch.setattr(psycopg2, "connect", connect)
+    with pytest.raises(BackupError) as exc:
+        pg.connect(database)
+    assert str(exc.value).endswith('FATAL: role "********" is not permitted'), str(exc.value)
+    assert " ".join(password.split()) not in str(exc.value)

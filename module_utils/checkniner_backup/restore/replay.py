@@ -168,6 +168,7 @@ def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI
                 f"{target.describe()} is in use: its tables stayed locked for {lock_timeout:g}s by {held_by}; "
                 f"nothing was changed. Stop the application, or end those sessions with {spelling.terminate}"
             )
+        first = pg.masked(first, target.password)
         raise BackupError(f"SQL restore failed and was rolled back, {target.describe()} is unchanged: {first}")
     digests = restore_digests(lines, fetched.manifest.digest_methods())
     return counts, [line for line in lines if "WARNING" in line], digests
