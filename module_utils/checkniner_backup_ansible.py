@@ -193,3 +193,7 @@ def run_module(extra_spec, do, require_database=True, validate=None, **module_kw
         do(module, cfg)
     except api.BackupError as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())
+    except Exception as exc:  # noqa: BLE001 - a bug or a library's surprise: reported through fail_json all the same
+        # Uncaught, Ansible prints the exception's text unmasked (a psycopg2 ValueError may quote the URL's options);
+        # through fail_json every no_log value and every secret registered by hide() is masked.
+        module.fail_json(msg=f"unexpected {type(exc).__name__}: {exc}", exception=traceback.format_exc())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,5 +89,6 @@ UNPARSABLE = "DATABASE_URL cannot be parsed"
 def test_role_check_fails_with_advice_and_no_password_piece(tmp_path, backup_env, app_db, password, encode, line):
     code, out = run_check(tmp_path, backup_env, url_with_password(app_db.url, password, encode))
     assert code != 0, out
-    assert "The PostgreSQL check failed on localhost" in out and line in out and ADVICE in out, out
+    assert re.search(r"PostgreSQL check \(checkniner_preflight, as \S+ with \S+/bin/python,[^)]*\) failed on", out)
+    assert "failed on localhost: " in out and line in out and ADVICE in out, out
     assert not leaked(out), out

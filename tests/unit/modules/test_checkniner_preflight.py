@@ -115,3 +115,13 @@ def test_preflight_connect_failure_quoting_the_password_masks_it(monkeypatch, ba
         ' failed: FATAL: role "********" is not permitted to log in'
     )
     assert DB_PASSWORD not in raw and "pw-Secret" not in raw
+
+
+def test_an_unexpected_exception_is_one_masked_line(monkeypatch, base_args):
+    """Not the engine's own error (psycopg2's ValueError for a NUL in the URL, a bug): uncaught, Ansible would print
+    its text unmasked; through fail_json the password it quotes is masked."""
+    monkeypatch.setattr(api, "preflight", raiser(ValueError(f"embedded null character near {DB_PASSWORD}")))
+    result, code, raw = run_module("checkniner_preflight", base_args)
+    assert code == 1, result
+    assert result["msg"] == "unexpected ValueError: embedded null character near ********"
+    assert DB_PASSWORD not in raw
