@@ -87,12 +87,21 @@ class Preflight:
         return {k: self.info[k] for k in ("system_identifier", "database_oid", "database")}
 
 
+OLDEST_SERVER = 130000  # pg_current_snapshot() came with PostgreSQL 13 (12 reached its end of life in 2024)
+
+
 def preflight(database, env):
     """Connect, read the server's identity and version, and check that pg_dump is at least as new as the server.
     Raises ConfigError / BackupError with one line naming what to fix."""
     conn = connect(database)
     try:
         info = server_info(conn)
+        if info["server_version_num"] < OLDEST_SERVER:
+            raise ConfigError(
+                f"{database.describe()} runs PostgreSQL {info['server_version']}: checkniner-backup needs 13 or newer"
+                " (pg_current_snapshot(), which tells whether anything was committed since the last run); upgrade"
+                " the server"
+            )
         xid = next_xid(conn)
     finally:
         conn.close()

@@ -64,3 +64,23 @@ def test_a_password_with_whitespace_is_masked_before_the_line_is_folded(monkeypa
         pg.connect(database)
     assert str(exc.value).endswith('FATAL: role "********" is not permitted'), str(exc.value)
     assert " ".join(password.split()) not in str(exc.value)
+
+
+def test_a_server_older_than_13_is_one_line_not_a_traceback(monkeypatch):
+    """pg_current_snapshot() is PostgreSQL 13+: on 12 the precheck's query failed with psycopg2's UndefinedFunction."""
+    closed = []
+
+    class Conn:
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setattr(pg, "connect", lambda database: Conn())
+    monkeypatch.setattr(pg, "server_info", lambda conn: {"server_version": "12.20", "server_version_num": 120020})
+    monkeypatch.setattr(pg, "next_xid", lambda conn: pytest.fail("queried a 12 server for pg_current_snapshot()"))
+    with pytest.raises(ConfigError) as exc:
+        pg.preflight(DATABASE, {})
+    assert str(exc.value) == (
+        "database 'checkniner' on db.example:5432 runs PostgreSQL 12.20: checkniner-backup needs 13 or newer"
+        " (pg_current_snapshot(), which tells whether anything was committed since the last run); upgrade the server"
+    )
+    assert closed == [True]
