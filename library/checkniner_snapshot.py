@@ -34,11 +34,11 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Back up now, with the host's configuration (the variables cron uses)
+- name: Back up now, with the host's configuration (the variables file cron uses, read by the module on the host)
   checkniner_snapshot:
-  environment:
-    DATABASE_URL: "{{ checkniner_database_url }}"
-    CHECKNINER_BACKUP_DIR: /var/backups/checkniner
+    env_file: /etc/checkniner-backup/checkniner-backup.env
+  become: true
+  become_user: checkniner
 
 - name: Back up with explicit options
   checkniner_snapshot:
