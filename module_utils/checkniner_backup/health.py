@@ -67,8 +67,8 @@ def ping(base, ok, line, outcome, timeout=TIMEOUT):
 
 
 def _opener():
-    """urllib without redirects: it would follow a 301/302/303 to any host with the Authorization header (the basic-
-    auth password), turning the POST into a GET without the job's line, and count that as delivered."""
+    """urllib without redirects: it would follow a 301/302/303 to any host with the Authorization header (the
+    basic-auth password), turning the POST into a GET without the job's line, and count that as delivered."""
     import urllib.request
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
