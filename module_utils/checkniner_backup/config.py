@@ -40,15 +40,13 @@ class Database:
         except ValueError:
             raise ConfigError(_unparsable(what, "its host or port cannot be read")) from None
         if parts.scheme not in ("postgres", "postgresql", "pgsql", "postgis"):
-            raise ConfigError(f"{what} must be a PostgreSQL URL: postgres://user:password@host:port/dbname")
-        # A password holding an unencoded '/', '?' or '#' ends the host part early: the rest of the password and the
-        # '@' after it land in the database name, the query or the fragment (postgres://app:12/Tail@host/db names
-        # the database 'Tail@host/db'). No legitimate URL has an unencoded '@' there, nor a fragment.
-        if "@" in parts.path or "@" in parts.query or "#" in url:
+            raise ConfigError(f"{what} must be a PostgreSQL URL: {URL_FORM}")
+        # the password spilled (postgres://app:12/Tail@host/db would name the database 'Tail@host/db'), or a fragment
+        if credentials_spill(parts) or "#" in url:
             raise ConfigError(_unparsable(what, "part of it ends up outside user:password@host"))
         name = unquote(parts.path.lstrip("/"))
         if not name:
-            raise ConfigError(f"{what} names no database: expected postgres://user:password@host:port/dbname")
+            raise ConfigError(f"{what} names no database: expected {URL_FORM}")
         options = {}
         for pair in filter(None, parts.query.split("&")):
             key, _, value = pair.partition("=")
@@ -103,12 +101,21 @@ class Database:
         return f"database {self.name!r} on {where}{':' + str(self.port) if self.port else ''}"
 
 
+URL_FORM = "postgres://user:password@host:port/dbname"
+ENCODE_CREDENTIALS = (  # ends every message on a database or heartbeat URL that did not parse (none quotes it)
+    "percent-encode any '/', '?', '#', '@', ':' or '%' in the user or password (%2F %3F %23 %40 %3A %25)"
+)
+
+
+def credentials_spill(parts):
+    """Whether a URL's user:password@ spilled out of its host (parts: urlsplit's). A password with an unencoded '/', '?'
+    or '#' ends the host early: its rest and the '@' land in the path, query or fragment, where no URL has an '@'."""
+    return "@" in parts.path or "@" in parts.query or "@" in parts.fragment
+
+
 def _unparsable(what, problem):
     """The fixed message for a database URL that does not parse: what is wrong and how to fix it, no part of it."""
-    return (
-        f"{what} cannot be parsed ({problem}): expected postgres://user:password@host:port/dbname; percent-encode"
-        " any '/', '?', '#', '@', ':' or '%' in the user or password (%2F %3F %23 %40 %3A %25)"
-    )
+    return f"{what} cannot be parsed ({problem}): expected {URL_FORM}; {ENCODE_CREDENTIALS}"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import os
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import lock
+from .config import ENCODE_CREDENTIALS, credentials_spill
 from .errors import Busy
 from .fsutil import atomic_write_bytes
 from .local import BackupDir
@@ -47,7 +48,7 @@ def ping(base, ok, line, outcome, timeout=TIMEOUT):
     if _credentials_spill(url):
         return (
             "heartbeat not sent: its URL cannot be parsed (part of its user:password@ ends up in the path, query or"
-            " fragment): percent-encode any '/', '?', '#', '@' or ':' in the user or password (%2F %3F %23 %40 %3A)"
+            f" fragment): {ENCODE_CREDENTIALS}"
         )
     try:  # the Request too: a URL without a scheme is a ValueError that quotes it
         target, authorization = _split_credentials(url)
@@ -79,14 +80,12 @@ def _opener():
 
 
 def _credentials_spill(url):
-    """A password holding an unencoded '/', '?' or '#' ends the host part early: the rest of it, and the '@', land in
-    the path, query or fragment (https://u:pa/ss@host/ping). Sent as it is, the URL would go to host 'u' with the
-    password in its path, and any error would quote it."""
+    """config.credentials_spill for a heartbeat URL (https://u:pa/ss@host/ping): sent as it is, it would go to host
+    'u' with the password in its path, and any error would quote it."""
     try:
-        parts = urlsplit(url)
+        return credentials_spill(urlsplit(url))
     except ValueError:
         return False  # ping's own handling: a fixed warning that quotes nothing
-    return "@" in parts.path or "@" in parts.query or "@" in parts.fragment
 
 
 def _split_credentials(url):
