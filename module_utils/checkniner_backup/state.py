@@ -167,7 +167,8 @@ class State:
     def forget_destinations(self, configured):
         """A destination no longer configured is forgotten: configured again later, it is reconciled again (the
         archives saved meanwhile were queued for nobody)."""
-        kept = {k: v for k, v in self._section("destinations").items() if k in set(configured)}
+        configured = set(configured)
+        kept = {k: v for k, v in self._section("destinations").items() if k in configured}
         if kept != self._section("destinations"):
             self.doc["destinations"] = kept
 

@@ -48,20 +48,21 @@ def probe(config, bdir, state, skip=()):
     A missing or changed object is queued again (the upload that follows sends it). Returns ({destination name:
     BackupError}, {destination name: the archive it lost})."""
     errors, lost = {}, {}
+    name = latest.local_latest(bdir)  # one listing of the directory, whatever the number of destinations
+    if name is None:
+        return errors, lost
+    path, sha256 = bdir.join(name), None
     for dest in config.destinations:
         if dest.name in skip or bdir.pending(dest.name) or not state.reconciled(dest.name):
             continue
-        name = latest.local_latest(bdir)
-        if name is None:
-            continue
-        path = bdir.join(name)
         store = S3Store(dest)
         try:
             head = store.head(name)
         except BackupError as exc:  # StoreError, or ConfigError for missing credentials: this destination only
             errors[dest.name] = exc
             continue
-        sha256 = state.archive(name).get("sha256") or describe_local(path)["sha256"]
+        # hashed at most once, and only when a destination answered
+        sha256 = sha256 or state.archive(name).get("sha256") or describe_local(path)["sha256"]
         if not store.matches(head, sha256, os.path.getsize(path)):
             bdir.enqueue(dest.name, name)
             lost[dest.name] = name
