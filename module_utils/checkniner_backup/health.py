@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import lock
 from .config import ENCODE_CREDENTIALS, credentials_spill
-from .errors import Busy
+from .errors import BackupError, Busy, describe
 from .fsutil import atomic_write_bytes
 from .local import BackupDir
 from .state import State
@@ -221,6 +221,15 @@ def after_job(config, job, line, record):
         if warning:
             warnings.append(warning)
     return warnings
+
+
+def after_failed_job(config, job, exc, record):
+    """Report a drill or prune that raised `exc`: after_job with outcome failed and the error's one line (record: the
+    job's other fields). The report's warnings ride on the error, when it is the engine's, for the front door."""
+    line = describe(exc)[0]
+    warnings = after_job(config, job, f"failed: {line}", {**record, "outcome": "failed", "error": line})
+    if isinstance(exc, BackupError):
+        exc.warnings += warnings
 
 
 def _record_job(config, job, ok, record):

@@ -32,7 +32,7 @@ from typing import Dict, List
 
 from . import archive, health, lock
 from . import config as config_mod
-from .errors import BackupError, Busy, ConfigError, StoreError, describe
+from .errors import Busy, ConfigError, StoreError
 from .fsutil import fsync_dir
 from .local import BackupDir, unreconciled
 from .s3 import S3Store
@@ -224,12 +224,7 @@ def prune(config, dry_run=False, policy=None, lock_wait=None):
     try:
         result = _apply(config, dry_run, policy, lock_wait)
     except Exception as exc:
-        line = describe(exc)[0]
-        warnings = health.after_job(
-            config, "prune", f"failed: {line}", {"outcome": "failed", "deleted": 0, "error": line}
-        )
-        if isinstance(exc, BackupError):
-            exc.warnings += warnings
+        health.after_failed_job(config, "prune", exc, {"deleted": 0})
         raise
     errors = [f"{loc['location']}: {loc['error']}" for loc in result["locations"] if loc["error"]]
     if result["busy"]:
@@ -279,10 +274,10 @@ def _apply(config, dry_run, policy, lock_wait):
                 return result  # the outbox is unknown: pruning S3 now could remove what waits to be confirmed
         else:
             result["locations"].append(_location("local", bdir.path, 0, Plan(), 0, dry_run))
-    for dest in config.destinations if not remote else ():
-        # least privilege: the host's keys may put and read, not delete; a trusted pruner deletes (playbooks/prune.yml)
-        result["locations"].append(dict(_location(dest.name, dest.describe(), 0, Plan(), 0, dry_run), skipped=True))
-    for dest in config.destinations if remote else ():
+    for dest in config.destinations:
+        if not remote:  # least privilege: the host's keys put and read; a trusted pruner deletes (playbooks/prune.yml)
+            result["locations"].append(dict(_location(dest.name, dest.describe(), 0, Plan(), 0, dry_run), skipped=True))
+            continue
         # The outbox was read before the listing: an archive uploaded since is newer than everything listed, so
         # it is the newest of its series wherever it shows up, and kept.
         try:

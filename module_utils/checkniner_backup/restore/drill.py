@@ -9,7 +9,7 @@ import re
 import time
 
 from .. import health
-from ..errors import BackupError, ConfigError, Interrupted, describe
+from ..errors import BackupError, ConfigError, Interrupted
 from ..latest import local_latest
 from ..local import BackupDir
 from ..pg_admin import connect_maintenance, create_database, drop_database
@@ -64,11 +64,7 @@ def verify(config, request):
     try:
         result = _verify(config, request)
     except Exception as exc:
-        line = describe(exc)[0]
-        record = {"outcome": "failed", "archive": None, "error": line, "locations": []}
-        warnings = health.after_job(config, "drill", f"failed: {line}", record)
-        if isinstance(exc, BackupError):
-            exc.warnings += warnings
+        health.after_failed_job(config, "drill", exc, {"archive": None, "locations": []})
         raise
     record = {
         "outcome": "passed" if result["ok"] else "failed",
