@@ -86,6 +86,11 @@ def _locate(config, bdir, ref, workdir, warnings):
             f"no archive named {ref} in {where} or {latest.describe_remote(config)}: "
             "`checkniner-backup list [--remote]` shows the names"
         )
+    return _local(bdir, name)
+
+
+def _local(bdir, name):
+    """(name, source, path, recorded sha256 or None) of an archive in the backup directory: state.json's record."""
     return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
 
 
@@ -97,7 +102,7 @@ def _locate_in(config, bdir, ref, location, workdir, warnings):
         name = latest.local_latest(bdir) if ref == "latest" else ref
         if not name or bdir is None or not os.path.isfile(bdir.join(name)):
             raise BackupError(f"no archive {'' if ref == 'latest' else f'named {ref} '}in {where}")
-        return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
+        return _local(bdir, name)
     store = S3Store(next(d for d in config.destinations if d.name == location))
     name, sha = None, None
     if ref == "latest":
