@@ -43,6 +43,12 @@ def _date(field):
     return dt.datetime.fromtimestamp(int(field), dt.timezone.utc).strftime("%Y-%m-%d") if field.isdigit() else None
 
 
+def _state(validity, expires):
+    """ "has expired (on 2026-01-01)", "is revoked", ...: a key's or subkey's validity field in words."""
+    until = f" (on {_date(expires)})" if validity == "e" and _date(expires) else ""
+    return f"{_VALIDITY[validity]}{until}"
+
+
 def _why_unusable(listing):
     """Why the keys of a `--with-colons --list-keys` listing cannot encrypt, in words: ["key ABCD has expired (on
     2026-01-01)", ...]."""
@@ -56,11 +62,9 @@ def _why_unusable(listing):
             if "E" in caps:  # the whole key can encrypt: some other reason (gpg's line says it)
                 continue
             if validity in _VALIDITY:
-                until = f" (on {_date(expires)})" if validity == "e" and _date(expires) else ""
-                reasons.append(f"key {key} {_VALIDITY[validity]}{until}")
+                reasons.append(f"key {key} {_state(validity, expires)}")
         elif "e" in caps and validity in _VALIDITY and not any(r.startswith(f"key {key} ") for r in reasons):
-            until = f" (on {_date(expires)})" if validity == "e" and _date(expires) else ""
-            reasons.append(f"the encryption subkey {keyid} of key {key} {_VALIDITY[validity]}{until}")
+            reasons.append(f"the encryption subkey {keyid} of key {key} {_state(validity, expires)}")
     return reasons
 
 
