@@ -335,7 +335,7 @@ def main():
             confirm=dict(type="bool", default=False),
             lock_timeout=dict(type="float", default=30),
             terminate_sessions=dict(type="bool", default=False),
-            source=dict(type="str", choices=["all", "local", "s3"], aliases=["from"]),
+            source=dict(type="str", choices=list(api.SOURCES), aliases=["from"]),
         ),
         {"restored": do_restored, "verified": do_verified},
         require_database=lambda params: params["state"] == "verified",

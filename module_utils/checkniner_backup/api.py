@@ -25,7 +25,7 @@ from .listing import local_archives, remote_archives, remote_pointers, status
 from .local import BackupDir
 from .restore.command import restore
 from .restore.drill import verify
-from .restore.request import CLI, MODULE, RestoreRequest, Spelling, VerifyRequest
+from .restore.request import CLI, MODULE, SOURCES, RestoreRequest, Spelling, VerifyRequest
 from .restore.target import TARGET_ENV, argv_password_warning
 from .retention import prune
 from .retention import summary as prune_summary
@@ -51,6 +51,7 @@ __all__ = [
     "MODULE",
     "Preflight",
     "RETENTION_VARS",
+    "SOURCES",
     "TARGET_ENV",
     "BackupDir",
     "BackupError",

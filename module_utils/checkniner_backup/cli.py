@@ -225,7 +225,7 @@ def build_parser():
     p.add_argument(
         "--from",
         dest="source",
-        choices=("all", "local", "s3"),
+        choices=api.SOURCES,
         default="all",
         help="which copies: all (default: local and every S3 destination), local, or s3 (every destination)",
     )

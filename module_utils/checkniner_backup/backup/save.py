@@ -67,8 +67,7 @@ class SafetyArchive:
 
 def save_safety_archive(config):
     """Archive the live database as it is now, `<stamp>-pre-restore.tar.gz` (`.gpg` when archives are encrypted),
-    under the run lock (waiting for a run
-    that holds it). Never named latest, never uploaded.
+    under the run lock (waiting for a run that holds it). Never named latest, never uploaded.
 
     A live database damaged by hand (a table dropped) is what a restore is for, and the application's Django may not
     be able to read it: the safety archive then holds pg_dump's SQL alone (from the same snapshot), and says why.

@@ -81,7 +81,7 @@ class RestoreRequest:
         return selected
 
 
-SOURCES = ("all", "local", "s3")
+SOURCES = ("all", "local", "s3")  # the drill's locations: verify --from, the module's source option
 
 
 @dataclass(frozen=True)
