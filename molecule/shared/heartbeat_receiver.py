@@ -12,9 +12,9 @@ proves the pings arrived (the secrets were really in use) and that no command li
 """
 
 import http.server
-import os
-import signal
 import sys
+
+import background  # molecule/shared/background.py, beside this script
 
 
 def serve(out, port):
@@ -44,30 +44,13 @@ def serve(out, port):
     http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
 
 
-def stop(pidfile):
-    try:
-        with open(pidfile) as handle:
-            os.kill(int(handle.read()), signal.SIGTERM)
-    except (OSError, ValueError):
-        pass
-
-
 def main(command, out, port=None):
-    pidfile = out + ".pid"
     if command == "start":
-        stop(pidfile)  # one left by an interrupted scenario would hold the port
-        open(out, "w").close()  # and its requests must not count for this run
-        if os.fork():
-            return
-        os.setsid()
-        with open(pidfile, "w") as handle:
-            handle.write(str(os.getpid()))
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):  # so that Ansible's command task does not wait on our pipes
-            os.dup2(devnull, fd)
-        serve(out, int(port))
+        background.stop(out)
+        open(out, "w").close()  # an earlier run's requests must not count for this one
+        background.start(out, lambda: serve(out, int(port)))
     elif command == "stop":
-        stop(pidfile)
+        background.stop(out)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ variables on the `sh -c` line of a task) is visible to every user of the host.
 """
 
 import os
-import signal
 import sys
 import time
+
+import background  # molecule/shared/background.py, beside this script
 
 INTERVAL = 0.02  # a module's `sh -c` lives for a second or more; a quick psql a few hundredths
 
@@ -37,20 +38,10 @@ def sample(out):
 
 
 def main(command, out):
-    pidfile = out + ".pid"
     if command == "start":
-        if os.fork():
-            return
-        os.setsid()
-        with open(pidfile, "w") as handle:
-            handle.write(str(os.getpid()))
-        sample(out)
+        background.start(out, lambda: sample(out))
     elif command == "stop":
-        try:
-            with open(pidfile) as handle:
-                os.kill(int(handle.read()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
+        background.stop(out)
 
 
 if __name__ == "__main__":
