@@ -1,39 +1,78 @@
 """The Django helper process, seen from the engine: one lifecycle for every use (dump, load, migrate, migrate-check).
 
-The helper (django_helper.py) runs inside the application's own interpreter, with its Django and settings, sets
-Django up once and speaks one JSON document per line. Its protocol (commands, environment, phases) is named once,
-in django_helper.py, and imported from there: the two sides cannot drift apart.
+The helper (the django_helper package) runs inside the application's own interpreter, with its Django and settings,
+sets Django up once and speaks one JSON document per line. Its protocol (commands, environment, message keys,
+phases) is named once, in django_helper/protocol.py, and imported from there: the two sides cannot drift apart. The
+engine imports protocol.py and nothing else of the package; the rest reaches the application's interpreter as one
+zipapp built here from the package's files.
 """
 
+import io
 import json
 import os
 import subprocess
+import zipfile
 
-from . import django_helper as protocol
+from .django_helper import protocol
+from .django_helper.protocol import Key
 from .errors import BackupError, ConfigError
 
-# Run as a script by the application's interpreter; imported above also so that Ansible ships it with a module.
-HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "django_helper.py")
+HELPER_DIR = os.path.dirname(os.path.abspath(protocol.__file__))
+# The helper's modules, in the zipapp under a name of their own (the application's interpreter has no
+# checkniner_backup; they import one another relatively). tests/unit/test_django_client.py: every file, no other.
+HELPER_MODULES = ("__init__", "__main__", "app_models", "bootstrap", "commands", "fast_path", "fast_values",
+                  "framing", "ordering", "protocol", "serializer")  # fmt: skip
+ZIPAPP_PACKAGE = "checkniner_django_helper"
+ZIPAPP_NAME = ".django_helper.pyz"
+# `python helper.pyz`: the zip's own __main__ runs the package's, as `python -m` would
+ZIPAPP_MAIN = f"import runpy\n\nrunpy.run_module({ZIPAPP_PACKAGE!r}, run_name='__main__', alter_sys=True)\n"
+_ZIPAPP = []  # its bytes, built once a process
+
+
+def _shipped_with_ansible_modules():  # pragma: no cover - never called
+    """Never called: Ansible's module collector ships the module_utils files a shipped file imports (in any function,
+    read, not run), and the zipapp is built from the helper's files, so they must be in a module's payload too.
+    __main__ imports the commands, which import every other file."""
+    from .django_helper import __main__  # noqa: F401
+
+
+def _helper_source(module):
+    """One helper file's bytes, through the package's loader: a file on disk (a wheel, an editable install, the
+    source tree), or a member of the zip Ansible ships a module in (AnsiballZ)."""
+    path = os.path.join(HELPER_DIR, f"{module}.py")
+    loader = getattr(protocol, "__loader__", None)
+    try:
+        return loader.get_data(path)
+    except (AttributeError, OSError):
+        raise BackupError(f"cannot read the Django helper's {path}: reinstall checkniner-backup") from None
+
+
+def zipapp_bytes():
+    """The helper package as one zipapp: the same bytes for the same files (sorted members, fixed times and modes),
+    built once a process."""
+    if not _ZIPAPP:
+        members = {f"{ZIPAPP_PACKAGE}/{m}.py": _helper_source(m) for m in HELPER_MODULES}
+        members["__main__.py"] = ZIPAPP_MAIN.encode()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for name in sorted(members):
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, members[name])
+        _ZIPAPP.append(buffer.getvalue())
+    return _ZIPAPP[0]
 
 
 def helper_script(workdir):
-    """Path of django_helper.py that another interpreter can run.
-
-    Installed (pip, source tree): the file itself. Shipped inside an Ansible module's zip (AnsiballZ): HELPER is a
-    path inside the zip, so the source is read through the package's loader and written into workdir.
-    """
-    if os.path.isfile(HELPER):
-        return HELPER
-    loader = getattr(protocol, "__loader__", None)
-    try:
-        source = loader.get_data(HELPER) if hasattr(loader, "get_data") else None
-    except OSError:
-        source = None
-    if source is None:
-        raise BackupError(f"cannot find the Django helper script {HELPER}: reinstall checkniner-backup")
-    path = os.path.join(workdir, ".django_helper.py")
-    with open(path, "wb") as handle:
-        handle.write(source)
+    """Path of the helper's zipapp, in workdir (the command's private work directory), for the application's
+    interpreter to run as `python PATH COMMAND ...`."""
+    path = os.path.join(workdir, ZIPAPP_NAME)
+    if not os.path.isfile(path):
+        data = zipapp_bytes()
+        with open(path + ".tmp", "wb") as handle:
+            handle.write(data)
+        os.replace(path + ".tmp", path)
     return path
 
 
@@ -102,11 +141,11 @@ class HelperProcess:
                 doc = json.loads(line)
             except ValueError:
                 continue  # the application printed something of its own
-            if "error" in doc:
+            if Key.ERROR in doc:
                 self.close(kill=True)
-                if doc.get("config"):
-                    raise ConfigError(doc["error"])
-                raise BackupError(f"Django helper failed: {doc['error']}")
+                if doc.get(Key.CONFIG):
+                    raise ConfigError(doc[Key.ERROR])
+                raise BackupError(f"Django helper failed: {doc[Key.ERROR]}")
             yield doc
 
     def send(self, text):
@@ -139,15 +178,15 @@ class HelperProcess:
 
 
 def last_phase(config, database, argv, workdir, extra=None, what="the Django helper", accept_failed=()):
-    """Run one helper command to its end; returns the last {"phase": ...} document it reported.
+    """Run one helper command to its end; returns the last {Key.PHASE: ...} document it reported.
 
     accept_failed: phases a non-zero exit may end with (a load whose proof failed reports MISMATCH and exits 1)."""
     last = {}
     with HelperProcess(config, database, argv, workdir, extra) as helper:
         for doc in helper.messages():
-            if "phase" in doc:
+            if Key.PHASE in doc:
                 last = doc
         code = helper.close()
-    if not last or (code != 0 and last.get("phase") not in accept_failed):
+    if not last or (code != 0 and last.get(Key.PHASE) not in accept_failed):
         raise BackupError(f"{what} failed on {database.describe()}: {helper.stderr_tail() or f'exit status {code}'}")
     return last

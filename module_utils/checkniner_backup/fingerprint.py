@@ -2,7 +2,9 @@
 
 import hashlib
 
-from .django_helper import FIXTURE_FORMAT  # noqa: F401 - the fixtures' bytes are the helper's: see the versions there
+# the fixtures' bytes are the helper's (see the versions there), and so is the digest of a file: one implementation
+# for both sides (the helper cannot import the engine: it runs in the application's interpreter)
+from .django_helper.protocol import FIXTURE_FORMAT, file_sha256  # noqa: F401
 
 FORMAT = "cnb-fp1"
 
@@ -15,14 +17,6 @@ def business_fingerprint(apps, fixtures):
     sha = hashlib.sha256(FORMAT.encode())
     for label in sorted(apps):
         sha.update(b"\0" + label.encode() + b"\0" + (fixtures.get(label) or "").encode())
-    return sha.hexdigest()
-
-
-def file_sha256(path, chunk=1 << 20):
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            sha.update(block)
     return sha.hexdigest()
 
 

@@ -9,9 +9,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-from . import django_helper as protocol
 from . import pg, schema
 from .django_client import HelperProcess
+from .django_helper import protocol
+from .django_helper.protocol import Key
 from .fingerprint import FIXTURE_FORMAT
 
 MIGRATIONS = "django_migrations"
@@ -58,12 +59,12 @@ def take(config, workdir, decide, snapshot_id, digests=None):
     try:
         with HelperProcess(config, database, [protocol.DUMP, workdir], workdir, env) as helper:
             for doc in helper.messages():
-                if "app" in doc:
-                    result.tables[doc["app"]] = doc.get("tables", [])
-                    if doc.get("objects"):
-                        result.fixtures[doc["app"]] = doc
-                elif doc.get("phase") == protocol.BUSINESS_DONE:
-                    go_on = decide({k: v["sha256"] for k, v in result.fixtures.items()})
+                if Key.APP in doc:
+                    result.tables[doc[Key.APP]] = doc.get(Key.TABLES, [])
+                    if doc.get(Key.OBJECTS):
+                        result.fixtures[doc[Key.APP]] = doc
+                elif doc.get(Key.PHASE) == protocol.BUSINESS_DONE:
+                    go_on = decide({k: v[Key.SHA256] for k, v in result.fixtures.items()})
                     helper.send(protocol.CONTINUE if go_on else protocol.STOP)
                     business_tables = {a: result.tables.get(a, []) for a in config.apps}
                     if go_on:
@@ -79,9 +80,9 @@ def take(config, workdir, decide, snapshot_id, digests=None):
                         )
                     if go_on:  # what "the same database" means for a restore's "already matches"
                         result.schema_digests = schema.of_snapshot(database, snapshot_id)
-                elif doc.get("phase") in (protocol.DONE, protocol.STOPPED):
-                    result.migrations = doc.get("migrations", {})
-                    result.complete = doc["phase"] == protocol.DONE
+                elif doc.get(Key.PHASE) in (protocol.DONE, protocol.STOPPED):
+                    result.migrations = doc.get(Key.MIGRATIONS, {})
+                    result.complete = doc[Key.PHASE] == protocol.DONE
             helper.finish("the fixtures dump")
     finally:
         if dump_thread is not None:

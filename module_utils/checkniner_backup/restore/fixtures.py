@@ -5,8 +5,9 @@ that already holds other rows rolls back instead of leaving a mix."""
 import json
 import tempfile
 
-from .. import django_helper as protocol
 from ..django_client import last_phase
+from ..django_helper import protocol
+from ..django_helper.protocol import Key
 from ..errors import BackupError, ConfigError
 from ..pg_admin import create_database, database_exists, drop_database, is_migrated
 from .prove import compare_apps, migrate_check
@@ -55,8 +56,8 @@ def restore_fixtures(config, request, fetched, target, live, selected, work, res
     if exists and expect and is_migrated(target)[0]:
         probe = last_phase(config, target, [protocol.LOAD, *fixtures], work, {**extra, protocol.ENV_DRY_RUN: "1"},
                            "the fixtures comparison")  # fmt: skip
-        if probe["phase"] == protocol.UNCHANGED:
-            result["apps"] = compare_apps(expect, probe.get("apps") or {})
+        if probe[Key.PHASE] == protocol.UNCHANGED:
+            result["apps"] = compare_apps(expect, probe.get(Key.APPS) or {})
             result["fingerprint"]["actual"] = None
             result.update(ok=True, changed=False, message=f"{target.describe()} already matches {fetched.name}")
             return
@@ -82,8 +83,8 @@ def restore_fixtures(config, request, fetched, target, live, selected, work, res
             with signals_held():
                 drop_database(target)
         raise
-    actual = done.get("apps") or {}
-    if done["phase"] == protocol.MISMATCH:
+    actual = done.get(Key.APPS) or {}
+    if done[Key.PHASE] == protocol.MISMATCH:
         result["apps"] = compare_apps(expect, actual)
         bad = [a for a, v in result["apps"].items() if not v["match"]]
         raise BackupError(
@@ -91,7 +92,7 @@ def restore_fixtures(config, request, fetched, target, live, selected, work, res
             f"rows?): rolled back, {target.describe()} is unchanged; load into an empty migrated database or use "
             f"{say.sql}"
         )
-    result["changed"] = done["phase"] == protocol.LOADED
+    result["changed"] = done[Key.PHASE] == protocol.LOADED
     result["apps"] = compare_apps(expect, actual) if expect else {}
     result["ok"] = all(v["match"] for v in result["apps"].values())
     if not expect:

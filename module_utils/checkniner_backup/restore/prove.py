@@ -5,9 +5,10 @@ the business fixtures' fingerprint recomputed by the application's own Django.""
 import shutil
 import tempfile
 
-from .. import django_helper as protocol
 from .. import pg, schema
 from ..django_client import HelperProcess, last_phase
+from ..django_helper import protocol
+from ..django_helper.protocol import Key
 from ..errors import BackupError
 from ..fingerprint import business_fingerprint, sql_fingerprint
 from ..pg_admin import is_migrated, row_counts, table_key
@@ -27,8 +28,8 @@ def business_digests(config, target, apps, workdir, fixture_format):
     try:
         with HelperProcess(config, target, [protocol.DUMP, outdir], workdir, env) as helper:
             for doc in helper.messages():
-                if "app" in doc and doc["app"] in digests:
-                    digests[doc["app"]] = doc.get("sha256") if doc.get("objects") else None
+                if Key.APP in doc and doc[Key.APP] in digests:
+                    digests[doc[Key.APP]] = doc.get(Key.SHA256) if doc.get(Key.OBJECTS) else None
             helper.finish("the fingerprint of the restored database")
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
@@ -39,7 +40,7 @@ def migrate_check(config, target, workdir):
     """Migrations the application has and `target` misses (manage.py migrate --check, via the helper)."""
     done = last_phase(config, target, [protocol.MIGRATE_CHECK], workdir, what="migrate --check",
                       accept_failed=(protocol.MIGRATE_CHECK,))  # fmt: skip
-    return done.get("missing", [])
+    return done.get(Key.MISSING, [])
 
 
 def compare_apps(expected, actual):

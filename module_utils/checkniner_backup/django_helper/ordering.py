@@ -1,0 +1,51 @@
+"""The order of the rows and the natural keys: the same data gives the same bytes in any database."""
+
+from .protocol import FIXTURE_FORMAT
+
+# Models whose primary keys are artefacts of the database they live in (post_migrate creates them in any order):
+# dumped with natural primary keys so the fixtures load into any freshly migrated database.
+# Their rows are ordered by natural key too (their pks differ between databases; the bytes must not).
+NATURAL_PRIMARY = {
+    "contenttypes.contenttype": ("app_label", "model"),
+    "auth.permission": ("content_type__app_label", "content_type__model", "codename"),
+}
+# natural keys Django defines for the NATURAL_PRIMARY models, as column paths: what natural_key() returns (the fast
+# path writes them from these)
+NATURAL_KEYS = {
+    "contenttypes.contenttype": ("app_label", "model"),
+    "auth.permission": ("codename", "content_type__app_label", "content_type__model"),
+}
+
+
+def is_natural(model):
+    return model._meta.label_lower in NATURAL_PRIMARY
+
+
+def order_of(model, fmt=FIXTURE_FORMAT):
+    if fmt >= 2 and is_natural(model):
+        return NATURAL_PRIMARY[model._meta.label_lower]
+    return (model._meta.pk.name,)
+
+
+def ordered_queryset(model, fmt=FIXTURE_FORMAT):
+    """Every row in pk (or natural key) order, references fetched in bulk: the same data gives the same bytes in any
+    database, with no query per object."""
+    from django.db.models import Prefetch
+
+    queryset = model._base_manager.using("default").order_by(*order_of(model, fmt))
+    natural_fks = [f.name for f in model._meta.concrete_fields if f.is_relation and is_natural(f.remote_field.model)]
+    if natural_fks:
+        queryset = queryset.select_related(*natural_fks)
+    prefetches = []
+    for field in model._meta.many_to_many:
+        if not field.remote_field.through._meta.auto_created:
+            continue  # serialized through its own model, like dumpdata
+        target = field.remote_field.model
+        related = target._base_manager.order_by(*order_of(target, fmt))
+        target_fks = [
+            f.name for f in target._meta.concrete_fields if f.is_relation and is_natural(f.remote_field.model)
+        ]
+        if is_natural(target) and target_fks:
+            related = related.select_related(*target_fks)
+        prefetches.append(Prefetch(field.name, queryset=related))
+    return queryset.prefetch_related(*prefetches) if prefetches else queryset
