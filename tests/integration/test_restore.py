@@ -19,7 +19,8 @@ from support.django_project import BUSINESS_TABLES, MANAGE_PY, SETTINGS_MODULE, 
 from support.pg import APP_USER, PostgresCluster, quote_ident, quote_literal
 from support.pg import table_digests as support_table_digests
 
-from checkniner_backup import archive, django_helper
+from checkniner_backup import archive, django_client
+from checkniner_backup.django_helper import protocol
 from checkniner_backup.fingerprint import business_fingerprint
 
 # Business rows without surrogate keys a fixtures load may renumber (m2m through tables, permission ids).
@@ -259,13 +260,14 @@ def _older_format_archive(pg, app_db, latest, dest, fixture_format, recorded_for
     outdir = dest.parent / f"dump-{fixture_format}-{recorded_format}"
     outdir.mkdir()
     env = manage_env(app_db.url, {
-        django_helper.ENV_DB: json.dumps({"name": app_db.name, "user": APP_USER, "password": pg.app_password,
+        protocol.ENV_DB: json.dumps({"name": app_db.name, "user": APP_USER, "password": pg.app_password,
                                           "host": pg.host, "port": pg.port, "options": {}}),
-        django_helper.ENV_APPS: "auth,checkouts", django_helper.ENV_ONLY_BUSINESS: "1",
-        django_helper.ENV_FORMAT: str(fixture_format), "CHECKNINER_MANAGE_PY": str(MANAGE_PY),
+        protocol.ENV_APPS: "auth,checkouts", protocol.ENV_ONLY_BUSINESS: "1",
+        protocol.ENV_FORMAT: str(fixture_format), "CHECKNINER_MANAGE_PY": str(MANAGE_PY),
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
     })  # fmt: skip
-    subprocess.run([sys.executable, django_helper.__file__, django_helper.DUMP, str(outdir)], env=env, check=True,
+    helper = django_client.helper_script(str(dest.parent))  # the zipapp the engine runs
+    subprocess.run([sys.executable, helper, protocol.DUMP, str(outdir)], env=env, check=True,
                    capture_output=True)  # fmt: skip
 
     def edit(members, manifest):

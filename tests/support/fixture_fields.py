@@ -12,33 +12,30 @@ Prints one JSON document: the fast path's declines (model -> why), the object co
 byte for byte, 1 and 3 object by object (the text of each object, and its value parsed).
 """
 
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 
+from checkniner_backup.django_helper import commands
+from checkniner_backup.django_helper.app_models import app_models
+from checkniner_backup.django_helper.fast_path import read_settings
+from checkniner_backup.django_helper.ordering import is_natural, order_of
+from checkniner_backup.django_helper.serializer import encoder_class
+
 HERE = Path(__file__).resolve().parent
-HELPER = HERE.parents[1] / "module_utils" / "checkniner_backup" / "django_helper.py"
 SAMPLEPROJECT = HERE.parent / "sampleproject"
 
 
-def load_helper():
-    spec = importlib.util.spec_from_file_location("cnb_django_helper", HELPER)
-    helper = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helper)
-    return helper
-
-
-def stock_objects(helper, app_config):
+def stock_objects(app_config):
     """Django's serializer as shipped, every model in the helper's order: natural keys where the helper uses them
     (references to content types and permissions, which have no pk of their own), pks everywhere else."""
     from django.core import serializers
 
     objects = []
-    for model in helper.app_models(app_config):
-        queryset = model._base_manager.order_by(*helper._order(model))
-        encoder, natural_pk = helper._encoder_class(), helper._natural(model)
+    for model in app_models(app_config):
+        queryset = model._base_manager.order_by(*order_of(model))
+        encoder, natural_pk = encoder_class(), is_natural(model)
         by_pk, by_natural = (
             json.loads(serializers.serialize("json", queryset, cls=encoder, use_natural_foreign_keys=natural_fk,
                                              use_natural_primary_keys=natural_pk))
@@ -47,7 +44,7 @@ def stock_objects(helper, app_config):
         for plain, natural in zip(by_pk, by_natural):
             for name in plain["fields"]:
                 field = model._meta.get_field(name)
-                if field.is_relation and helper._natural(field.remote_field.model):
+                if field.is_relation and is_natural(field.remote_field.model):
                     plain["fields"][name] = natural["fields"][name]
                 elif field.many_to_many:  # the helper lists them in pk order, Django in the target's Meta.ordering
                     plain["fields"][name] = sorted(plain["fields"][name])
@@ -63,20 +60,19 @@ def main(label, outdir):
     from django.apps import apps
     from django.db import connections, transaction
 
-    helper = load_helper()
     app_config = apps.get_app_config(label)
     with transaction.atomic():
         with connections["default"].cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            helper.read_settings(cursor)
-        fast = helper.dump_app(app_config, os.path.join(outdir, "fast.json"))
-        real_plan = helper.fast_plan
-        helper.fast_plan = lambda *args: (None, "turned off")
+            read_settings(cursor)
+        fast = commands.dump_app(app_config, os.path.join(outdir, "fast.json"))
+        real_plan = commands.fast_plan  # dump_app's, as it looks it up
+        commands.fast_plan = lambda *args: (None, "turned off")
         try:
-            slow = helper.dump_app(app_config, os.path.join(outdir, "django.json"))
+            slow = commands.dump_app(app_config, os.path.join(outdir, "django.json"))
         finally:
-            helper.fast_plan = real_plan
-        stock = stock_objects(helper, app_config)
+            commands.fast_plan = real_plan
+        stock = stock_objects(app_config)
     fast_bytes = Path(outdir, "fast.json").read_bytes()
     lines = fast_bytes.decode("utf-8").split("\n")  # not splitlines(): U+2028 is no line break here
     texts = [line.removeprefix("[").removeprefix(", ") for line in lines if line not in ("]", "")]

@@ -4,35 +4,26 @@ Format 3 (today's) keeps every microsecond, so a loaded value is the value dumpe
 archives) cut to the millisecond, value first."""
 
 import datetime
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.dateparse import parse_datetime, parse_time
 
-HELPER = Path(__file__).resolve().parents[2] / "module_utils" / "checkniner_backup" / "django_helper.py"
+from checkniner_backup.django_helper.serializer import encoder_class
+
 UTC = datetime.timezone.utc
 MICROS = [0, 1, 500, 999, 1000, 1500, 123000, 123456, 999999]
 
 
 @pytest.fixture(scope="module")
-def helper():
-    spec = importlib.util.spec_from_file_location("cnb_django_helper", HELPER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def exact():
+    return encoder_class(3)
 
 
 @pytest.fixture(scope="module")
-def exact(helper):
-    return helper._encoder_class(3)
-
-
-@pytest.fixture(scope="module")
-def legacy(helper):
-    return helper._encoder_class(2)
+def legacy():
+    return encoder_class(2)
 
 
 @pytest.mark.parametrize("micro", MICROS)
@@ -79,38 +70,3 @@ def test_legacy_formats_are_dumpdata_bytes_wherever_dumpdata_reproduces_itself(l
     odd = datetime.datetime(2026, 1, 2, 3, 4, 5, 500, tzinfo=UTC)
     assert json.dumps(odd, cls=DjangoJSONEncoder) == '"2026-01-02T03:04:05.000Z"'
     assert json.dumps(odd, cls=legacy) == '"2026-01-02T03:04:05Z"'
-
-
-class _Raw:
-    def __init__(self):
-        self.data = b""
-
-    def write(self, data):
-        self.data += data
-
-
-@pytest.mark.parametrize(
-    ("lines", "expected"),
-    [(True, b'[{"a": 1}\n, {"b": "\xc3\xa9"}\n]\n'), (False, b'[{"a": 1}, {"b": "\xc3\xa9"}]')],
-)
-def test_a_fixture_file_is_a_json_list_one_object_a_line_in_format_3(helper, lines, expected):
-    raw = _Raw()
-    out = helper.FixtureFile(raw, lines=lines)
-    out.add('{"a": 1}')
-    out.add('{"b": "é"}')
-    out.close()
-    assert raw.data == expected
-    assert json.loads(raw.data) == [{"a": 1}, {"b": "é"}]
-    assert out.count == 2
-
-
-@pytest.mark.parametrize("value", ["abc", "3", "0", "4"])
-def test_an_unknown_fixture_format_is_refused(helper, monkeypatch, capsys, value):
-    monkeypatch.setenv(helper.ENV_FORMAT, value)
-    if value == "3":
-        assert helper.fixture_format() == 3
-        return
-    with pytest.raises(SystemExit) as exc:
-        helper.fixture_format()
-    assert exc.value.code == 2
-    assert "unknown fixture format" in json.loads(capsys.readouterr().out)["error"]
