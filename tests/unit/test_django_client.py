@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from ansible.executor.module_common import ModuleDepFinder
 
 from checkniner_backup import django_client
 from checkniner_backup.django_helper import protocol
@@ -120,33 +119,11 @@ def test_the_zipapp_is_built_from_a_zipped_engine_as_ansible_ships_it(tmp_path):
 
 
 def _ansible_shipped(module):
-    """The module_utils files Ansible's own collector (ModuleDepFinder) puts in a module's payload, followed from
-    library/MODULE.py as AnsiballZ follows them (imports in any function count, like theirs)."""
-    base = ROOT / "module_utils"
-    todo, seen = [(ROOT / "library" / f"{module}.py", None, False)], set()
-    while todo:
-        path, fqn, is_pkg = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        finder = ModuleDepFinder(fqn, ast.parse(path.read_text()), is_pkg)
-        for parts in finder.submodules:
-            if parts[:2] != ("ansible", "module_utils"):
-                continue
-            # the deepest prefix that is a file or a package (the rest names attributes)
-            for end in range(len(parts), 2, -1):
-                rel = Path(*parts[2:end])
-                dotted = ".".join(parts[:end])
-                if (base / rel / "__init__.py").is_file():
-                    todo.append((base / rel / "__init__.py", dotted, True))
-                    break
-                if (base / rel).with_suffix(".py").is_file():
-                    todo.append(((base / rel).with_suffix(".py"), dotted, False))
-                    break
-            for end in range(3, len(parts)):  # AnsiballZ ships every package __init__ on the way
-                if (base / Path(*parts[2:end]) / "__init__.py").is_file():
-                    todo.append((base / Path(*parts[2:end]) / "__init__.py", ".".join(parts[:end]), True))
-    return {p.relative_to(base) for p in seen if base in p.parents}
+    """Run in its own interpreter: importing Ansible's controller side changes how modules report warnings, which
+    the module tests of this process check."""
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "support" / "ansible_payload.py"), module],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return {Path(p) for p in json.loads(done.stdout)}
 
 
 @pytest.mark.parametrize("module", ["checkniner_snapshot", "checkniner_restore"])
