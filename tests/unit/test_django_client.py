@@ -132,3 +132,13 @@ def test_ansible_ships_every_file_of_the_helper_with_a_module(module):
     helper = {p.relative_to(ROOT / "module_utils") for p in HELPER.glob("*.py")}
     assert Path("checkniner_backup/django_client.py") in shipped
     assert helper <= shipped, f"missing from {module}'s payload: {sorted(map(str, helper - shipped))}"
+
+
+def test_the_wheel_holds_the_helper_package():
+    """setuptools installs the packages pyproject.toml lists and no other: the helper's files must be in a wheel for
+    the zipapp to be built from an installed engine (pip install .)."""
+    tomllib = pytest.importorskip("tomllib")
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {".".join(p.parent.relative_to(ROOT / "module_utils").parts) for p in ENGINE.rglob("__init__.py")}
+    assert "checkniner_backup.django_helper" in packages
+    assert packages <= listed, f"pyproject.toml's packages lack {sorted(packages - listed)}"
