@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 
+from . import child_env
 from . import django_helper as protocol
 from .errors import BackupError, ConfigError
 
@@ -38,8 +39,9 @@ def helper_script(workdir):
 
 
 def helper_env(config, database, extra=None):
-    """The environment of the application's own interpreter: the caller's, plus where to find the app and DB."""
-    env = dict(config.env)
+    """The environment of the application's own interpreter: the application's (child_env.helper: the engine's
+    secrets left out), plus where to find the app and DB."""
+    env = child_env.helper(config)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": config.django.settings_module,

@@ -13,7 +13,7 @@ import os
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import lock
-from .config import ENCODE_CREDENTIALS, credentials_spill
+from .database_url import ENCODE_CREDENTIALS, credentials_spill
 from .errors import BackupError, Busy, describe
 from .fsutil import atomic_write_bytes
 from .local import BackupDir

@@ -9,8 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
+from . import child_env, pg, schema
 from . import django_helper as protocol
-from . import pg, schema
 from .django_client import HelperProcess
 from .fingerprint import FIXTURE_FORMAT
 
@@ -100,7 +100,7 @@ def _start_pg_dump(config, database, snapshot_id, workdir, result, errors):
 
     def run_dump():
         try:
-            result.sql = pg.pg_dump(database, snapshot_id, path, config.env)
+            result.sql = pg.pg_dump(database, snapshot_id, path, child_env.libpq(config))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
