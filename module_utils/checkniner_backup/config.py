@@ -18,7 +18,6 @@ from . import child_env, options
 from .database_url import Database
 from .errors import ConfigError
 
-DEFAULT_APPS = ("auth", "checkouts")
 DEFAULT_PREFIX = "db/"
 DEFAULT_REGION = "us-east-1"
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

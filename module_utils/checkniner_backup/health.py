@@ -80,8 +80,8 @@ def _opener():
 
 
 def _credentials_spill(url):
-    """config.credentials_spill for a heartbeat URL (https://u:pa/ss@host/ping): sent as it is, it would go to host
-    'u' with the password in its path, and any error would quote it."""
+    """database_url.credentials_spill for a heartbeat URL (https://u:pa/ss@host/ping): sent as it is, it would go to
+    host 'u' with the password in its path, and any error would quote it."""
     try:
         return credentials_spill(urlsplit(url))
     except ValueError:

@@ -67,7 +67,7 @@ def _date(day):
 
 
 def plan(names, policy, pinned=(), now=None):
-    """Apply the policy (a config.Retention) to archive names; names that are not archive names are ignored.
+    """Apply the policy (a retention_policy.Retention) to archive names; names that are not archive names are ignored.
 
     pinned: names never to delete, {name: reason} ("pending upload", "latest.json", ...) or any iterable of names
     (reason "pinned"). now: what "the future" is measured from (default: the clock). One pass per series, newest
