@@ -166,11 +166,11 @@ POLICY_OPTIONS = {f"keep_{key}": var for key, var in api.RETENTION_VARS.items()}
 
 def policy_of(module, cfg):
     """The options over the host's CHECKNINER_KEEP_* variables; the engine validates them (ConfigError)."""
-    env = dict(cfg.env)
+    keep = dict(cfg.keep)
     for option, var in POLICY_OPTIONS.items():
         if module.params[option] is not None:
-            env[var] = str(module.params[option])
-    return api.retention_policy(env)
+            keep[var] = str(module.params[option])
+    return api.parse_policy(keep)
 
 
 def diff_of(result):

@@ -19,50 +19,34 @@ from urllib.parse import unquote, urlsplit
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.checkniner_backup import api
 
-# option name -> the engine's environment variable (the interface contract's names)
-OPTION_ENV = {
-    "database_url": "DATABASE_URL",
-    "backup_dir": "CHECKNINER_BACKUP_DIR",
-    "business_apps": "CHECKNINER_BACKUP_APPS",
-    "django_python": "CHECKNINER_DJANGO_PYTHON",
-    "manage_py": "CHECKNINER_MANAGE_PY",
-    "settings_module": "DJANGO_SETTINGS_MODULE",
-    "s3_bucket": "S3_BUCKET_NAME",
-    "s3_prefix": "S3_PREFIX",
-    "s3_endpoint_url": "S3_ENDPOINT_URL",
-    "s3_region": "S3_REGION",
-    "s3_access_key": "S3_ACCESS_KEY",
-    "s3_secret_key": "S3_SECRET_KEY",
-    "gpg_recipient": "BACKUPS_GPG_RECIPIENT",
-}
+# option name -> the engine's environment variable: the option table's rows that have a shared module option
+OPTION_ENV = {row.option: row.name for row in api.options.OPTIONS if row.option}
 
 _EXPORT = re.compile(r"^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-# variables holding a database URL (its password is masked too), and variables that are secrets as a whole
-URL_VARS = ("DATABASE_URL", "CHECKNINER_RESTORE_TARGET_DATABASE_URL")
-SECRET_VARS = ("S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# variables holding a database URL (its password is masked too), and variables that are secrets as a whole: the
+# table's, and boto3's own credentials (the engine's S3 client reads them when S3_ACCESS_KEY is not set)
+URL_VARS = tuple(row.name for row in api.options.OPTIONS if row.secret and row.type == "database_url")
+SECRET_VARS = tuple(row.name for row in api.options.OPTIONS if row.secret and row.type != "database_url") + (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
 # and by the shape of their names: every destination's secret key, every heartbeat URL (its path is the secret)
 _SECRET_NAME = re.compile(r"(_SECRET_KEY|_SECRET_ACCESS_KEY|_SESSION_TOKEN|_HEALTHCHECK_URL|PASSWORD)$")
+# the option table's types as Ansible's (a database URL, a list of apps, ...: all strings but these)
+_ANSIBLE_TYPE = {"path": dict(type="path"), "list": dict(type="list", elements="str")}
 
 
 def common_argument_spec():
-    """A fresh argument_spec of the shared options; modules extend it with ``.update()``."""
-    return dict(
-        database_url=dict(type="str", no_log=True),
-        backup_dir=dict(type="path"),
-        business_apps=dict(type="list", elements="str"),
-        django_python=dict(type="path"),
-        manage_py=dict(type="path"),
-        settings_module=dict(type="str"),
-        s3_bucket=dict(type="str"),
-        s3_prefix=dict(type="str"),
-        s3_endpoint_url=dict(type="str"),
-        s3_region=dict(type="str"),
-        s3_access_key=dict(type="str", no_log=True),
-        s3_secret_key=dict(type="str", no_log=True),
-        gpg_recipient=dict(type="str"),
-        env_file=dict(type="path"),
-        environment=dict(type="dict", default={}),
-    )
+    """A fresh argument_spec of the shared options (from the option table; secrets and credentials are no_log);
+    modules extend it with ``.update()``."""
+    spec = {}
+    for row in api.options.OPTIONS:
+        if row.option:
+            spec[row.option] = dict(_ANSIBLE_TYPE.get(row.type, dict(type="str")))
+            if row.secret or row.credential:
+                spec[row.option]["no_log"] = True
+    spec.update(env_file=dict(type="path"), environment=dict(type="dict", default={}))
+    return spec
 
 
 def env_from_params(params, base=None):
@@ -119,14 +103,14 @@ def secrets_of(cfg):
     found = set()
     if cfg.database is not None and cfg.database.password:
         found.add(cfg.database.password)
-    for var in URL_VARS:
-        found |= url_secrets(cfg.env.get(var))
+    if cfg.restore_target_url:
+        found |= {cfg.restore_target_url} | url_secrets(cfg.restore_target_url)
     for dest in cfg.destinations:
         if dest.secret_key:
             found.add(dest.secret_key)
-    for var in URL_VARS + SECRET_VARS:
-        if cfg.env.get(var):
-            found.add(cfg.env[var])
+    for url in (cfg.healthcheck_url, cfg.verify_healthcheck_url, cfg.prune_healthcheck_url):
+        if url:
+            found.add(url)
     return found
 
 

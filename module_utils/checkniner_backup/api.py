@@ -15,7 +15,7 @@ Requests carry the front door's Spelling (restore/request.py), so the engine's m
 user types them.
 """
 
-from . import config, pg, progress
+from . import child_env, config, options, pg, progress
 from .backup.command import run
 from .backup.result import RunResult
 from .backup.upload import ensure_uploaded as upload
@@ -29,21 +29,20 @@ from .restore.request import CLI, MODULE, SOURCES, RestoreRequest, Spelling, Ver
 from .restore.target import TARGET_ENV, argv_password_warning
 from .retention import prune
 from .retention import summary as prune_summary
+from .retention_policy import RETENTION_VARS, parse_policy
 from .signing import keygen
 from .units import human_size, utcnow
 
 load_config = config.load
 Preflight = pg.Preflight
 show_progress = progress.enable  # the command line's choice: stderr is a terminal and the output is not JSON
-retention_policy = config.retention
-RETENTION_VARS = config.RETENTION_VARS
 
 
 def preflight(cfg):
     """What `run` checks before anything else: the server answers (the URL parsed by config.py, the one owner) and
     the host's pg_dump is at least the server's major version. Changes nothing. Raises ConfigError / BackupError with
     one line that names what to fix and no part of the password."""
-    return pg.preflight(cfg.database, cfg.env)
+    return pg.preflight(cfg.database, child_env.libpq(cfg))
 
 
 __all__ = [
@@ -70,13 +69,14 @@ __all__ = [
     "load_config",
     "local_archives",
     "local_latest",
+    "options",
+    "parse_policy",
     "preflight",
     "prune",
     "prune_summary",
     "remote_archives",
     "remote_pointers",
     "restore",
-    "retention_policy",
     "run",
     "show_progress",
     "status",

@@ -16,7 +16,8 @@ SUFFIX = ".gpg"
 
 
 def _gpg(env):
-    gpg = shutil.which("gpg", path=(env or os.environ).get("PATH"))
+    """gpg on the PATH of `env`, the environment it runs with (child_env.gpg's)."""
+    gpg = shutil.which("gpg", path=env.get("PATH"))
     if not gpg:
         raise ConfigError("gpg is not installed: apt-get install gnupg (BACKUPS_GPG_RECIPIENT is set)")
     return gpg

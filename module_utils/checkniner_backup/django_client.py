@@ -13,6 +13,7 @@ import os
 import subprocess
 import zipfile
 
+from . import child_env
 from .django_helper import protocol
 from .django_helper.protocol import Key
 from .errors import BackupError, ConfigError
@@ -77,8 +78,9 @@ def helper_script(workdir):
 
 
 def helper_env(config, database, extra=None):
-    """The environment of the application's own interpreter: the caller's, plus where to find the app and DB."""
-    env = dict(config.env)
+    """The environment of the application's own interpreter: the application's (child_env.helper: the engine's
+    secrets left out), plus where to find the app and DB."""
+    env = child_env.helper(config)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": config.django.settings_module,

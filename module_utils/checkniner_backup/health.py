@@ -13,7 +13,7 @@ import os
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import lock
-from .config import ENCODE_CREDENTIALS, credentials_spill
+from .database_url import ENCODE_CREDENTIALS, credentials_spill
 from .errors import BackupError, Busy, describe
 from .fsutil import atomic_write_bytes
 from .local import BackupDir
@@ -80,8 +80,8 @@ def _opener():
 
 
 def _credentials_spill(url):
-    """config.credentials_spill for a heartbeat URL (https://u:pa/ss@host/ping): sent as it is, it would go to host
-    'u' with the password in its path, and any error would quote it."""
+    """database_url.credentials_spill for a heartbeat URL (https://u:pa/ss@host/ping): sent as it is, it would go to
+    host 'u' with the password in its path, and any error would quote it."""
     try:
         return credentials_spill(urlsplit(url))
     except ValueError:

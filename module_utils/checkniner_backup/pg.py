@@ -91,7 +91,8 @@ OLDEST_SERVER = 130000  # pg_current_snapshot() came with PostgreSQL 13 (12 reac
 
 
 def preflight(database, env):
-    """Connect, read the server's identity and version, and check that pg_dump is at least as new as the server.
+    """Connect, read the server's identity and version, and check that pg_dump is at least as new as the server
+    (env: the environment pg_dump runs with, child_env.libpq's).
     Raises ConfigError / BackupError with one line naming what to fix."""
     conn = connect(database)
     try:
@@ -105,7 +106,7 @@ def preflight(database, env):
         xid = next_xid(conn)
     finally:
         conn.close()
-    version = check_client(find_program("pg_dump", env), info["server_version_num"])
+    version = check_client(find_program("pg_dump", env), info["server_version_num"], env)
     return Preflight(info, version, xid)
 
 
@@ -141,15 +142,16 @@ def exported_snapshot(database):
             conn.close()
 
 
-def find_program(name, env=None):
-    path = shutil.which(name, path=(env or os.environ).get("PATH"))
+def find_program(name, env):
+    """The program on the PATH of `env` (child_env.libpq's: the PATH it will run with)."""
+    path = shutil.which(name, path=env.get("PATH"))
     if not path:
         raise ConfigError(f"{name} is not installed: install the PostgreSQL client (postgresql-client)")
     return path
 
 
-def program_major(path):
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
+def program_major(path, env):
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, env=env, check=False).stdout
     match = re.search(r"(\d+)(?:\.(\d+))?", out)
     if not match:
         raise ConfigError(f"cannot tell the version of {path}: {out.strip()!r}")
@@ -160,9 +162,9 @@ def program_major(path):
 _RESTRICT_SINCE = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
 
 
-def psql_restricts(path):
+def psql_restricts(path, env):
     """Whether this psql has \restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6, 18 and later)."""
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, env=env, check=False).stdout
     match = re.search(r"(\d+)\.(\d+)", out)
     if not match:
         return False
@@ -170,8 +172,8 @@ def psql_restricts(path):
     return major >= 18 or minor >= _RESTRICT_SINCE.get(major, 10**6)
 
 
-def check_client(path, server_version_num):
-    major, version = program_major(path)
+def check_client(path, server_version_num, env):
+    major, version = program_major(path, env)
     server_major = server_version_num // 10000
     if major < server_major:
         raise ConfigError(
@@ -181,8 +183,9 @@ def check_client(path, server_version_num):
     return version
 
 
-def pg_dump(database, snapshot_id, out_path, env=None):
-    """Plain SQL that replays into an existing database with zero errors, written and hashed as it streams."""
+def pg_dump(database, snapshot_id, out_path, env):
+    """Plain SQL that replays into an existing database with zero errors, written and hashed as it streams. env: the
+    child's environment (child_env.libpq), the database's libpq variables set over it."""
     program = find_program("pg_dump", env)
     argv = [
         program,
@@ -196,7 +199,7 @@ def pg_dump(database, snapshot_id, out_path, env=None):
     ]
     if snapshot_id:
         argv.append(f"--snapshot={snapshot_id}")
-    child_env = dict(env or os.environ)
+    child_env = dict(env)
     child_env.update(database.libpq_env())
     sha = hashlib.sha256()
     size = 0

@@ -30,8 +30,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from . import archive, health, lock
-from . import config as config_mod
+from . import archive, health, lock, retention_policy
 from .errors import Busy, ConfigError, StoreError
 from .fsutil import fsync_dir
 from .local import BackupDir, unreconciled
@@ -68,7 +67,7 @@ def _date(day):
 
 
 def plan(names, policy, pinned=(), now=None):
-    """Apply the policy (a config.Retention) to archive names; names that are not archive names are ignored.
+    """Apply the policy (a retention_policy.Retention) to archive names; names that are not archive names are ignored.
 
     pinned: names never to delete, {name: reason} ("pending upload", "latest.json", ...) or any iterable of names
     (reason "pinned"). now: what "the future" is measured from (default: the clock). One pass per series, newest
@@ -247,8 +246,8 @@ def _apply(config, dry_run, policy, lock_wait):
     destination that fails is reported with its error and the others are still pruned. Raises ConfigError for a bad
     policy (nothing deleted).
     """
-    policy = policy or config_mod.retention(config.env)
-    remote = config_mod.prune_remote(config.env)
+    policy = policy or retention_policy.parse_policy(config.keep)
+    remote = retention_policy.prune_remote(config.prune_remote_text)
     if not config.backup_dir and not config.destinations:
         raise ConfigError("nothing to prune: set CHECKNINER_BACKUP_DIR and/or S3_BUCKET_NAME")
     if not config.backup_dir and not remote:

@@ -148,6 +148,23 @@ def load_private(path, what=SIGNING_KEY_VAR):
     return SigningKey(key, PublicKey(raw))
 
 
+# The host's keys, named by the configuration (Config.signing_key_path / trusted_keys_path, set by config.load). Read by
+# the commands that need them, not by load(): a broken trusted-keys file must not stop the backups, and a broken
+# signing key stops `run` at its preflight (exit 2) rather than every `list` and `status`.
+
+
+def signing_key(config):
+    """The private key that signs every archive this host writes (CHECKNINER_SIGNING_KEY), or None: archives are
+    written unsigned. Raises ConfigError for a key that cannot be used (never echoing it)."""
+    return load_private(config.signing_key_path) if config.signing_key_path else None
+
+
+def trusted_keys(config):
+    """The public keys restore and verify accept signatures from (CHECKNINER_TRUSTED_KEYS, a file), or None: not
+    set, unsigned archives are accepted with a warning. Raises ConfigError for a file that is malformed or empty."""
+    return load_trusted(config.trusted_keys_path) if config.trusted_keys_path else None
+
+
 def _create_new(path, data, mode):
     """Write a file that must not exist yet: temp file in the same directory, fsync, then link it into place (link
     fails when the name exists: nothing is ever overwritten, and no half-written key is ever visible). Raises

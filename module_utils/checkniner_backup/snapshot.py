@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-from . import pg, schema
+from . import child_env, pg, schema
 from .django_client import HelperProcess
 from .django_helper import protocol
 from .django_helper.protocol import Key
@@ -101,7 +101,7 @@ def _start_pg_dump(config, database, snapshot_id, workdir, result, errors):
 
     def run_dump():
         try:
-            result.sql = pg.pg_dump(database, snapshot_id, path, config.env)
+            result.sql = pg.pg_dump(database, snapshot_id, path, child_env.libpq(config))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 

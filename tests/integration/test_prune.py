@@ -27,10 +27,10 @@ import pytest
 from support.retention_oracle import expected_keep, history
 from support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
-from checkniner_backup import config
+from checkniner_backup import retention_policy
 
 PREFIX = "db/"
-DEFAULT = config.Retention()
+DEFAULT = retention_policy.Retention()
 
 
 @pytest.fixture
@@ -317,7 +317,7 @@ def test_one_destination_down_the_others_still_pruned(run_cli, s3, bucket, tmp_p
     assert (s3_loc["location"], s3_loc["error"], s3_loc["deleted"]) == ("s3", None, len(names) - 3)
     assert gone["location"] == "gone" and "cnb-no-such-bucket" in gone["error"]
     assert "gone (s3://cnb-no-such-bucket/db/" in result.stderr and "failed: S3 bucket" in result.stderr
-    want = expected_keep(names, config.Retention(within_seconds=0, hourly=0))
+    want = expected_keep(names, retention_policy.Retention(within_seconds=0, hourly=0))
     assert s3_names(s3, bucket) == sorted(want) and len(want) == 3
 
 

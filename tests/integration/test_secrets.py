@@ -3,6 +3,8 @@ module, whether the URL then parses wrong (unencoded) or right (encoded, but the
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -78,3 +80,53 @@ def test_module_msg_names_no_part_of_an_unencoded_password(tmp_path, host_env, o
     assert result["failed"] is True, result
     assert "cannot be parsed" in result["msg"], result["msg"]
     assert not leaked(play.output), result["msg"]
+
+
+# -- what child processes see (issue 18): pg_dump, psql and the Django helper never get the S3 keys -------------------
+
+HEARTBEAT = "http://127.0.0.1:9/ping/heartbeat-uuid-is-a-secret"  # nothing listens: a heartbeat that fails warns only
+
+
+def recording(wrapdir, name, real, log):
+    """A wrapper `name` that saves its own /proc/$$/environ (exec keeps it: it is the environment `real` runs with)
+    and execs `real`. Deterministic: the environment is read by the process itself, not sampled from outside."""
+    script = wrapdir / name
+    script.write_text(f'#!/bin/sh\ncat /proc/$$/environ >> {log}\nprintf "\\n--\\n" >> {log}\nexec {real} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def environments(log):
+    """Each recorded environment as {name: value}."""
+    text = log.read_text() if log.exists() else ""
+    return [dict(e.split("=", 1) for e in chunk.split("\0") if "=" in e) for chunk in text.split("\n--\n") if chunk]
+
+
+def test_pg_dump_psql_and_the_helper_never_see_the_s3_keys(run_cli, backup_env, tmp_path):
+    wrapdir = tmp_path / "wrap"
+    wrapdir.mkdir()
+    logs = {name: tmp_path / f"{name}.environ" for name in ("pg_dump", "psql", "python")}
+    for name in ("pg_dump", "psql"):
+        recording(wrapdir, name, shutil.which(name, path=backup_env["PATH"]), logs[name])
+    python = recording(wrapdir, "python", sys.executable, logs["python"])
+    env = {
+        "PATH": f"{wrapdir}:{backup_env['PATH']}",
+        "CHECKNINER_DJANGO_PYTHON": str(python),
+        "CHECKNINER_BACKUP_HEALTHCHECK_URL": HEARTBEAT,
+        "CHECKNINER_VERIFY_HEALTHCHECK_URL": HEARTBEAT,
+        "SECRET_KEY": "the-apps-own-setting",  # the application's: its settings may read any variable
+    }
+    assert run_cli("run", env=env).returncode == 0
+    assert run_cli("verify", env=env).returncode == 0  # the drill: psql replays the SQL, the helper proves it
+    secrets = {backup_env["S3_SECRET_KEY"], backup_env["S3_ACCESS_KEY"], HEARTBEAT}
+    for name, log in logs.items():
+        seen = environments(log)
+        assert seen, f"{name} was not run"
+        for child in seen:
+            assert not {"S3_SECRET_KEY", "S3_ACCESS_KEY", "CHECKNINER_BACKUP_HEALTHCHECK_URL"} & set(child), name
+            assert not secrets & set(child.values()), name
+    libpq = environments(logs["pg_dump"]) + environments(logs["psql"])
+    assert all("DATABASE_URL" not in child and "SECRET_KEY" not in child for child in libpq)
+    assert all(child.get("PGDATABASE") for child in libpq if "PGPASSWORD" in child)
+    helper = environments(logs["python"])
+    assert all(child["SECRET_KEY"] == "the-apps-own-setting" and child.get("DATABASE_URL") for child in helper)

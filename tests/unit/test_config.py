@@ -1,11 +1,11 @@
 import pytest
 
-from checkniner_backup import config
+from checkniner_backup import config, database_url
 from checkniner_backup.errors import ConfigError
 
 
 def test_database_url_parts_and_secret_stays_out_of_describe():
-    db = config.Database.from_url("postgres://app:p%40ss%2Fw@db.example:6543/checkniner?sslmode=require")
+    db = database_url.Database.from_url("postgres://app:p%40ss%2Fw@db.example:6543/checkniner?sslmode=require")
     assert (db.name, db.user, db.password, db.host, db.port) == ("checkniner", "app", "p@ss/w", "db.example", 6543)
     assert db.libpq_env()["PGPASSWORD"] == "p@ss/w"
     assert db.libpq_env()["PGSSLMODE"] == "require"
@@ -13,7 +13,7 @@ def test_database_url_parts_and_secret_stays_out_of_describe():
 
 
 def test_socket_directory_as_host():
-    db = config.Database.from_url("postgres://%2Fvar%2Frun%2Fpostgresql/checkniner")
+    db = database_url.Database.from_url("postgres://%2Fvar%2Frun%2Fpostgresql/checkniner")
     assert db.host == "/var/run/postgresql"
     assert db.name == "checkniner"
 
@@ -48,7 +48,7 @@ SECRET_TAILS = [
 def test_unencoded_password_gives_a_fixed_message_with_no_part_of_the_url(password, what):
     url = f"postgres://app:{password}@db.example:5432/checkniner"
     with pytest.raises(ConfigError) as caught:
-        config.Database.from_url(url, what=what)
+        database_url.Database.from_url(url, what=what)
     message = str(caught.value)
     assert message.startswith(f"{what} cannot be parsed"), message
     assert "percent-encode" in message and "%2F" in message, message
@@ -60,12 +60,12 @@ def test_unencoded_password_gives_a_fixed_message_with_no_part_of_the_url(passwo
 @pytest.mark.parametrize("url", ["Secret://app:x@h/db", "app:Secret@h/db", "app:Secret%40h/db"])
 def test_wrong_scheme_message_echoes_nothing(url):
     with pytest.raises(ConfigError, match="must be a PostgreSQL URL") as caught:
-        config.Database.from_url(url)
+        database_url.Database.from_url(url)
     assert "Secret" not in str(caught.value) and "app" not in str(caught.value)
 
 
 def test_password_with_at_sign_still_parses():
-    db = config.Database.from_url("postgres://app:p@ss:w@rd@db.example/checkniner")
+    db = database_url.Database.from_url("postgres://app:p@ss:w@rd@db.example/checkniner")
     assert (db.user, db.password, db.host, db.name) == ("app", "p@ss:w@rd", "db.example", "checkniner")
 
 

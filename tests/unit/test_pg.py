@@ -3,11 +3,11 @@
 import psycopg2
 import pytest
 
-from checkniner_backup import config, pg
+from checkniner_backup import database_url, pg
 from checkniner_backup.errors import BackupError, ConfigError
 
 PASSWORD = "Kx9/Tail#Of?Secret@x"
-DATABASE = config.Database.from_url("postgres://app:Kx9%2FTail%23Of%3FSecret%40x@db.example:5432/checkniner")
+DATABASE = database_url.Database.from_url("postgres://app:Kx9%2FTail%23Of%3FSecret%40x@db.example:5432/checkniner")
 
 
 def refuse(monkeypatch, text):
@@ -54,7 +54,7 @@ def test_nothing_to_mask_without_a_password(secret):
 @pytest.mark.parametrize("password", ["two  spaces", "tab\there", " leading", "new\nline"])
 def test_a_password_with_whitespace_is_masked_before_the_line_is_folded(monkeypatch, password):
     database = DATABASE.with_name("checkniner")
-    database = config.Database(database.name, database.user, password, database.host, database.port)
+    database = database_url.Database(database.name, database.user, password, database.host, database.port)
 
     def connect(**kwargs):
         raise psycopg2.OperationalError(f'FATAL:  role "{kwargs["password"]}" is not permitted\n')

@@ -12,14 +12,14 @@ import random
 import pytest
 from support.retention_oracle import expected_keep, history
 
-from checkniner_backup import config, retention
+from checkniner_backup import config, retention, retention_policy
 from checkniner_backup.errors import ConfigError
 from checkniner_backup.lock import run_lock
 
 UTC = dt.timezone.utc
 STAMP = "%Y-%m-%dT%H%M%SZ"
 START = dt.datetime(2025, 3, 1, tzinfo=UTC)
-DEFAULT = config.Retention()
+DEFAULT = retention_policy.Retention()
 
 
 def test_400_days_at_5_minutes_keeps_exactly_the_expected_set():
@@ -39,10 +39,10 @@ def test_400_days_at_5_minutes_keeps_exactly_the_expected_set():
 @pytest.mark.parametrize(
     "policy",
     [
-        config.Retention(within_seconds=0, hourly=0, daily=0, weekly=0, monthly=0),
-        config.Retention(within_seconds=90 * 60, hourly=5, daily=0, weekly=3, monthly=1),
-        config.Retention(within_seconds=7 * 86400, hourly=0, daily=3, weekly=0, monthly=0),
-        config.Retention(within_seconds=3600, hourly=200, daily=45, weekly=20, monthly=6),
+        retention_policy.Retention(within_seconds=0, hourly=0, daily=0, weekly=0, monthly=0),
+        retention_policy.Retention(within_seconds=90 * 60, hourly=5, daily=0, weekly=3, monthly=1),
+        retention_policy.Retention(within_seconds=7 * 86400, hourly=0, daily=3, weekly=0, monthly=0),
+        retention_policy.Retention(within_seconds=3600, hourly=200, daily=45, weekly=20, monthly=6),
     ],
     ids=["newest-only", "sparse-tiers", "week-within", "long-tiers"],
 )
@@ -58,7 +58,7 @@ def test_irregular_history_with_gaps_matches_the_independent_computation(policy)
 
 def test_newest_and_pinned_survive_a_policy_that_keeps_nothing():
     names = history(30)
-    nothing = config.Retention(within_seconds=0, hourly=0, daily=0, weekly=0, monthly=0)
+    nothing = retention_policy.Retention(within_seconds=0, hourly=0, daily=0, weekly=0, monthly=0)
     pinned = {names[10]: "pending upload", names[500]: "latest.json"}
     decided = retention.plan(names, nothing, pinned)
     assert decided.keep == {names[-1]: ["newest"], names[10]: ["pending upload"], names[500]: ["latest.json"]}
@@ -81,7 +81,7 @@ def test_encrypted_and_plain_share_the_timeline_safety_copies_are_their_own_seri
         "2025-03-02T063000Z-pre-restore.tar.gz.gpg",
     ]
     names = plain + encrypted + safety
-    policy = config.Retention(within_seconds=0, hourly=0, daily=1, weekly=0, monthly=0)
+    policy = retention_policy.Retention(within_seconds=0, hourly=0, daily=1, weekly=0, monthly=0)
     decided = retention.plan(names, policy)
     timeline = plain + encrypted
     assert {n for n in decided.keep if n in timeline} == expected_keep(timeline, policy) == {timeline[-1]}
@@ -92,7 +92,9 @@ def test_encrypted_and_plain_share_the_timeline_safety_copies_are_their_own_seri
 
 def test_impossible_dates_are_kept_and_other_names_ignored():
     names = history(2) + ["2025-13-40T000000Z.tar.gz", "latest.tar.gz", "latest.json", "notes.txt"]
-    decided = retention.plan(names, config.Retention(within_seconds=0, hourly=0, daily=0, weekly=0, monthly=0))
+    decided = retention.plan(
+        names, retention_policy.Retention(within_seconds=0, hourly=0, daily=0, weekly=0, monthly=0)
+    )
     assert decided.keep["2025-13-40T000000Z.tar.gz"] == ["unreadable date"]
     assert not {"latest.tar.gz", "latest.json", "notes.txt"} & (set(decided.keep) | set(decided.delete))
 
@@ -117,29 +119,35 @@ def test_plan_of_nothing():
     ],
 )
 def test_durations(text, seconds):
-    assert config.parse_duration(text) == seconds
+    assert retention_policy.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["5", "24 h", "1y", "-1h", "h", "1.5h", "24hours"])
 def test_bad_duration_one_line(text):
     with pytest.raises(ConfigError) as exc:
-        config.retention({"CHECKNINER_KEEP_WITHIN": text})
+        retention_policy.parse_policy({"CHECKNINER_KEEP_WITHIN": text})
     assert str(exc.value).startswith("CHECKNINER_KEEP_WITHIN must be a duration like 24h, 7d, 90m")
     assert "\n" not in str(exc.value)
 
 
 def test_retention_defaults_and_overrides():
-    assert config.retention({}) == config.Retention(86400, 48, 30, 12, 24)
-    assert config.retention({}).as_dict() == {"within": "24h", "hourly": 48, "daily": 30, "weekly": 12, "monthly": 24}
+    assert retention_policy.parse_policy({}) == retention_policy.Retention(86400, 48, 30, 12, 24)
+    assert retention_policy.parse_policy({}).as_dict() == {
+        "within": "24h",
+        "hourly": 48,
+        "daily": 30,
+        "weekly": 12,
+        "monthly": 24,
+    }
     env = {"CHECKNINER_KEEP_WITHIN": "3d", "CHECKNINER_KEEP_HOURLY": "0", "CHECKNINER_KEEP_MONTHLY": "120"}
-    assert config.retention(env) == config.Retention(3 * 86400, 0, 30, 12, 120)
+    assert retention_policy.parse_policy(env) == retention_policy.Retention(3 * 86400, 0, 30, 12, 120)
 
 
 @pytest.mark.parametrize("var", ["CHECKNINER_KEEP_HOURLY", "CHECKNINER_KEEP_DAILY", "CHECKNINER_KEEP_WEEKLY"])
 @pytest.mark.parametrize("value", ["-1", "ten", "1.5"])
 def test_bad_count_one_line(var, value):
     with pytest.raises(ConfigError, match=rf"^{var} must be a whole number of \w+ archives to keep"):
-        config.retention({var: value})
+        retention_policy.parse_policy({var: value})
 
 
 def test_a_bad_retention_variable_does_not_stop_backups():
@@ -183,7 +191,7 @@ def test_prune_local_dry_run_deletes_nothing_then_prune_keeps_exactly_the_expect
     latest = names[-20]  # the link names an older archive than the newest (a hand-made one came later)
     path = make_dir(tmp_path / "b", names, pending=pending, latest=latest)
     cfg = local_config(path, CHECKNINER_KEEP_WITHIN="2h", CHECKNINER_KEEP_HOURLY="5", CHECKNINER_KEEP_DAILY="3")
-    expected = expected_keep(names, config.retention(cfg.env), pinned=pending + [latest])
+    expected = expected_keep(names, retention_policy.parse_policy(cfg.keep), pinned=pending + [latest])
     state_before = (path / "state.json").read_text()
 
     dry = retention.prune(cfg, dry_run=True)
@@ -231,7 +239,7 @@ def test_names_from_the_future_are_kept_and_shield_nothing():
     now = archive_time(names[-1]) + dt.timedelta(minutes=5)
     planted = ["2999-01-01T000000Z.tar.gz", (now + dt.timedelta(hours=2)).strftime(STAMP) + ".tar.gz"]
     near = (now + dt.timedelta(minutes=50)).strftime(STAMP) + ".tar.gz"
-    policy = config.Retention(within_seconds=6 * 3600, hourly=0, daily=0, weekly=0, monthly=0)
+    policy = retention_policy.Retention(within_seconds=6 * 3600, hourly=0, daily=0, weekly=0, monthly=0)
     decided = retention.plan(names + planted + [near], policy, now=now)
     assert {n: decided.keep[n] for n in planted} == {n: ["future"] for n in planted}
     assert decided.keep[near] == ["newest", "within"]
@@ -248,7 +256,7 @@ def archive_time(name):
 
 
 def test_an_impossible_hour_on_the_newest_archive_turns_the_window_off_not_the_run():
-    policy = config.retention({"CHECKNINER_KEEP_WITHIN": "1h", "CHECKNINER_KEEP_HOURLY": "0",
+    policy = retention_policy.parse_policy({"CHECKNINER_KEEP_WITHIN": "1h", "CHECKNINER_KEEP_HOURLY": "0",
                                "CHECKNINER_KEEP_DAILY": "0", "CHECKNINER_KEEP_WEEKLY": "0",
                                "CHECKNINER_KEEP_MONTHLY": "0"})  # fmt: skip
     names = ["2026-11-01T100000Z.tar.gz", "2026-11-01T256099Z.tar.gz"]

@@ -113,7 +113,7 @@ def test_a_file_that_is_not_an_unencrypted_ed25519_key_is_refused_without_echoin
     path.write_bytes(data)
     path.chmod(0o600)
     with pytest.raises(ConfigError) as exc:
-        config.signing_key(config.load({"DATABASE_URL": "postgres://h/db", "CHECKNINER_SIGNING_KEY": str(path)}))
+        signing.signing_key(config.load({"DATABASE_URL": "postgres://h/db", "CHECKNINER_SIGNING_KEY": str(path)}))
     text = one_line(exc)
     assert text == (
         f"CHECKNINER_SIGNING_KEY {path} is not an unencrypted Ed25519 private key (PEM): create one with "
@@ -126,9 +126,9 @@ def test_a_file_that_is_not_an_unencrypted_ed25519_key_is_refused_without_echoin
 def test_missing_private_key_and_unset_variable(tmp_path):
     cfg = config.load({"DATABASE_URL": "postgres://h/db", "CHECKNINER_SIGNING_KEY": str(tmp_path / "none")})
     with pytest.raises(ConfigError) as exc:
-        config.signing_key(cfg)
+        signing.signing_key(cfg)
     assert one_line(exc) == f"CHECKNINER_SIGNING_KEY {tmp_path / 'none'} cannot be read (No such file or directory)"
-    assert config.signing_key(config.load({"DATABASE_URL": "postgres://h/db"})) is None
+    assert signing.signing_key(config.load({"DATABASE_URL": "postgres://h/db"})) is None
 
 
 # -- the trusted-keys file ------------------------------------------------------------------------------------
@@ -139,10 +139,10 @@ def test_trusted_keys_file_with_comments_and_blank_lines(key, tmp_path):
     other = signing.keygen(str(tmp_path / "other.key"))
     path = tmp_path / "trusted"
     path.write_text(f"# the restore hosts trust\n\n{made['line']}\n   \n  # rotated in 2026:\n{other['line']}\n")
-    keys = config.trusted_keys(config.load({"CHECKNINER_TRUSTED_KEYS": str(path)}, require_database=False))
+    keys = signing.trusted_keys(config.load({"CHECKNINER_TRUSTED_KEYS": str(path)}, require_database=False))
     assert [k.fingerprint for k in keys] == [made["fingerprint"], other["fingerprint"]]
     assert keys[0] == signer.public and keys[0].comment == "app1"
-    assert config.trusted_keys(config.load({}, require_database=False)) is None
+    assert signing.trusted_keys(config.load({}, require_database=False)) is None
 
 
 SECRET_B64 = base64.b64encode(b"x" * 32).decode()

@@ -6,8 +6,7 @@ config -> preflight -> change detection (precheck, digests, fingerprint) -> snap
 import shutil
 import time
 
-from .. import config as config_mod
-from .. import crypto, health, lock, pg
+from .. import child_env, crypto, health, lock, pg, signing
 from ..errors import BackupError, Busy, os_error_line
 from ..fingerprint import business_fingerprint
 from ..local import BackupDir, pending_count
@@ -102,11 +101,11 @@ def _iterate(config, bdir, state, dry_run=False):
     """The body of a run, under the lock. Returns a RunResult (saved or unchanged; "would save" when dry_run)."""
     # 0. preflight: the server answers and pg_dump can read it, Django, GnuPG and the signing key are usable, before
     # any dump
-    preflight = pg.preflight(config.database, config.env)
+    preflight = pg.preflight(config.database, child_env.libpq(config))
     config.django.require()
     if config.gpg_recipient:
-        crypto.check_recipient(config.gpg_recipient, config.env)
-    config_mod.signing_key(config)
+        crypto.check_recipient(config.gpg_recipient, child_env.gpg(config))
+    signing.signing_key(config)
     identity = preflight.identity
     known, _source = detect.last_fingerprint(config, bdir, state)
     # 1. precheck: no transaction id assigned since the last settled snapshot -> nothing committed anywhere

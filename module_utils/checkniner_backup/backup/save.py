@@ -7,8 +7,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import archive, crypto, lock, manifest, pg, signing
-from .. import config as config_mod
+from .. import archive, child_env, crypto, lock, manifest, pg, signing
 from ..errors import BackupError
 from ..fingerprint import file_sha256
 from ..local import BackupDir
@@ -20,7 +19,7 @@ def package(config, path, workdir, taken_at, preflight, snapshot_id, snap, sql_o
     """Package a complete Snapshot taken into workdir as the archive at path (its name is the file name), signed
     when the host has a signing key. Returns the archive's size. sql_only: why the snapshot holds no fixtures (a
     safety archive of a damaged database)."""
-    key = config_mod.signing_key(config)
+    key = signing.signing_key(config)
     sign = (lambda data: signing.sign(key, data)) if key else None
     doc = manifest.build(config, os.path.basename(path), taken_at, preflight, snapshot_id, snap, sql_only)
     return archive.write_archive(path, manifest.member_files(doc, workdir), doc, int(taken_at.timestamp()), sign)
@@ -36,7 +35,7 @@ def _write(config, bdir, name, workdir, taken_at, preflight, snapshot_id, snap, 
     package(config, clear, workdir, taken_at, preflight, snapshot_id, snap, sql_only)
     name += crypto.SUFFIX
     try:
-        size = crypto.encrypt(clear, bdir.join(name), config.gpg_recipient, config.env)
+        size = crypto.encrypt(clear, bdir.join(name), config.gpg_recipient, child_env.gpg(config))
     finally:
         os.unlink(clear)  # now, not with the work directory: the clear copy lives no longer than gpg reads it
     return name, size
@@ -74,10 +73,10 @@ def save_safety_archive(config):
     """
     bdir = BackupDir(config.require_backup_dir())
     with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done="no safety archive, nothing restored"):
-        preflight = pg.preflight(config.database, config.env)
-        config_mod.signing_key(config)  # a broken signing key fails here, before the dump, not after it
+        preflight = pg.preflight(config.database, child_env.libpq(config))
+        signing.signing_key(config)  # a broken signing key fails here, before the dump, not after it
         if config.gpg_recipient:  # and a missing public key: encrypted like every archive, or not written at all
-            crypto.check_recipient(config.gpg_recipient, config.env)
+            crypto.check_recipient(config.gpg_recipient, child_env.gpg(config))
         workdir = bdir.make_workdir("pre-restore")
         try:
             with pg.exported_snapshot(config.database) as (snapshot_id, _settled):
@@ -102,5 +101,7 @@ def _sql_only(config, workdir, snapshot_id):
     for entry in os.listdir(workdir):
         if not entry.startswith("."):
             os.unlink(os.path.join(workdir, entry))
-    sql = pg.pg_dump(config.database, snapshot_id, os.path.join(workdir, f"{config.database.name}.sql"), config.env)
+    sql = pg.pg_dump(
+        config.database, snapshot_id, os.path.join(workdir, f"{config.database.name}.sql"), child_env.libpq(config)
+    )
     return Snapshot(sql=sql, complete=True)

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from .. import archive as archive_mod
-from .. import config as config_mod
-from .. import crypto, latest, signing
+from .. import child_env, crypto, latest, signing
 from ..errors import BackupError, ConfigError, IntegrityError, StoreError
 from ..fingerprint import file_sha256
 from ..local import BackupDir
@@ -124,7 +123,7 @@ def fetch(config, ref, workdir, extract=True, location=None):
     location: look in that location only ("local" or an S3 destination's name); not for a PATH.
     """
     # first: a malformed trusted-keys file is refused before anything is downloaded
-    trusted = config_mod.trusted_keys(config)
+    trusted = signing.trusted_keys(config)
     bdir = BackupDir(config.backup_dir, create=False) if config.backup_dir else None
     warnings = []
     ref = (ref or "latest").strip()
@@ -139,7 +138,9 @@ def fetch(config, ref, workdir, extract=True, location=None):
         where = next(d.describe() for d in config.destinations if d.name == source)
         raise IntegrityError(f"{name} from {where} does not match its recorded sha256 (damaged or tampered upload)")
     if name.endswith(crypto.SUFFIX):
-        path = crypto.decrypt(path, os.path.join(workdir, os.path.basename(path)[: -len(crypto.SUFFIX)]), config.env)
+        path = crypto.decrypt(
+            path, os.path.join(workdir, os.path.basename(path)[: -len(crypto.SUFFIX)]), child_env.gpg(config)
+        )
     # the signature right after the manifest is read, before its content is believed or anything is extracted
     head = archive_mod.read_head(path)
     verdict = signing.check(head.manifest_bytes, head.signature, trusted, name)

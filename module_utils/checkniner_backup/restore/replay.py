@@ -9,7 +9,7 @@ import secrets
 import subprocess
 
 from .. import archive as archive_mod
-from .. import pg
+from .. import child_env, pg
 from ..errors import BackupError
 from ..pg_admin import describe_sessions, literal, lock_statement, other_sessions, quote_ident, split_key
 from .request import CLI
@@ -109,15 +109,14 @@ def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI
     and a timeout fails the restore naming the sessions, before anything was changed.
     Returns ({table: rows} of the SQL, psql's warnings, {table: digest} of the business tables taken before COMMIT).
     """
-    psql = pg.find_program("psql", config.env)
-    env = dict(config.env)
-    env.update(target.libpq_env())
+    env = child_env.libpq(config, target)
+    psql = pg.find_program("psql", env)
     err_path = os.path.join(workdir, "psql.stderr")
     argv = [psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-f", "-"]
     stream = SqlStream(fetched.sql_name)
     # Ours first: where psql has \restrict, a key the archive cannot know makes psql itself refuse any meta-command
     # that SqlStream's lexer might have missed (defence in depth); then the restore's one transaction.
-    prologue = (f"\\restrict {secrets.token_hex(32)}\n" if pg.psql_restricts(psql) else "") + "BEGIN;\n"
+    prologue = (f"\\restrict {secrets.token_hex(32)}\n" if pg.psql_restricts(psql, env) else "") + "BEGIN;\n"
     lock = lock_statement(target) if lock_timeout else ""
     if lock:
         prologue += f"SET lock_timeout = '{int(lock_timeout * 1000)}ms';\n{lock}\nSET lock_timeout = 0;\n"

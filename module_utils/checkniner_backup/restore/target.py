@@ -2,7 +2,7 @@
 
 from .. import pg
 from ..backup.save import save_safety_archive
-from ..config import Database
+from ..database_url import Database
 from ..errors import BackupError, ConfigError
 from ..pg_admin import connect_if_exists, is_superuser
 from .request import CLI
@@ -14,7 +14,7 @@ _LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
 def resolve_target(config, target_url=None, spelling=CLI):
     """(Database, is_live): the explicit target (argument, else CHECKNINER_RESTORE_TARGET_DATABASE_URL), else the
     configured DATABASE_URL. is_live when it is the configured database, however spelled (is_live)."""
-    url = target_url or config.env.get(TARGET_ENV)
+    url = target_url or config.restore_target_url
     if url:
         target = Database.from_url(url, what=spelling.target if target_url else TARGET_ENV)
     elif config.database is not None:
