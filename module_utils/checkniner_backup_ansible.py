@@ -122,7 +122,7 @@ def secrets_of(cfg):
     for var in URL_VARS:
         found |= url_secrets(cfg.env.get(var))
     for dest in cfg.destinations:
-        if dest.secret_key:
+        if getattr(dest, "secret_key", None):  # a directory destination has none
             found.add(dest.secret_key)
     for var in URL_VARS + SECRET_VARS:
         if cfg.env.get(var):

@@ -30,12 +30,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from . import archive, health, lock
+from . import archive, health, lock, stores
 from . import config as config_mod
 from .errors import Busy, ConfigError, StoreError
 from .fsutil import fsync_dir
 from .local import BackupDir, unreconciled
-from .s3 import S3Store
 from .state import State
 from .units import utcnow
 
@@ -191,7 +190,7 @@ def prune_local(bdir, policy, pinned, state, dry_run=False):
 
 def prune_destination(dest, policy, pinned, dry_run=False):
     """Apply the policy to one S3 destination: one paginated listing, then deletes in batches of 1000."""
-    store = S3Store(dest)
+    store = stores.open(dest)
     pointer = store.read_pointer()
     pinned = dict(pinned)
     if pointer:

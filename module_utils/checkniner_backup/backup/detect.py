@@ -6,9 +6,8 @@
 3. fingerprint: the business fixtures through the application's own Django (snapshot.take's decide callback).
 """
 
-from .. import archive, latest
+from .. import archive, latest, stores
 from ..errors import BackupError, StoreError
-from ..s3 import S3Store
 from ..snapshot import MIGRATIONS, table_digests
 
 
@@ -27,7 +26,7 @@ def last_fingerprint(config, bdir, state):
                 return fingerprint, "local archive"
     for dest in config.destinations:
         try:
-            pointer = S3Store(dest).read_pointer()
+            pointer = stores.open(dest).read_pointer()
         except StoreError:
             continue  # unknown: better one archive too many than none; it waits in the outbox
         if latest.pointer_name(pointer) and pointer.get("fingerprint"):  # not a pointer naming the future
