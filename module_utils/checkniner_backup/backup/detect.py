@@ -12,8 +12,8 @@ from ..snapshot import MIGRATIONS, table_digests
 
 
 def last_fingerprint(config, bdir, state):
-    """The fingerprint of the last archive: local state, else the newest local manifest, else the S3 pointer (so a
-    host that lost its local directory does not upload a duplicate). (fingerprint, where it came from)."""
+    """The fingerprint of the last archive: local state, else the newest local manifest, else a destination's pointer
+    (so a host that lost its local directory does not upload a duplicate). (fingerprint, where it came from)."""
     if state.last.get("fingerprint"):
         return state.last["fingerprint"], "state"
     for name in reversed(latest.candidates(bdir.archive_names())):
@@ -30,7 +30,7 @@ def last_fingerprint(config, bdir, state):
         except StoreError:
             continue  # unknown: better one archive too many than none; it waits in the outbox
         if latest.pointer_name(pointer) and pointer.get("fingerprint"):  # not a pointer naming the future
-            return pointer["fingerprint"], "S3 pointer"
+            return pointer["fingerprint"], f"latest.json of {dest.describe()}"
     return None, None
 
 
