@@ -122,3 +122,24 @@ def test_an_unmounted_directory_fails_the_run_in_one_line_that_does_not_say_s3(r
     nas.mkdir()
     ok(run_cli("run", env=only_nas(nas)))
     assert in_nas(nas) == [name]
+
+
+def test_prune_remote_off_leaves_s3_to_the_pruner_but_prunes_the_directory(
+    run_cli, backup_env, app_db, s3, bucket, nas
+):
+    """The host's S3 keys need no delete right (CHECKNINER_PRUNE_REMOTE=0); the directory it can delete from anyway,
+    and no pruner elsewhere reaches it."""
+    env = {"CHECKNINER_BACKUP_DESTINATIONS": "nas", "DIR_NAS_PATH": str(nas)}
+    ok(run_cli("run", env=env))
+    manage(["mutate_business"], app_db.url)
+    ok(run_cli("run", env=env))
+    old, new = local(backup_env)
+    pruned = ok(run_cli("prune", "--json", env={**env, **KEEP_NEWEST_ONLY, "CHECKNINER_PRUNE_REMOTE": "0"}))
+    by_location = {loc["location"]: loc for loc in json.loads(pruned.stdout)["locations"]}
+    assert by_location["s3"].get("skipped") is True and by_location["s3"]["deleted"] == 0
+    assert by_location["nas"]["delete"] == [old] and in_nas(nas) == [new]
+    keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket)["Contents"]]
+    assert sorted(keys) == [f"db/{old}", f"db/{new}", "db/latest.json"]  # S3 untouched
+    # the directory alone, no local directory: still something to prune here
+    alone = {**only_nas(nas), **KEEP_NEWEST_ONLY, "CHECKNINER_PRUNE_REMOTE": "0", "CHECKNINER_BACKUP_DIR": None}
+    assert ok(run_cli("prune", env=alone)).stdout

@@ -118,3 +118,10 @@ def test_an_archive_without_its_record_is_written_again(tmp_path):
     (tmp_path / "nas" / NAME).write_bytes(b"archive bytes")  # copied in by hand: nothing vouches for it
     assert store.head(NAME)["metadata"] == {}
     assert store.upload(path, NAME, sha, {}) is True
+
+
+@pytest.mark.parametrize("implementation", [S3Store, DirStore])
+def test_every_store_has_every_method_of_the_protocol(implementation):
+    wanted = {name for name in vars(stores.Store) if not name.startswith("_")}
+    assert wanted >= {"head", "upload", "download", "iter_archives", "delete", "read_pointer", "write_pointer"}
+    assert not [name for name in wanted if not callable(getattr(implementation, name, None))]

@@ -18,6 +18,9 @@ class Store(Protocol):
     dest: object  # the destination it was opened for (stores.destinations); dest.describe() names it in messages
     page_size: int
 
+    def describe(self) -> str:
+        """Where it is, for messages, in its own words (s3://bucket/prefix at endpoint, directory /mnt/nas)."""
+
     def head(self, name: str) -> Optional[dict]:
         """{"size", "metadata" (lower-case keys; "sha256" is ours), "checksum_sha256" (base64, the store's own, or
         None), "multipart", "lock" ({"mode", "until"} or None)}, or None when the object is not there."""
@@ -39,6 +42,9 @@ class Store(Protocol):
 
     def write_pointer(self, doc: dict) -> None:
         """Replace latest.json (atomically: a reader sees the old pointer or the new one)."""
+
+    def matches(self, head: Optional[dict], sha256: str, size: int) -> bool:
+        """Whether a head() answer is this archive (protocol.matches: one rule for every store)."""
 
     def lock_possible(self) -> bool:
         """Whether an archive here may carry a retention the host cannot shorten (S3 Object Lock)."""
