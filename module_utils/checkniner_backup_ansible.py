@@ -106,7 +106,7 @@ def secrets_of(cfg):
     if cfg.restore_target_url:
         found |= {cfg.restore_target_url} | url_secrets(cfg.restore_target_url)
     for dest in cfg.destinations:
-        if dest.secret_key:
+        if getattr(dest, "secret_key", None):  # a directory destination has none
             found.add(dest.secret_key)
     for url in (cfg.healthcheck_url, cfg.verify_healthcheck_url, cfg.prune_healthcheck_url):
         if url:

@@ -1,8 +1,8 @@
 """Shared pytest fixtures: a real PostgreSQL cluster, a real S3 endpoint (moto server), the sample Django project.
 
-Session-wide: ``pg``, ``s3``, ``template_db`` (migrated + seeded once). Per test: ``app_db`` (a copy of the template),
-``bucket``, ``backup_env`` (the complete environment for the command line), ``run_cli`` and ``receiver`` (a heartbeat
-receiver).
+Session-wide: ``pg``, ``s3`` (moto), ``s3rver``, ``rclone_s3``, ``template_db`` (migrated + seeded once). Per test:
+``app_db`` (a copy of the template), ``bucket``, ``backup_env`` (the complete environment for the command line),
+``run_cli`` and ``receiver`` (a heartbeat receiver).
 """
 
 from __future__ import annotations
@@ -52,6 +52,30 @@ def s3():
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def s3rver():
+    """A second S3 implementation (s3rver, Node.js) for the session, with one bucket: tests use their own prefix."""
+    from support.s3rver import S3rver
+
+    server = S3rver("checkniner-session").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def rclone_s3():
+    """A third S3 implementation (`rclone serve s3`, Go) for the session, one bucket: tests use their own prefix."""
+    from support.rclone import RcloneS3
+
+    server = RcloneS3("checkniner-session").start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -225,9 +225,10 @@ def build_parser():
     p.add_argument(
         "--from",
         dest="source",
-        choices=api.SOURCES,
         default="all",
-        help="which copies: all (default: local and every S3 destination), local, or s3 (every destination)",
+        metavar="{" + ",".join(api.SOURCES) + ",NAME}",
+        help="which copies: all (default: local and every destination), local, s3 (every destination), or the "
+        "destination NAME",
     )
     p.set_defaults(func=cmd_verify, needs_db=True)
 

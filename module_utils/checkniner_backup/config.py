@@ -14,30 +14,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from . import child_env, options
+from . import child_env, options, stores
 from .database_url import Database
 from .errors import ConfigError
 
-DEFAULT_PREFIX = "db/"
-DEFAULT_REGION = "us-east-1"
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class S3Destination:
-    bucket: str
-    prefix: str = DEFAULT_PREFIX
-    endpoint_url: Optional[str] = None
-    region: str = DEFAULT_REGION
-    access_key: Optional[str] = None
-    secret_key: Optional[str] = None
-    name: str = "s3"
-    object_lock_days: int = 0  # S3 Object Lock retention set on each uploaded archive; 0: none
-    object_lock_mode: str = "GOVERNANCE"
-
-    def describe(self):
-        where = self.endpoint_url or "AWS"
-        return f"s3://{self.bucket}/{self.prefix} at {where}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +45,7 @@ class Config:
     backup_dir: Optional[str]
     apps: List[str]
     django: Django
-    destinations: List[S3Destination]
+    destinations: List[object]  # stores.S3Destination | stores.DirDestination, in configuration order
     gpg_recipient: Optional[str] = None
     healthcheck_url: Optional[str] = None
     verify_healthcheck_url: Optional[str] = None
@@ -95,82 +76,6 @@ def parse_apps(value, what="CHECKNINER_BACKUP_APPS"):
     if bad:
         raise ConfigError(f"{what} has invalid app labels: {', '.join(bad)} (expected e.g. auth,checkouts)")
     return apps
-
-
-_DESTINATION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-def parse_destination_names(value):
-    """The names of CHECKNINER_BACKUP_DESTINATIONS (comma separated), each the middle of its variables' names."""
-    names = [n.strip() for n in (value or "").split(",") if n.strip()]
-    bad = [n for n in names if not _DESTINATION_NAME.match(n)]
-    if bad:
-        raise ConfigError(
-            f"CHECKNINER_BACKUP_DESTINATIONS has invalid destination names: {', '.join(bad)} (a name is letters, "
-            "digits and _, starting with a letter, e.g. offsite,nas: destination offsite reads S3_OFFSITE_*)"
-        )
-    return names
-
-
-def _destination(env, var, name):
-    """One S3 destination from its variables; var(suffix) names them (S3_BUCKET_NAME, S3_OFFSITE_BUCKET_NAME, ...)."""
-    bucket = env.get(var("BUCKET_NAME"), "").strip()
-    if not bucket:
-        return None
-    prefix = env.get(var("PREFIX"), DEFAULT_PREFIX)
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    return S3Destination(
-        bucket=bucket,
-        prefix=prefix,
-        endpoint_url=env.get(var("ENDPOINT_URL")) or None,
-        region=env.get(var("REGION")) or DEFAULT_REGION,
-        access_key=env.get(var("ACCESS_KEY")) or None,
-        secret_key=env.get(var("SECRET_KEY")) or None,
-        name=name,
-        object_lock_days=_lock_days(env, var("OBJECT_LOCK_DAYS")),
-        object_lock_mode=_lock_mode(env, var("OBJECT_LOCK_MODE")),
-    )
-
-
-OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
-
-
-def _lock_days(env, name):
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return 0
-    if not raw.isdigit():
-        raise ConfigError(f"{name} must be a whole number of days (empty or 0: no Object Lock), not {raw!r}")
-    return int(raw)
-
-
-def _lock_mode(env, name):
-    raw = (env.get(name) or "").strip()
-    mode = raw.upper() or OBJECT_LOCK_MODES[0]
-    if mode not in OBJECT_LOCK_MODES:
-        raise ConfigError(f"{name} must be GOVERNANCE or COMPLIANCE, not {raw!r}")
-    return mode
-
-
-def _destinations(env):
-    """The primary destination (the seed's S3_* variables) plus each name in CHECKNINER_BACKUP_DESTINATIONS, whose
-    variables carry the name: CHECKNINER_BACKUP_DESTINATIONS=offsite -> S3_OFFSITE_BUCKET_NAME, S3_OFFSITE_ACCESS_KEY,
-    S3_OFFSITE_SECRET_KEY, S3_OFFSITE_ENDPOINT_URL, S3_OFFSITE_REGION, S3_OFFSITE_PREFIX, S3_OFFSITE_OBJECT_LOCK_DAYS,
-    S3_OFFSITE_OBJECT_LOCK_MODE. Each destination has its own
-    outbox and its own latest.json."""
-    primary = _destination(env, lambda suffix: f"S3_{suffix}", "s3")
-    destinations = [primary] if primary else []
-    for name in parse_destination_names(env.get("CHECKNINER_BACKUP_DESTINATIONS", "")):
-        name = name.lower()
-        if name == "s3" or any(d.name == name for d in destinations):
-            raise ConfigError(f"CHECKNINER_BACKUP_DESTINATIONS names {name!r} twice (s3 is the primary destination)")
-        upper = name.upper()
-        extra = _destination(env, lambda suffix, upper=upper: f"S3_{upper}_{suffix}", name)
-        if extra is None:
-            raise ConfigError(f"destination {name!r} has no bucket: set S3_{upper}_BUCKET_NAME")
-        destinations.append(extra)
-    return destinations
 
 
 def _choice(env, name):
@@ -217,7 +122,7 @@ def load(env=None, require_database=True):
             manage_py=get("CHECKNINER_MANAGE_PY") or None,
             settings_module=get("DJANGO_SETTINGS_MODULE") or None,
         ),
-        destinations=_destinations(env),
+        destinations=stores.destinations(env),
         gpg_recipient=get("BACKUPS_GPG_RECIPIENT") or None,
         healthcheck_url=get("CHECKNINER_BACKUP_HEALTHCHECK_URL") or None,
         verify_healthcheck_url=get("CHECKNINER_VERIFY_HEALTHCHECK_URL") or None,

@@ -13,9 +13,8 @@
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from . import archive
+from . import archive, stores
 from .errors import BackupError, StoreError
-from .s3 import S3Store
 from .units import utcnow
 
 
@@ -55,7 +54,7 @@ def remote_latest(store, now=None):
     warnings = []
     if pointer:
         warnings.append(
-            f"{store.dest.describe()}: latest.json names {pointer['name']}, later than now: ignored (a clock gone "
+            f"{store.describe()}: latest.json names {pointer['name']}, later than now: ignored (a clock gone "
             "wrong, or a planted name), the newest archive listed is used instead"
         )
     newest, future = None, []
@@ -67,7 +66,7 @@ def remote_latest(store, now=None):
             future.append(name)
         else:
             newest = name
-    return newest, None, warnings + _passed_over(future, store.dest.describe())
+    return newest, None, warnings + _passed_over(future, store.describe())
 
 
 def _passed_over(future, where):
@@ -80,7 +79,7 @@ def _passed_over(future, where):
 @dataclass(frozen=True)
 class Latest:
     name: str
-    destination: Optional[object] = None  # config.S3Destination; None: the local directory
+    destination: Optional[object] = None  # a stores destination; None: the local directory
     sha256: Optional[str] = None  # recorded by the pointer (S3)
     warnings: List[str] = field(default_factory=list)  # what was passed over on the way (a pointer from the future)
 
@@ -96,7 +95,7 @@ def find_latest(config, bdir, now=None):
         warnings += _passed_over(future, bdir.path)
     for dest in config.destinations:
         try:
-            name, sha, passed_over = remote_latest(S3Store(dest), now)
+            name, sha, passed_over = remote_latest(stores.open(dest), now)
         except StoreError as exc:
             remote_error = exc
             continue
@@ -115,4 +114,4 @@ def find_latest(config, bdir, now=None):
 
 def describe_remote(config):
     """Where the remote archives are, for a message: every destination, or that there is none."""
-    return ", ".join(d.describe() for d in config.destinations) or "no S3 destination configured"
+    return stores.describe_all(config.destinations)

@@ -3,10 +3,9 @@ archive_info module)."""
 
 import os
 
-from . import archive, health, latest
+from . import archive, health, latest, stores
 from .errors import ConfigError
 from .local import BackupDir, pending_count, waiting
-from .s3 import S3Store
 from .state import State
 from .units import utcnow
 
@@ -40,7 +39,7 @@ def local_archives(cfg, bdir=None):
 
 def remote_pointers(cfg):
     """{destination name: latest.json document or None}: one request per destination."""
-    return {dest.name: S3Store(dest).read_pointer() for dest in cfg.destinations}
+    return {dest.name: stores.open(dest).read_pointer() for dest in cfg.destinations}
 
 
 def remote_archives(cfg):
@@ -51,7 +50,7 @@ def remote_archives(cfg):
         raise ConfigError("S3 is not configured: set S3_BUCKET_NAME to list remote archives")
     rows, now = [], utcnow()
     for dest in cfg.destinations:
-        store = S3Store(dest)
+        store = stores.open(dest)
         pointer = store.read_pointer() or {}
         lockable = store.lock_possible()
         for obj in store.iter_archives():

@@ -61,7 +61,9 @@ S3_SUFFIXES = (
 )  # fmt: skip
 
 # prefix -> suffixes: the kinds of destination a name in CHECKNINER_BACKUP_DESTINATIONS can be
-DESTINATION_FAMILIES = {"S3": S3_SUFFIXES}
+# a directory destination (stores/directory.py): DIR_<NAME>_PATH; a name with it set is a directory, not S3
+DIR_SUFFIXES = (Suffix("PATH", role_var="checkniner_backup_dir_destinations"),)
+DESTINATION_FAMILIES = {"S3": S3_SUFFIXES, "DIR": DIR_SUFFIXES}
 PRIMARY_FAMILY = "S3"  # the seed's S3_* variables: the primary destination, named "s3"
 
 RETENTION_TIERS = ("within", "hourly", "daily", "weekly", "monthly")

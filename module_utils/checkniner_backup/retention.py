@@ -30,11 +30,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from . import archive, health, lock, retention_policy
+from . import archive, health, lock, retention_policy, stores
 from .errors import Busy, ConfigError, StoreError
 from .fsutil import fsync_dir
 from .local import BackupDir, unreconciled
-from .s3 import S3Store
 from .state import State
 from .units import utcnow
 
@@ -190,7 +189,7 @@ def prune_local(bdir, policy, pinned, state, dry_run=False):
 
 def prune_destination(dest, policy, pinned, dry_run=False):
     """Apply the policy to one S3 destination: one paginated listing, then deletes in batches of 1000."""
-    store = S3Store(dest)
+    store = stores.open(dest)
     pointer = store.read_pointer()
     pinned = dict(pinned)
     if pointer:
@@ -250,7 +249,10 @@ def _apply(config, dry_run, policy, lock_wait):
     remote = retention_policy.prune_remote(config.prune_remote_text)
     if not config.backup_dir and not config.destinations:
         raise ConfigError("nothing to prune: set CHECKNINER_BACKUP_DIR and/or S3_BUCKET_NAME")
-    if not config.backup_dir and not remote:
+    # CHECKNINER_PRUNE_REMOTE=0 keeps delete rights off the host's S3 keys; a directory the host writes it can
+    # delete from anyway, and no pruner elsewhere reaches it: directories are pruned here either way
+    here = [d for d in config.destinations if remote or d.kind == "directory"]
+    if not config.backup_dir and not here:
         raise ConfigError("nothing to prune: CHECKNINER_PRUNE_REMOTE=0 leaves S3 out, CHECKNINER_BACKUP_DIR is not set")
     result = {"ok": True, "busy": False, "dry_run": dry_run, "policy": policy.as_dict(), "locations": [], "deleted": 0}
     pinned = {}
@@ -274,7 +276,7 @@ def _apply(config, dry_run, policy, lock_wait):
         else:
             result["locations"].append(_location("local", bdir.path, 0, Plan(), 0, dry_run))
     for dest in config.destinations:
-        if not remote:  # least privilege: the host's keys put and read; a trusted pruner deletes (playbooks/prune.yml)
+        if dest not in here:  # least privilege: the host's S3 keys put and read; a pruner deletes (playbooks/prune.yml)
             result["locations"].append(dict(_location(dest.name, dest.describe(), 0, Plan(), 0, dry_run), skipped=True))
             continue
         # The outbox was read before the listing: an archive uploaded since is newer than everything listed, so

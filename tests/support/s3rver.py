@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,5 +37,8 @@ class S3rver(LocalServer):
     def start(self) -> S3rver:
         log = open(self.dir / "s3rver.log", "wb")
         cmd = [str(binary()), "-d", str(self.dir / "data"), "-a", "127.0.0.1", "-p", str(self.port)]
-        self.proc = subprocess.Popen([*cmd, "--configure-bucket", self.bucket], stdout=log, stderr=log)
+        # s3rver's ListObjectsV2 continuation token is DES, which OpenSSL 3 (Node >= 17) keeps in its legacy
+        # provider: without it every listing of more than one page answers 500
+        env = {**os.environ, "NODE_OPTIONS": "--openssl-legacy-provider"}
+        self.proc = subprocess.Popen([*cmd, "--configure-bucket", self.bucket], stdout=log, stderr=log, env=env)
         return self.wait_until_listening(self.dir / "s3rver.log")

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from checkniner_backup import latest
-from checkniner_backup.config import S3Destination
+from checkniner_backup.stores import S3Destination
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 23, 21, 30, 5, tzinfo=UTC)
@@ -22,11 +22,14 @@ class Dir:
 
 
 class Store:
-    """The two reads latest.py makes of a destination."""
+    """The two reads latest.py makes of a destination, and how it names itself."""
 
     def __init__(self, names, pointer=None):
         self.dest = S3Destination(bucket="b")
         self.names, self.pointer = sorted(names), pointer
+
+    def describe(self):
+        return self.dest.describe()
 
     def read_pointer(self):
         return self.pointer

@@ -6,15 +6,14 @@
 3. fingerprint: the business fixtures through the application's own Django (snapshot.take's decide callback).
 """
 
-from .. import archive, latest
+from .. import archive, latest, stores
 from ..errors import BackupError, StoreError
-from ..s3 import S3Store
 from ..snapshot import MIGRATIONS, table_digests
 
 
 def last_fingerprint(config, bdir, state):
-    """The fingerprint of the last archive: local state, else the newest local manifest, else the S3 pointer (so a
-    host that lost its local directory does not upload a duplicate). (fingerprint, where it came from)."""
+    """The fingerprint of the last archive: local state, else the newest local manifest, else a destination's pointer
+    (so a host that lost its local directory does not upload a duplicate). (fingerprint, where it came from)."""
     if state.last.get("fingerprint"):
         return state.last["fingerprint"], "state"
     for name in reversed(latest.candidates(bdir.archive_names())):
@@ -27,11 +26,11 @@ def last_fingerprint(config, bdir, state):
                 return fingerprint, "local archive"
     for dest in config.destinations:
         try:
-            pointer = S3Store(dest).read_pointer()
+            pointer = stores.open(dest).read_pointer()
         except StoreError:
             continue  # unknown: better one archive too many than none; it waits in the outbox
         if latest.pointer_name(pointer) and pointer.get("fingerprint"):  # not a pointer naming the future
-            return pointer["fingerprint"], "S3 pointer"
+            return pointer["fingerprint"], f"latest.json of {dest.describe()}"
     return None, None
 
 

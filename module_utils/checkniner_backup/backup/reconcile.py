@@ -12,11 +12,10 @@ credentials, a deleted bucket or a lost object fail this run, not the next chang
 
 import os
 
-from .. import latest
+from .. import latest, stores
 from ..errors import BackupError, StoreError
 from ..local import unreconciled
 from ..manifest import describe_local
-from ..s3 import S3Store
 
 
 def queue_stranded(config, bdir, state):
@@ -30,7 +29,7 @@ def queue_stranded(config, bdir, state):
             continue
         stranded = unreconciled(bdir, state, dest.name)
         try:
-            there = {obj["name"]: obj["size"] for obj in S3Store(dest).iter_archives()} if stranded else {}
+            there = {obj["name"]: obj["size"] for obj in stores.open(dest).iter_archives()} if stranded else {}
         except BackupError as exc:  # StoreError, or ConfigError for missing credentials: this destination only
             errors[dest.name] = exc
             continue
@@ -55,7 +54,7 @@ def probe(config, bdir, state, skip=()):
     for dest in config.destinations:
         if dest.name in skip or bdir.pending(dest.name) or not state.reconciled(dest.name):
             continue
-        store = S3Store(dest)
+        store = stores.open(dest)
         try:
             head = store.head(name)
         except BackupError as exc:  # StoreError, or ConfigError for missing credentials: this destination only
@@ -75,9 +74,9 @@ def lost_error(config, bdir, lost):
     again = [(dest, name) for dest, name in lost.items() if name not in bdir.pending(dest)]
     if not again:
         return None
-    where = {d.name: d.describe() for d in config.destinations}
+    by_name = {d.name: d for d in config.destinations}
     dest, name = again[0]
     return StoreError(
-        f"{name} was missing or damaged in {where[dest]}: uploaded again; find out what removes objects there "
-        "(a lifecycle rule, another host using the same S3_PREFIX?)"
+        f"{name} was missing or damaged in {by_name[dest].describe()}: uploaded again; find out what removes objects "
+        f"there ({by_name[dest].lost_hint()})"
     )

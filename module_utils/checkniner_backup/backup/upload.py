@@ -2,11 +2,10 @@
 
 import os
 
-from .. import latest, lock
+from .. import latest, lock, stores
 from ..errors import BackupError, ConfigError, StoreError
 from ..local import BackupDir
 from ..manifest import describe_local
-from ..s3 import S3Store
 from ..state import State
 from ..units import utcnow
 
@@ -29,7 +28,7 @@ def distribute(config, bdir, state):
     """
     uploaded, errors = [], []
     for dest in config.destinations:
-        store = S3Store(dest)
+        store = stores.open(dest)
         try:
             pointer = None
             for name in bdir.pending(dest.name):
@@ -69,15 +68,15 @@ def ensure_uploaded(config, name=None, dry_run=False):
     path = bdir.join(name)
     info = _described(State.load(bdir), name, path)
     sha256, size = info["sha256"], os.path.getsize(path)
-    stores = [S3Store(dest) for dest in config.destinations]
-    done = {store.dest.name: all(_in_place(store, name, sha256, size)) for store in stores}
+    opened = [stores.open(dest) for dest in config.destinations]
+    done = {store.dest.name: all(_in_place(store, name, sha256, size)) for store in opened}
     outcome = {"name": name, "changed": not all(done.values()), "destinations": {}}
     if dry_run or not outcome["changed"]:
         outcome["destinations"] = {d: "present" if ok else "would upload" for d, ok in done.items()}
         return outcome
     # one lock for every destination: a run holding it may be sending this very archive from the outbox
     with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"{name} not uploaded"):
-        for store in stores:
+        for store in opened:
             present, pointer_ok = _in_place(store, name, sha256, size)
             if present and pointer_ok:
                 outcome["destinations"][store.dest.name] = "present"

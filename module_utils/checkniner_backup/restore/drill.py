@@ -78,14 +78,19 @@ def verify(config, request):
 
 def _locations(config, request):
     """What to drill, in order: "local" (the backup directory, when it holds an archive or was asked for by name),
-    then each S3 destination by name; [None] for an archive given as a path (the file itself)."""
+    then each destination by name (or the one request.source names); [None] for an archive given as a path."""
     if names_a_path((request.archive or "latest").strip()):
         return [None]
     found = []
     if request.source == "local" or (request.source == "all" and local_latest(_bdir(config))):
         found.append("local")
+    names = [d.name for d in config.destinations]
     if request.source in ("all", "s3"):
-        found += [d.name for d in config.destinations]
+        found += names
+    elif request.source != "local":
+        if request.source not in names:
+            raise ConfigError(f"no destination named {request.source!r} to drill from: configured: {names or 'none'}")
+        found.append(request.source)
     if not found:
         need = (
             "S3_BUCKET_NAME" if request.source == "s3" else "CHECKNINER_BACKUP_DIR (with an archive) or S3_BUCKET_NAME"

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from .. import archive as archive_mod
-from .. import child_env, crypto, latest, signing
+from .. import child_env, crypto, latest, signing, stores
 from ..errors import BackupError, ConfigError, IntegrityError, StoreError
 from ..fingerprint import file_sha256
 from ..local import BackupDir
 from ..manifest import Manifest
-from ..s3 import S3Store
 from ..state import State
 from .request import names_a_path
 
@@ -46,7 +45,7 @@ def _download(store, name, expected_sha, workdir):
     object's metadata). The file's own checksum is compared by fetch()."""
     head = store.head(name)
     if head is None:
-        raise StoreError(f"{name} is named by {store.dest.describe()} but is not there: run `checkniner-backup run`")
+        raise StoreError(f"{name} is named by {store.describe()} but is not there: run `checkniner-backup run`")
     recorded = expected_sha or head["metadata"].get("sha256")
     path = os.path.join(workdir, name)
     store.download(name, path)
@@ -69,14 +68,14 @@ def _locate(config, bdir, ref, workdir, warnings):
         found = latest.find_latest(config, bdir)
         warnings += found.warnings
         if found.destination is not None:
-            path, recorded = _download(S3Store(found.destination), found.name, found.sha256, workdir)
+            path, recorded = _download(stores.open(found.destination), found.name, found.sha256, workdir)
             return found.name, found.destination.name, path, recorded
         name = found.name
     elif bdir and os.path.isfile(bdir.join(ref)):
         name = ref
     else:
         for dest in config.destinations:
-            store = S3Store(dest)
+            store = stores.open(dest)
             if store.head(ref) is not None:
                 path, recorded = _download(store, ref, None, workdir)
                 return ref, dest.name, path, recorded
@@ -102,7 +101,7 @@ def _locate_in(config, bdir, ref, location, workdir, warnings):
         if not name or bdir is None or not os.path.isfile(bdir.join(name)):
             raise BackupError(f"no archive {'' if ref == 'latest' else f'named {ref} '}in {where}")
         return _local(bdir, name)
-    store = S3Store(next(d for d in config.destinations if d.name == location))
+    store = stores.open(next(d for d in config.destinations if d.name == location))
     name, sha = None, None
     if ref == "latest":
         name, sha, passed_over = latest.remote_latest(store)
@@ -110,7 +109,7 @@ def _locate_in(config, bdir, ref, location, workdir, warnings):
     else:
         name = ref
     if not name:
-        raise BackupError(f"no archive in {store.dest.describe()}: the off-site copy is missing")
+        raise BackupError(f"no archive in {store.describe()}: the off-site copy is missing")
     path, recorded = _download(store, name, sha, workdir)
     return name, location, path, recorded
 

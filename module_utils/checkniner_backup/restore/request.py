@@ -87,7 +87,8 @@ SOURCES = ("all", "local", "s3")  # the drill's locations: verify --from, the mo
 @dataclass(frozen=True)
 class VerifyRequest:
     """The restore drill of `archive` (latest | NAME | PATH) in a scratch database, from each location `source`
-    names: all (default: the local directory and every S3 destination), local, or s3 (every S3 destination)."""
+    names: all (default: the local directory and every destination), local, s3 (every destination), or one
+    destination's name (CHECKNINER_BACKUP_DESTINATIONS)."""
 
     archive: str = "latest"
     source: str = "all"
@@ -96,8 +97,10 @@ class VerifyRequest:
 
     def validate(self):
         """The option rules. Raises ConfigError."""
-        if self.source not in SOURCES:
-            raise ConfigError(f"unknown {self.spelling.source} {self.source!r}: use all, local or s3")
+        if self.source not in SOURCES and not str(self.source).isidentifier():
+            raise ConfigError(
+                f"unknown {self.spelling.source} {self.source!r}: use all, local, s3 or a destination's name"
+            )
 
 
 def names_a_path(ref):

@@ -16,8 +16,7 @@ from support.ansible_module import (  # first: it puts module_utils under ansibl
 )
 
 # isort: split
-from ansible.module_utils.checkniner_backup import api, lock
-from ansible.module_utils.checkniner_backup.backup import upload as upload_mod
+from ansible.module_utils.checkniner_backup import api, lock, stores
 
 
 def fake_upload(monkeypatch, seen, outcome):
@@ -88,6 +87,9 @@ class MissingStore:
     def __init__(self, dest):
         self.dest = dest
 
+    def describe(self):
+        return self.dest.describe()
+
     def head(self, name):
         return None
 
@@ -110,7 +112,7 @@ def test_upload_while_a_run_holds_the_lock_fails_with_one_line(monkeypatch, tmp_
     bdir = tmp_path / "backups"
     bdir.mkdir()
     (bdir / "2026-01-01T000000Z.tar.gz").write_bytes(b"not really an archive")
-    monkeypatch.setattr(upload_mod, "S3Store", MissingStore)
+    monkeypatch.setattr(stores, "open", MissingStore)  # the one factory every caller uses
     monkeypatch.setattr(lock, "WAIT", 1.0)
     with lock.run_lock(str(bdir)):
         started = time.monotonic()
@@ -141,7 +143,7 @@ def test_upload_with_nothing_to_do_needs_no_lock(monkeypatch, tmp_path, base_arg
     bdir = tmp_path / "backups"
     bdir.mkdir()
     (bdir / "2026-01-01T000000Z.tar.gz").write_bytes(b"not really an archive")
-    monkeypatch.setattr(upload_mod, "S3Store", PresentStore)
+    monkeypatch.setattr(stores, "open", PresentStore)  # the one factory every caller uses
     monkeypatch.setattr(lock, "WAIT", 5.0)
     with lock.run_lock(str(bdir)):
         started = time.monotonic()
@@ -169,7 +171,7 @@ def test_upload_is_unchanged_when_the_lock_holder_sent_it_meanwhile(monkeypatch,
     bdir = tmp_path / "backups"
     bdir.mkdir()
     (bdir / "2026-01-01T000000Z.tar.gz").write_bytes(b"not really an archive")
-    monkeypatch.setattr(upload_mod, "S3Store", UploadedMeanwhileStore)
+    monkeypatch.setattr(stores, "open", UploadedMeanwhileStore)  # the one factory every caller uses
     result, code, _ = run_module("checkniner_upload", dict(base_args, s3_bucket="b"))
     assert code == 0 and result["changed"] is False, result
     assert result["destinations"] == {"s3": "present"}

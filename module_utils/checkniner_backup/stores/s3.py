@@ -1,16 +1,15 @@
-"""S3 distribution (boto3, any S3-compatible endpoint): archives with a checksum, and the latest.json pointer."""
+"""The S3 store (boto3, any S3-compatible endpoint): archives with a checksum, and the latest.json pointer. The only
+module that imports boto3."""
 
-import base64
 import datetime as dt
-import json
 import os
 from contextlib import contextmanager
 
-from .archive import is_archive_name
-from .errors import ConfigError, StoreError
-from .units import utcnow
+from ..archive import is_archive_name
+from ..errors import ConfigError, StoreError
+from ..units import utcnow
+from .protocol import PAGE_SIZE, POINTER, matches, parse_pointer, pointer_body
 
-POINTER = "latest.json"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 _CHECKSUM_UNSUPPORTED = {"NotImplemented", "InvalidArgument", "InvalidRequest", "XAmzContentSHA256Mismatch"}
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
@@ -77,7 +76,11 @@ def s3_errors(dest, doing):
 class S3Store:
     def __init__(self, dest):
         self.dest = dest
+        self.page_size = PAGE_SIZE
         self._client = None
+
+    def describe(self):
+        return self.dest.describe()
 
     @property
     def client(self):
@@ -127,14 +130,7 @@ class S3Store:
             "multipart": "-" in (resp.get("ETag") or "") or resp.get("ChecksumType") == "COMPOSITE",
         }
 
-    @staticmethod
-    def matches(head, sha256, size):
-        if head is None or head["size"] != size or head["metadata"].get("sha256") != sha256:
-            return False
-        remote = head.get("checksum_sha256")
-        if remote and "-" not in remote and not head.get("multipart"):  # the whole file's, computed by S3: compare
-            return remote == base64.b64encode(bytes.fromhex(sha256)).decode()
-        return True  # size and our own sha256 metadata matched
+    matches = staticmethod(matches)
 
     def upload(self, path, name, sha256, metadata):
         """Make sure the archive is in S3 with a matching checksum. Returns True when it was uploaded now."""
@@ -179,14 +175,10 @@ class S3Store:
                 if _missing(exc):
                     return None
                 raise
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return None
-        return doc if isinstance(doc, dict) and is_archive_name(str(doc.get("name", ""))) else None
+        return parse_pointer(body)
 
     def write_pointer(self, doc):
-        body = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+        body = pointer_body(doc)
         with s3_errors(self.dest, f"writing {POINTER}"):
             self.client.put_object(
                 Bucket=self.dest.bucket,
@@ -199,7 +191,10 @@ class S3Store:
         """Every archive under the prefix, oldest first (lexical = time order), page by page: flat memory."""
         with s3_errors(self.dest, "listing archives"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.dest.bucket, Prefix=self.dest.prefix, Delimiter="/"
+                Bucket=self.dest.bucket,
+                Prefix=self.dest.prefix,
+                Delimiter="/",
+                PaginationConfig={"PageSize": self.page_size},
             )
             for page in pages:
                 for obj in page.get("Contents", []):
