@@ -32,6 +32,17 @@ class IntegrityError(BackupError):
     """An archive or member does not match its recorded checksum."""
 
 
+class ProofFailed(IntegrityError):
+    """A restore or the restore drill ran to its end and what it restored does not match the archive (for the drill:
+    a copy failed). The one failure channel of both: every failure raises, the fetch's and the proof's alike; only
+    this one carries the typed result (.result: a RestoreResult or a DrillResult), so that the front doors still
+    print and return every detail of what differs. Exit code 1; its line is the result's message."""
+
+    def __init__(self, result):
+        super().__init__(result.message)
+        self.result = result
+
+
 class Busy(BackupError):
     """Another run holds the lock (lock.run_lock). `run` and `prune` report it as their outcome "busy" and exit 0:
     the holder is doing the work. Everything else fails with this one line: nothing was done, try again."""

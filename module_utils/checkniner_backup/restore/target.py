@@ -1,7 +1,7 @@
 """The restore's target database: which one, and whether it is the live one (which needs confirmation)."""
 
 from .. import pg
-from ..backup.save import save_safety_archive
+from ..archive_writer import save_safety_archive
 from ..config import Database
 from ..errors import BackupError, ConfigError
 from ..pg_admin import connect_if_exists, is_superuser
