@@ -310,8 +310,11 @@ def check_options(module):
 
 
 def do_restored(module, cfg):
-    result = api.restore(cfg, restore_request(module))
-    report(module, result, bool(result.get("changed")))
+    try:
+        result = api.restore(cfg, restore_request(module))
+    except api.ProofFailed as exc:  # restored, and the proof does not hold: every difference in the failed task
+        result = exc.result
+    report(module, result.as_dict(), bool(result.changed))
 
 
 def do_verified(module, cfg):
@@ -321,7 +324,11 @@ def do_verified(module, cfg):
         )
     params = module.params
     request = api.VerifyRequest(archive=params["archive"], source=params["source"] or "all", spelling=api.MODULE)
-    report(module, api.verify(cfg, request), False)
+    try:
+        result = api.verify(cfg, request)
+    except api.ProofFailed as exc:  # the drill ran and a copy failed: every location in the failed task
+        result = exc.result
+    report(module, result.as_dict(), False)
 
 
 def main():

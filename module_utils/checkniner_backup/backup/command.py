@@ -20,7 +20,7 @@ from .save import save_new
 from .upload import distribute
 
 
-def run(config, dry_run=False):
+def run(config, dry_run=False) -> RunResult:
     """One iteration. Never raises (bar KeyboardInterrupt): every outcome is a RunResult, a failure one with exit_code
     1 or 2 that is recorded, measured and pinged like any other.
 
