@@ -270,6 +270,7 @@ def diff_of(result):
 
 
 def report(module, result, changed):
+    """End the task with a restore's or a drill's result (its as_dict(): passed, or carried by ProofFailed)."""
     for warning in result.pop("warnings", None) or []:
         module.warn(warning)
     result.pop("check_mode", None)

@@ -1,4 +1,8 @@
-"""Typed errors. Every error a user can meet carries a one-line message that says what to do."""
+"""Typed errors. Every error a user can meet carries a one-line message that says what to do.
+
+One failure channel: the engine raises for every failure and returns only what succeeded. A restore or a drill
+whose proof does not hold is a failure too (ProofFailed), not a result with ok=False; it carries the result, so the
+front doors still print (CLI) or return (modules) every difference, with exit code 1 / failed=true as before."""
 
 import errno
 import traceback

@@ -10,7 +10,12 @@ Order of work, so a bad archive never changes the target:
 3. SQL mode: stream `<db>.sql` from the archive into psql inside an explicit transaction while checking the members
    (replay.py), and COMMIT only once they matched and every table holds the archive's row count; fixtures mode:
    extract and check every member first, then load (fixtures.py);
-4. prove the result against the archive (prove.py).
+4. prove the result against the archive (prove.py); a proof that does not hold raises ProofFailed with the result,
+   like every other failure (errors.py: one failure channel for restore and the drill).
+
+Both modes run through one body (restore_into): the safety archive, the creation of a new target, its drop when the
+write fails, and the proof come in the same order for both; the mode (SqlMode, FixturesMode) says how the target is
+checked, written and proven.
 
 Tables that exist in the target but not in the archive (e.g. created by a newer migration) are not dropped: the
 archive does not describe them, so a restore never destroys what it cannot put back. They are reported
