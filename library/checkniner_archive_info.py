@@ -149,11 +149,12 @@ def do_list(module, cfg):
     result = {}
     if module.params["local"]:
         bdir = api.BackupDir(cfg.require_backup_dir(), create=False)
-        result.update(archives=api.local_archives(cfg, bdir), latest=api.local_latest(bdir), backup_dir=bdir.path)
+        archives = [row.as_dict() for row in api.local_archives(cfg, bdir)]
+        result.update(archives=archives, latest=api.local_latest(bdir), backup_dir=bdir.path)
     if module.params["remote"]:
-        pointers = api.remote_pointers(cfg) if cfg.destinations else {}
+        pointers = api.remote_pointers(cfg).as_dict() if cfg.destinations else {}
         result.update(
-            remote_archives=api.remote_archives(cfg),
+            remote_archives=[row.as_dict() for row in api.remote_archives(cfg)],
             remote_pointers=pointers,
             remote_latest={dest: (doc or {}).get("name") for dest, doc in pointers.items()},
         )

@@ -190,7 +190,7 @@ def diff_of(result):
 
 
 def do_prune(module, cfg):
-    result = api.prune(cfg, dry_run=module.check_mode, policy=policy_of(module, cfg))
+    result = api.prune(cfg, dry_run=module.check_mode, policy=policy_of(module, cfg)).as_dict()
     report = {key: result[key] for key in ("deleted", "busy", "policy", "locations")}
     for warning in result.get("warnings") or []:
         module.warn(warning)

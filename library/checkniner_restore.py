@@ -270,6 +270,7 @@ def diff_of(result):
 
 
 def report(module, result, changed):
+    """End the task with a restore's or a drill's result (its as_dict(): passed, or carried by ProofFailed)."""
     for warning in result.pop("warnings", None) or []:
         module.warn(warning)
     result.pop("check_mode", None)
@@ -310,8 +311,11 @@ def check_options(module):
 
 
 def do_restored(module, cfg):
-    result = api.restore(cfg, restore_request(module))
-    report(module, result, bool(result.get("changed")))
+    try:
+        result = api.restore(cfg, restore_request(module))
+    except api.ProofFailed as exc:  # restored, and the proof does not hold: every difference in the failed task
+        result = exc.result
+    report(module, result.as_dict(), bool(result.changed))
 
 
 def do_verified(module, cfg):
@@ -321,7 +325,11 @@ def do_verified(module, cfg):
         )
     params = module.params
     request = api.VerifyRequest(archive=params["archive"], source=params["source"] or "all", spelling=api.MODULE)
-    report(module, api.verify(cfg, request), False)
+    try:
+        result = api.verify(cfg, request)
+    except api.ProofFailed as exc:  # the drill ran and a copy failed: every location in the failed task
+        result = exc.result
+    report(module, result.as_dict(), False)
 
 
 def main():

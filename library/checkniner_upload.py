@@ -72,7 +72,7 @@ from ansible.module_utils.checkniner_backup_ansible import run_module
 
 def do_upload(module, cfg):
     outcome = api.upload(cfg, module.params["name"], dry_run=module.check_mode)
-    module.exit_json(changed=outcome["changed"], name=outcome["name"], destinations=outcome["destinations"])
+    module.exit_json(changed=outcome.changed, name=outcome.name, destinations=outcome.destinations)
 
 
 def main():

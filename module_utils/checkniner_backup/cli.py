@@ -52,7 +52,7 @@ def cmd_run(args, cfg):
 
 
 def cmd_list(args, cfg):
-    rows = api.remote_archives(cfg) if args.remote else api.local_archives(cfg)
+    rows = [row.as_dict() for row in (api.remote_archives(cfg) if args.remote else api.local_archives(cfg))]
     if args.json:
         emit_json({"archives": rows})
         return 0
@@ -73,7 +73,7 @@ def cmd_list(args, cfg):
 
 
 def cmd_status(args, cfg):
-    doc = api.status(cfg)
+    doc = api.status(cfg).as_dict()
     for warning in doc["warnings"]:
         say("status", f"warning: {warning}", error=True)
     if args.json:
@@ -108,31 +108,37 @@ def cmd_restore(args, cfg):
     )
     try:
         result = api.restore(cfg, request)
+    except api.ProofFailed as exc:  # restored, and the proof does not hold: reported in full, like a success
+        result = exc.result
     except api.BackupError as exc:
         say("restore", f"failed: {exc}", error=True)  # the one clear line comes first, warnings after it
         for warning in warnings:
             say("restore", warning, error=True)
         return exc.exit_code
-    if args.json:
-        emit_json(result)
-    say("restore", result["message"], error=args.json or not result["ok"])  # --json: stdout holds one document
-    for warning in warnings + [f"warning: {w}" for w in result["warnings"]]:
-        say("restore", warning, error=True)
-    return 0 if result["ok"] else 1
+    return report("restore", args, result, warnings)
 
 
 def cmd_verify(args, cfg):
-    result = api.verify(cfg, api.VerifyRequest(archive=args.archive, source=args.source, spelling=api.CLI))
+    try:
+        result = api.verify(cfg, api.VerifyRequest(archive=args.archive, source=args.source, spelling=api.CLI))
+    except api.ProofFailed as exc:  # the drill ran and a copy failed: reported in full, like a success
+        result = exc.result
+    return report("verify", args, result)
+
+
+def report(command, args, result, warnings=()):
+    """A restore's or a drill's result (passed, or carried by ProofFailed): the JSON document, the message, the
+    warnings; exit 1 when the proof does not hold."""
     if args.json:
-        emit_json(result)
-    say("verify", result["message"], error=args.json or not result["ok"])  # --json: stdout holds one document
-    for warning in result["warnings"]:
-        say("verify", f"warning: {warning}", error=True)
-    return 0 if result["ok"] else 1
+        emit_json(result.as_dict())
+    say(command, result.message, error=args.json or not result.ok)  # --json: stdout holds one document
+    for warning in [*warnings, *(f"warning: {w}" for w in result.warnings)]:
+        say(command, warning, error=True)
+    return 0 if result.ok else 1
 
 
 def cmd_prune(args, cfg):
-    result = api.prune(cfg, dry_run=args.dry_run)
+    result = api.prune(cfg, dry_run=args.dry_run).as_dict()
     if args.json:
         emit_json(result)
     if result["busy"]:
@@ -147,12 +153,12 @@ def cmd_prune(args, cfg):
 def cmd_keygen(args, _cfg):
     made = api.keygen(args.path, comment=args.comment)
     if args.json:
-        emit_json(made)
+        emit_json(made.as_dict())
         return 0
-    print(f"private key {made['private_key']} (mode 0600: keep it on this host only; CHECKNINER_SIGNING_KEY)")
-    print(f"public key  {made['public_key']} (one line for CHECKNINER_TRUSTED_KEYS where archives are restored)")
-    print(made["line"])
-    print(f"fingerprint {made['fingerprint']}")
+    print(f"private key {made.private_key} (mode 0600: keep it on this host only; CHECKNINER_SIGNING_KEY)")
+    print(f"public key  {made.public_key} (one line for CHECKNINER_TRUSTED_KEYS where archives are restored)")
+    print(made.line)
+    print(f"fingerprint {made.fingerprint}")
     return 0
 
 

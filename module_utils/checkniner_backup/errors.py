@@ -1,4 +1,8 @@
-"""Typed errors. Every error a user can meet carries a one-line message that says what to do."""
+"""Typed errors. Every error a user can meet carries a one-line message that says what to do.
+
+One failure channel: the engine raises for every failure and returns only what succeeded. A restore or a drill
+whose proof does not hold is a failure too (ProofFailed), not a result with ok=False; it carries the result, so the
+front doors still print (CLI) or return (modules) every difference, with exit code 1 / failed=true as before."""
 
 import errno
 import traceback
@@ -30,6 +34,17 @@ class StoreError(BackupError):
 
 class IntegrityError(BackupError):
     """An archive or member does not match its recorded checksum."""
+
+
+class ProofFailed(IntegrityError):
+    """A restore or the restore drill ran to its end and what it restored does not match the archive (for the drill:
+    a copy failed). The one failure channel of both: every failure raises, the fetch's and the proof's alike; only
+    this one carries the typed result (.result: a RestoreResult or a DrillResult), so that the front doors still
+    print and return every detail of what differs. Exit code 1; its line is the result's message."""
+
+    def __init__(self, result):
+        super().__init__(result.message)
+        self.result = result
 
 
 class Busy(BackupError):

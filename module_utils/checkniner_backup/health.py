@@ -12,7 +12,7 @@ import datetime as dt
 import os
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from . import lock
+from . import state as state_mod
 from .database_url import ENCODE_CREDENTIALS, credentials_spill
 from .errors import BackupError, Busy, describe
 from .fsutil import atomic_write_bytes
@@ -240,8 +240,7 @@ def _record_job(config, job, ok, record):
         return write_metrics(config, state)
     bdir = BackupDir(path, create=False)
     try:
-        with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"the {job}'s outcome not recorded"):
-            state = State.load(bdir, set_aside=True)
+        with state_mod.locked(bdir, nothing_done=f"the {job}'s outcome not recorded") as state:
             state.record_job(job, record, ok)
             state.save()
             return state.warnings + write_metrics(config, state)

@@ -18,12 +18,15 @@ from .fingerprint import FIXTURE_FORMAT, business_fingerprint, file_sha256, sql_
 FORMAT = "checkniner-backup"
 
 
-def build(config, name, taken_at, preflight, snapshot_id, snap, sql_only=None):
-    """The manifest of an archive packaged from a complete snapshot.Snapshot (run and safety archives alike).
+def build(capture, name):
+    """The manifest of the archive `name` packaged from a complete snapshot (archive_writer.Capture: run and safety
+    archives alike).
 
-    sql_only: why there are no fixtures (the application's Django could not read a damaged database): the archive
-    then names no business app, so its restore is proven by row counts and schema, not by fixtures it does not have.
+    capture.sql_only: why there are no fixtures (the application's Django could not read a damaged database): the
+    archive then names no business app, so its restore is proven by row counts and schema, not by fixtures it does
+    not have.
     """
+    config, preflight, snap, sql_only = capture.config, capture.preflight, capture.snap, capture.sql_only
     info = preflight.info
     members = {f"{info['database']}.sql": snap.sql}
     for label in sorted(snap.fixtures):
@@ -33,13 +36,13 @@ def build(config, name, taken_at, preflight, snapshot_id, snap, sql_only=None):
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "name": name,
-        "created": taken_at.isoformat(),
+        "created": capture.taken_at.isoformat(),
         "host": socket.gethostname(),
         "database": info["database"],
         "server_version": info["server_version"],
         "pg_dump_version": preflight.pg_dump_version,
         "tool_version": __version__,
-        "snapshot": snapshot_id,
+        "snapshot": capture.snapshot_id,
         "apps": sorted(snap.fixtures),
         "business_apps": [] if sql_only else list(config.apps),
         "business_fixtures": {a: snap.fixtures[a]["sha256"] for a in config.apps if a in snap.fixtures},
@@ -139,12 +142,17 @@ class Manifest:
         return {t: d.get("method") for tables in self.table_digests.values() for t, d in tables.items()}
 
 
+def recorded_fingerprint(path):
+    """The business fingerprint the manifest of the local archive at path records; None when it records none, when
+    the archive cannot be read, or when it is encrypted (its manifest needs the private key)."""
+    if path.endswith(".gpg"):
+        return None
+    try:
+        return read_manifest(path).get("fingerprint")
+    except BackupError:
+        return None
+
+
 def describe_local(path):
     """{sha256, fingerprint} of an archive file this host has no record of (saved before state.json knew it)."""
-    fingerprint = None
-    if not path.endswith(".gpg"):
-        try:
-            fingerprint = read_manifest(path).get("fingerprint")
-        except BackupError:
-            pass
-    return {"sha256": file_sha256(path), "fingerprint": fingerprint}
+    return {"sha256": file_sha256(path), "fingerprint": recorded_fingerprint(path)}

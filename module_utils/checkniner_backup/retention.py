@@ -130,6 +130,26 @@ def _plan_series(items, policy, pinned, keep, now):
 # -- applying it ------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class PruneResult:
+    """What prune did: ok (no location failed), busy (a run held the local lock: nothing pruned), the policy applied,
+    one row per location ({"location", "where", "archives", "kept", "keep": {name: reasons}, "delete": [names],
+    "deleted", "locked": [names left under Object Lock], "dry_run", "error"}, "skipped" for a destination left to a
+    trusted pruner), the number deleted, and the warnings of its report (a heartbeat that could not be sent)."""
+
+    dry_run: bool
+    policy: dict
+    ok: bool = True
+    busy: bool = False
+    locations: List[dict] = field(default_factory=list)
+    deleted: int = 0
+    warnings: List[str] = field(default_factory=list)
+
+    def as_dict(self):
+        keys = ("ok", "busy", "dry_run", "policy", "locations", "deleted", "warnings")
+        return {key: getattr(self, key) for key in keys}
+
+
 def _location(name, where, total, decided, deleted, dry_run, error=None, locked=()):
     return {
         "locked": list(locked),  # the policy would delete them; their Object Lock retention has not ended
@@ -213,26 +233,27 @@ def prune_destination(dest, policy, pinned, dry_run=False):
     return _location(dest.name, dest.describe(), len(names), decided, deleted, dry_run, error, sorted(locked))
 
 
-def prune(config, dry_run=False, policy=None, lock_wait=None):
+def prune(config, dry_run=False, policy=None, lock_wait=None) -> PruneResult:
     """Apply the retention policy (see _apply), and unless dry_run report it like every scheduled job: its record in
     state.json, the metrics file, CHECKNINER_PRUNE_HEALTHCHECK_URL (URL/fail with the reason on failure). The result
-    gets "warnings" (a heartbeat that could not be sent). A failure that raises is reported, then raised."""
+    gets warnings (a heartbeat that could not be sent). Returns a PruneResult. A failure that raises is reported,
+    then raised."""
     if dry_run:
-        return {**_apply(config, dry_run, policy, lock_wait), "warnings": []}
+        return _apply(config, dry_run, policy, lock_wait)
     try:
         result = _apply(config, dry_run, policy, lock_wait)
     except Exception as exc:
         health.after_failed_job(config, "prune", exc, {"deleted": 0})
         raise
-    errors = [f"{loc['location']}: {loc['error']}" for loc in result["locations"] if loc["error"]]
-    if result["busy"]:
+    errors = [f"{loc['location']}: {loc['error']}" for loc in result.locations if loc["error"]]
+    if result.busy:
         outcome, line = "busy", "busy: another run held the lock, nothing pruned"
     else:
         outcome = "failed" if errors else "pruned"
-        line = "; ".join(summary(loc) for loc in result["locations"])
+        line = "; ".join(summary(loc) for loc in result.locations)
         line = f"failed: {line}" if errors else line
-    record = {"outcome": outcome, "deleted": result["deleted"], "error": "; ".join(errors) or None}
-    result["warnings"] = health.after_job(config, "prune", line, record)
+    record = {"outcome": outcome, "deleted": result.deleted, "error": "; ".join(errors) or None}
+    result.warnings = health.after_job(config, "prune", line, record)
     return result
 
 
@@ -240,10 +261,8 @@ def _apply(config, dry_run, policy, lock_wait):
     """Apply the retention policy to the local directory (when CHECKNINER_BACKUP_DIR is set) and to every S3
     destination separately. dry_run: decide, delete nothing.
 
-    Returns {"ok", "busy", "dry_run", "policy", "deleted", "locations": [{"location", "where", "archives", "kept",
-    "keep": {name: reasons}, "delete": [names], "deleted", "locked": [names left under Object Lock], "error"}]}. A
-    destination that fails is reported with its error and the others are still pruned. Raises ConfigError for a bad
-    policy (nothing deleted).
+    Returns a PruneResult. A destination that fails is reported with its error and the others are still pruned.
+    Raises ConfigError for a bad policy (nothing deleted).
     """
     policy = policy or retention_policy.parse_policy(config.keep)
     remote = retention_policy.prune_remote(config.prune_remote_text)
@@ -254,7 +273,7 @@ def _apply(config, dry_run, policy, lock_wait):
     here = [d for d in config.destinations if remote or d.kind == "directory"]
     if not config.backup_dir and not here:
         raise ConfigError("nothing to prune: CHECKNINER_PRUNE_REMOTE=0 leaves S3 out, CHECKNINER_BACKUP_DIR is not set")
-    result = {"ok": True, "busy": False, "dry_run": dry_run, "policy": policy.as_dict(), "locations": [], "deleted": 0}
+    result = PruneResult(dry_run, policy.as_dict())
     pinned = {}
     if config.backup_dir:
         bdir = BackupDir(config.backup_dir, create=False)
@@ -265,28 +284,28 @@ def _apply(config, dry_run, policy, lock_wait):
                     state = State.load(bdir, set_aside=not dry_run)
                     # read before any S3 listing (see below)
                     pinned.update(local_pins(bdir, state, config.destinations))
-                    result["locations"].append(prune_local(bdir, policy, pinned, state, dry_run))
+                    result.locations.append(prune_local(bdir, policy, pinned, state, dry_run))
             except Busy:
-                result["busy"] = True
+                result.busy = True
                 return result
             except OSError as exc:
-                result["ok"] = False
-                result["locations"].append(_failed("local", bdir.path, f"{exc.strerror or exc}: {exc.filename}"))
+                result.ok = False
+                result.locations.append(_failed("local", bdir.path, f"{exc.strerror or exc}: {exc.filename}"))
                 return result  # the outbox is unknown: pruning S3 now could remove what waits to be confirmed
         else:
-            result["locations"].append(_location("local", bdir.path, 0, Plan(), 0, dry_run))
+            result.locations.append(_location("local", bdir.path, 0, Plan(), 0, dry_run))
     for dest in config.destinations:
         if dest not in here:  # least privilege: the host's S3 keys put and read; a pruner deletes (playbooks/prune.yml)
-            result["locations"].append(dict(_location(dest.name, dest.describe(), 0, Plan(), 0, dry_run), skipped=True))
+            result.locations.append(dict(_location(dest.name, dest.describe(), 0, Plan(), 0, dry_run), skipped=True))
             continue
         # The outbox was read before the listing: an archive uploaded since is newer than everything listed, so
         # it is the newest of its series wherever it shows up, and kept.
         try:
-            result["locations"].append(prune_destination(dest, policy, pinned, dry_run))
+            result.locations.append(prune_destination(dest, policy, pinned, dry_run))
         except StoreError as exc:
-            result["locations"].append(_failed(dest.name, dest.describe(), str(exc)))
-    result["ok"] = not any(loc["error"] for loc in result["locations"])
-    result["deleted"] = sum(loc["deleted"] for loc in result["locations"])
+            result.locations.append(_failed(dest.name, dest.describe(), str(exc)))
+    result.ok = not any(loc["error"] for loc in result.locations)
+    result.deleted = sum(loc["deleted"] for loc in result.locations)
     return result
 
 

@@ -205,9 +205,23 @@ def _write_key(path, data, mode):
         raise ConfigError(f"cannot write {path} ({exc.strerror or exc.__class__.__name__})") from None
 
 
-def keygen(path, comment=None):
+@dataclass(frozen=True)
+class KeyPair:
+    """What keygen made: the two files, the public key's fingerprint and its line (for CHECKNINER_TRUSTED_KEYS)."""
+
+    private_key: str
+    public_key: str
+    fingerprint: str
+    line: str
+
+    def as_dict(self):
+        return {"private_key": self.private_key, "public_key": self.public_key, "fingerprint": self.fingerprint,
+                "line": self.line}  # fmt: skip
+
+
+def keygen(path, comment=None) -> KeyPair:
     """A new signing key pair: the private key at `path` (0600), the public key line at `path`.pub (0644). Refuses to
-    overwrite either. Returns {private_key, public_key, fingerprint, line}."""
+    overwrite either. Returns a KeyPair."""
     ed25519, serialization, _invalid, _unsupported = _crypto()
     public_path = f"{path}.pub"
     for target in (path, public_path):
@@ -225,7 +239,7 @@ def keygen(path, comment=None):
     except BaseException:
         os.unlink(path)  # no private key without its public line
         raise
-    return {"private_key": path, "public_key": public_path, "fingerprint": public.fingerprint, "line": public.line()}
+    return KeyPair(path, public_path, public.fingerprint, public.line())
 
 
 def sign(key, manifest_bytes):

@@ -21,10 +21,12 @@ loads it under the lock (`state.json.bad-<stamp>`, with a warning) and the state
 what it needs from the archives themselves. Read-only callers read such a file as empty, with the same warning.
 """
 
+import contextlib
 import datetime as dt
 import json
 import os
 
+from . import lock
 from .fsutil import atomic_write_json
 from .units import utcnow
 
@@ -240,3 +242,13 @@ class State:
                 "tables": tables,
                 "migrations": migrations,
             }
+
+
+@contextlib.contextmanager
+def locked(bdir, nothing_done):
+    """The state of the backup directory for a job other than `run` to change (the drill's and prune's records):
+    under the run lock, waiting lock.WAIT for a run that holds it (Busy, saying `nothing_done`, after that), read
+    with a malformed file set aside. The caller saves it; what it derives from the state inside the block (the
+    metrics file) is of this state, with no other job's rewrite in between."""
+    with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=nothing_done):
+        yield State.load(bdir, set_aside=True)

@@ -44,7 +44,7 @@ def keys(tmp_path):
         directory.mkdir(mode=0o700)
         key = signing.keygen(str(directory / "signing.key"), comment=name)
         trusted = directory / "trusted"
-        trusted.write_text(f"# restores trust {name}\n{key['line']}\n")
+        trusted.write_text(f"# restores trust {name}\n{key.line}\n")
         made[name] = (key, str(trusted))
     return made
 
@@ -88,7 +88,7 @@ def later_name(name, **delta):
 
 def test_signed_archives_restore_and_verify_with_trusted_keys(pg, app_db, run_cli, backup_env, keys, scratch_dbs):
     key, trusted = keys["app1"]
-    host = {"CHECKNINER_SIGNING_KEY": key["private_key"], "CHECKNINER_TRUSTED_KEYS": trusted}
+    host = {"CHECKNINER_SIGNING_KEY": key.private_key, "CHECKNINER_TRUSTED_KEYS": trusted}
     name = backup(run_cli, **host)
     path = latest_file(backup_env)
     assert members_of(path)[:3] == ["manifest.json", "manifest.sig", f"{app_db.name}.sql"]
@@ -102,7 +102,7 @@ def test_signed_archives_restore_and_verify_with_trusted_keys(pg, app_db, run_cl
     proc = run_cli("verify", "--json", env=host)
     assert proc.returncode == 0, proc.stderr
     drill = json.loads(proc.stdout)
-    assert drill["ok"] and drill["archive"] == name and drill["signed_by"] == key["fingerprint"]
+    assert drill["ok"] and drill["archive"] == name and drill["signed_by"] == key.fingerprint
     assert drill["warnings"] == []
 
     # from S3 by name on a host that lost its directory, into a new database
@@ -114,7 +114,7 @@ def test_signed_archives_restore_and_verify_with_trusted_keys(pg, app_db, run_cl
         "CHECKNINER_RESTORE_TARGET_DATABASE_URL": url,
     }
     result = restore_json(run_cli, "--archive", name, env=env)
-    assert result["ok"] and result["source"] == "s3" and result["signed_by"] == key["fingerprint"]
+    assert result["ok"] and result["source"] == "s3" and result["signed_by"] == key.fingerprint
 
     # over the live database: the safety archive is signed too, and restores under the same trust
     manage(["mutate_business"], app_db.url)
@@ -124,7 +124,7 @@ def test_signed_archives_restore_and_verify_with_trusted_keys(pg, app_db, run_cl
     safety = os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], result["safety_archive"])
     assert members_of(safety)[:2] == ["manifest.json", "manifest.sig"]
     again = restore_json(run_cli, "--yes", "--archive", safety, env=host)
-    assert again["ok"] and again["signed_by"] == key["fingerprint"]
+    assert again["ok"] and again["signed_by"] == key.fingerprint
     assert table_digests(pg, app_db.name) == mutated
 
 
@@ -133,13 +133,13 @@ def test_encryption_wraps_the_signed_archive(pg, app_db, run_cli, backup_env, ke
 
     key, trusted = keys["app1"]
     public, private, fpr = make_key(tmp_path, "backup")
-    name = backup(run_cli, CHECKNINER_SIGNING_KEY=key["private_key"], BACKUPS_GPG_RECIPIENT=fpr, GNUPGHOME=str(public))
+    name = backup(run_cli, CHECKNINER_SIGNING_KEY=key.private_key, BACKUPS_GPG_RECIPIENT=fpr, GNUPGHOME=str(public))
     assert name.endswith(".tar.gz.gpg")
     target, url = new_db_url(pg)
     scratch_dbs.append(target)
     env = {"GNUPGHOME": str(private), "CHECKNINER_TRUSTED_KEYS": trusted, "CHECKNINER_RESTORE_TARGET_DATABASE_URL": url}
     result = restore_json(run_cli, env=env)
-    assert result["ok"] and result["archive"] == name and result["signed_by"] == key["fingerprint"]
+    assert result["ok"] and result["archive"] == name and result["signed_by"] == key.fingerprint
 
 
 def test_without_trusted_keys_an_unsigned_archive_restores_with_a_warning(pg, app_db, run_cli, scratch_dbs):
@@ -158,7 +158,7 @@ def test_unsigned_archive_planted_in_the_bucket_as_latest_is_refused(
     pg, app_db, run_cli, backup_env, s3, bucket, keys, nocreatedb, scratch_dbs, tmp_path
 ):
     key, trusted = keys["app1"]
-    real = backup(run_cli, CHECKNINER_SIGNING_KEY=key["private_key"])
+    real = backup(run_cli, CHECKNINER_SIGNING_KEY=key.private_key)
     planted = later_name(real, minutes=5)
     unsigned = repack(latest_file(backup_env), tmp_path / "unsigned.tar.gz", lambda m, _doc: m.pop("manifest.sig"))
     assert "manifest.sig" not in members_of(unsigned)
@@ -193,17 +193,17 @@ def test_unsigned_archive_planted_in_the_bucket_as_latest_is_refused(
     result = restore_json(
         run_cli, "--archive", real, env={**restoring, "CHECKNINER_RESTORE_TARGET_DATABASE_URL": target_url}
     )
-    assert result["ok"] and result["signed_by"] == key["fingerprint"]
+    assert result["ok"] and result["signed_by"] == key.fingerprint
 
 
 def test_archive_signed_by_another_key_is_refused(pg, app_db, run_cli, backup_env, keys, nocreatedb):
     other, _ = keys["app2"]
     _key, trusted = keys["app1"]
-    backup(run_cli, CHECKNINER_SIGNING_KEY=other["private_key"])
+    backup(run_cli, CHECKNINER_SIGNING_KEY=other.private_key)
     manage(["mutate_business"], app_db.url)
     before = table_digests(pg, app_db.name)
     safety_before = sorted(os.listdir(backup_env["CHECKNINER_BACKUP_DIR"]))
-    line = f"is signed by key {other['fingerprint']}, which CHECKNINER_TRUSTED_KEYS does not list: {REFUSED}"
+    line = f"is signed by key {other.fingerprint}, which CHECKNINER_TRUSTED_KEYS does not list: {REFUSED}"
     for args, env in [(["restore", "--yes"], {}), (["verify"], {"DATABASE_URL": nocreatedb[0]})]:
         proc = run_cli(*args, env={"CHECKNINER_TRUSTED_KEYS": trusted, **env})
         assert proc.returncode == 1, proc.stderr
@@ -227,7 +227,7 @@ def test_tampered_manifest_with_its_original_signature_is_refused(
     pg, app_db, run_cli, backup_env, keys, tmp_path, trusting
 ):
     key, trusted = keys["app1"]
-    backup(run_cli, CHECKNINER_SIGNING_KEY=key["private_key"])
+    backup(run_cli, CHECKNINER_SIGNING_KEY=key.private_key)
     bad = repack(latest_file(backup_env), tmp_path / "2030-01-01T000000Z.tar.gz", _one_checkout_fewer)
     assert members_of(bad)[:2] == ["manifest.json", "manifest.sig"]
     manage(["mutate_business"], app_db.url)
@@ -236,7 +236,7 @@ def test_tampered_manifest_with_its_original_signature_is_refused(
     proc = run_cli("restore", "--yes", "--archive", bad, env=env)
     assert proc.returncode == 1, proc.stderr
     assert first_error_line(proc).endswith(
-        f"failed: 2030-01-01T000000Z.tar.gz: its manifest does not match its signature by key {key['fingerprint']} "
+        f"failed: 2030-01-01T000000Z.tar.gz: its manifest does not match its signature by key {key.fingerprint} "
         f"(tampered?): {REFUSED}"
     )
     assert table_digests(pg, app_db.name) == before

@@ -58,7 +58,7 @@ def test_every_job_has_its_series_and_a_run_keeps_the_others():
 def test_status_flags_the_drill_stale_after_two_days_without_a_pass(tmp_path, doc, stale):
     record = {"at": ago(hours=1), "outcome": "failed", "archive": "x.tar.gz", "error": "s3: damaged", "locations": []}
     (tmp_path / "state.json").write_text(json.dumps({**doc, "last_drill": record}))
-    status = listing.status(config.load({"CHECKNINER_BACKUP_DIR": str(tmp_path)}, require_database=False))
+    status = listing.status(config.load({"CHECKNINER_BACKUP_DIR": str(tmp_path)}, require_database=False)).as_dict()
     assert status["drill_stale"] is stale
     assert status["last_drill"]["outcome"] == "failed" and status["last_drill"]["archive"] == "x.tar.gz"
     assert status["last_drill_success"] == doc.get("last_drill_success")

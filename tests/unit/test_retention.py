@@ -194,7 +194,7 @@ def test_prune_local_dry_run_deletes_nothing_then_prune_keeps_exactly_the_expect
     expected = expected_keep(names, retention_policy.parse_policy(cfg.keep), pinned=pending + [latest])
     state_before = (path / "state.json").read_text()
 
-    dry = retention.prune(cfg, dry_run=True)
+    dry = retention.prune(cfg, dry_run=True).as_dict()
     assert on_disk(path) == names
     assert (path / "state.json").read_text() == state_before
     (loc,) = dry["locations"]
@@ -205,20 +205,20 @@ def test_prune_local_dry_run_deletes_nothing_then_prune_keeps_exactly_the_expect
     line = retention.summary(loc)
     assert f"would delete {len(names) - len(expected)}: {names[0]} " in line and line.endswith(loc["delete"][-1])
 
-    real = retention.prune(cfg)
+    real = retention.prune(cfg).as_dict()
     assert real["ok"] and real["deleted"] == len(names) - len(expected) == real["locations"][0]["deleted"]
     assert real["locations"][0]["delete"] == loc["delete"]  # the dry run said exactly what went
     assert set(on_disk(path)) == expected
     assert set(json.loads((path / "state.json").read_text())["archives"]) == expected
     assert os.path.exists(path / "latest.tar.gz")
-    assert retention.prune(cfg)["deleted"] == 0  # a second run finds nothing more to delete
+    assert retention.prune(cfg).deleted == 0  # a second run finds nothing more to delete
 
 
 def test_prune_waits_for_the_run_lock_then_reports_busy_and_deletes_nothing(tmp_path):
     names = history(3)
     path = make_dir(tmp_path / "b", names)
     with run_lock(str(path)):
-        result = retention.prune(local_config(path, CHECKNINER_KEEP_DAILY="1"), lock_wait=0)
+        result = retention.prune(local_config(path, CHECKNINER_KEEP_DAILY="1"), lock_wait=0).as_dict()
     assert result["busy"] and result["deleted"] == 0 and not result["locations"]
     assert on_disk(path) == names
 
@@ -226,7 +226,7 @@ def test_prune_waits_for_the_run_lock_then_reports_busy_and_deletes_nothing(tmp_
 def test_prune_without_a_directory_or_destination_is_bad_configuration(tmp_path):
     with pytest.raises(ConfigError, match="nothing to prune: set CHECKNINER_BACKUP_DIR"):
         retention.prune(config.load({}, require_database=False))
-    empty = retention.prune(local_config(tmp_path / "missing"))
+    empty = retention.prune(local_config(tmp_path / "missing")).as_dict()
     assert empty["ok"] and empty["locations"][0]["archives"] == 0
     assert not (tmp_path / "missing").exists()  # prune creates nothing
 

@@ -19,7 +19,7 @@ MANIFEST = b'{\n  "members": {}\n}\n'
 @pytest.fixture
 def key(tmp_path):
     made = signing.keygen(str(tmp_path / "host.key"), comment="app1")
-    return made, signing.load_private(made["private_key"])
+    return made, signing.load_private(made.private_key)
 
 
 def mode(path):
@@ -44,9 +44,9 @@ def test_keygen_writes_a_private_key_0600_and_one_public_line(tmp_path):
     assert mode(tmp_path / "k") == 0o600 and mode(tmp_path / "k.pub") == 0o644
     assert (tmp_path / "k").read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----\n")
     (line,) = (tmp_path / "k.pub").read_text().splitlines()
-    assert line == made["line"] and line.startswith("ed25519 ") and line.endswith(" checkniner-backup@" + os.uname()[1])
-    assert signing.load_trusted(str(tmp_path / "k.pub"))[0].fingerprint == made["fingerprint"]
-    assert made["fingerprint"].startswith("SHA256:")
+    assert line == made.line and line.startswith("ed25519 ") and line.endswith(" checkniner-backup@" + os.uname()[1])
+    assert signing.load_trusted(str(tmp_path / "k.pub"))[0].fingerprint == made.fingerprint
+    assert made.fingerprint.startswith("SHA256:")
     assert sorted(os.listdir(tmp_path)) == ["k", "k.pub"]  # no temp file left behind
 
 
@@ -85,11 +85,11 @@ def test_keygen_command_line_refuses_the_second_time_with_exit_2(tmp_path, capsy
 
 def test_private_key_too_open_is_refused(key):
     made, _ = key
-    os.chmod(made["private_key"], 0o640)
+    os.chmod(made.private_key, 0o640)
     with pytest.raises(ConfigError) as exc:
-        signing.load_private(made["private_key"])
+        signing.load_private(made.private_key)
     assert one_line(exc) == (
-        f"CHECKNINER_SIGNING_KEY {made['private_key']} is accessible by other users (mode 0640): chmod 600 it"
+        f"CHECKNINER_SIGNING_KEY {made.private_key} is accessible by other users (mode 0640): chmod 600 it"
     )
 
 
@@ -98,12 +98,12 @@ def test_a_file_that_is_not_an_unencrypted_ed25519_key_is_refused_without_echoin
     made, _ = key
     path = tmp_path / "bad.key"
     data = {
-        "public line": open(made["public_key"], "rb").read(),
+        "public line": open(made.public_key, "rb").read(),
         "garbage": b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXNlY3JldA==\n-----END PRIVATE KEY-----\n",
         "rsa-like": ec.generate_private_key(ec.SECP256R1()).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
-        "encrypted": signing.load_private(made["private_key"]).private.private_bytes(
+        "encrypted": signing.load_private(made.private_key).private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(b"pass"),
@@ -138,9 +138,9 @@ def test_trusted_keys_file_with_comments_and_blank_lines(key, tmp_path):
     made, signer = key
     other = signing.keygen(str(tmp_path / "other.key"))
     path = tmp_path / "trusted"
-    path.write_text(f"# the restore hosts trust\n\n{made['line']}\n   \n  # rotated in 2026:\n{other['line']}\n")
+    path.write_text(f"# the restore hosts trust\n\n{made.line}\n   \n  # rotated in 2026:\n{other.line}\n")
     keys = signing.trusted_keys(config.load({"CHECKNINER_TRUSTED_KEYS": str(path)}, require_database=False))
-    assert [k.fingerprint for k in keys] == [made["fingerprint"], other["fingerprint"]]
+    assert [k.fingerprint for k in keys] == [made.fingerprint, other.fingerprint]
     assert keys[0] == signer.public and keys[0].comment == "app1"
     assert signing.trusted_keys(config.load({}, require_database=False)) is None
 
@@ -186,7 +186,7 @@ def test_unreadable_or_binary_trusted_keys_file(tmp_path):
 def test_signed_manifest_passes_with_its_key_trusted(key):
     made, signer = key
     verdict = signing.check(MANIFEST, signing.sign(signer, MANIFEST), (signer.public,), "a.tar.gz")
-    assert verdict == signing.Verdict(made["fingerprint"], ())
+    assert verdict == signing.Verdict(made.fingerprint, ())
 
 
 def test_without_trusted_keys_unsigned_and_signed_pass_with_a_warning(key):
@@ -200,7 +200,7 @@ def test_without_trusted_keys_unsigned_and_signed_pass_with_a_warning(key):
 
 def test_refusals(key, tmp_path):
     _made, signer = key
-    other = signing.load_private(signing.keygen(str(tmp_path / "other.key"))["private_key"])
+    other = signing.load_private(signing.keygen(str(tmp_path / "other.key")).private_key)
     refused = "refused before any database was touched"
     with pytest.raises(IntegrityError) as exc:
         signing.check(MANIFEST, None, (signer.public,), "a.tar.gz")

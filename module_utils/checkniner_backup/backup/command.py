@@ -6,7 +6,7 @@ config -> preflight -> change detection (precheck, digests, fingerprint) -> snap
 import shutil
 import time
 
-from .. import child_env, crypto, health, lock, pg, signing
+from .. import archive_writer, health, lock, pg
 from ..errors import BackupError, Busy, os_error_line
 from ..fingerprint import business_fingerprint
 from ..local import BackupDir, pending_count
@@ -20,7 +20,7 @@ from .save import save_new
 from .upload import distribute
 
 
-def run(config, dry_run=False):
+def run(config, dry_run=False) -> RunResult:
     """One iteration. Never raises (bar KeyboardInterrupt): every outcome is a RunResult, a failure one with exit_code
     1 or 2 that is recorded, measured and pinged like any other.
 
@@ -101,11 +101,8 @@ def _iterate(config, bdir, state, dry_run=False):
     """The body of a run, under the lock. Returns a RunResult (saved or unchanged; "would save" when dry_run)."""
     # 0. preflight: the server answers and pg_dump can read it, Django, GnuPG and the signing key are usable, before
     # any dump
-    preflight = pg.preflight(config.database, child_env.libpq(config))
+    preflight = archive_writer.preflight(config)
     config.django.require()
-    if config.gpg_recipient:
-        crypto.check_recipient(config.gpg_recipient, child_env.gpg(config))
-    signing.signing_key(config)
     identity = preflight.identity
     known, _source = detect.last_fingerprint(config, bdir, state)
     # 1. precheck: no transaction id assigned since the last settled snapshot -> nothing committed anywhere
@@ -145,7 +142,8 @@ def _iterate(config, bdir, state, dry_run=False):
             return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
         if snap.sql is None:
             raise BackupError("pg_dump produced no SQL")
-        name, size = save_new(config, bdir, state, workdir, taken_at, preflight, snapshot_id, snap, fingerprint)
+        capture = archive_writer.Capture(config, preflight, snapshot_id, taken_at, snap, workdir)
+        name, size = save_new(capture, bdir, state, fingerprint)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return RunResult("saved", name=name, size=size, fingerprint=fingerprint)

@@ -6,8 +6,8 @@
 3. fingerprint: the business fixtures through the application's own Django (snapshot.take's decide callback).
 """
 
-from .. import archive, latest, stores
-from ..errors import BackupError, StoreError
+from .. import latest, manifest, stores
+from ..errors import StoreError
 from ..snapshot import MIGRATIONS, table_digests
 
 
@@ -17,13 +17,9 @@ def last_fingerprint(config, bdir, state):
     if state.last.get("fingerprint"):
         return state.last["fingerprint"], "state"
     for name in reversed(latest.candidates(bdir.archive_names())):
-        if name.endswith(archive.SUFFIX):  # an encrypted archive's manifest needs the private key
-            try:
-                fingerprint = archive.read_manifest(bdir.join(name)).get("fingerprint")
-            except BackupError:
-                continue
-            if fingerprint:
-                return fingerprint, "local archive"
+        fingerprint = manifest.recorded_fingerprint(bdir.join(name))  # None for an encrypted or unreadable one
+        if fingerprint:
+            return fingerprint, "local archive"
     for dest in config.destinations:
         try:
             pointer = stores.open(dest).read_pointer()

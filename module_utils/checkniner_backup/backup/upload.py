@@ -1,6 +1,8 @@
 """Distribution: the outbox of each destination sent to S3, and the latest.json pointer that follows each upload."""
 
 import os
+from dataclasses import dataclass, field
+from typing import Dict
 
 from .. import latest, lock, stores
 from ..errors import BackupError, ConfigError, StoreError
@@ -51,10 +53,23 @@ def distribute(config, bdir, state):
     return uploaded, (errors[0] if errors else None)
 
 
-def ensure_uploaded(config, name=None, dry_run=False):
+@dataclass
+class UploadResult:
+    """What ensure_uploaded did: the archive, whether any destination changed, and per destination "present" (nothing
+    to do), "uploaded" or, in a dry run, "would upload"."""
+
+    name: str
+    changed: bool
+    destinations: Dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self):
+        return {"name": self.name, "changed": self.changed, "destinations": self.destinations}
+
+
+def ensure_uploaded(config, name=None, dry_run=False) -> UploadResult:
     """Make sure one local archive (default: the latest) is in every destination with a matching checksum and the
-    pointer names the newest. Returns {"name", "changed", "destinations": {dest: "uploaded"|"present"|"would upload"}}.
-    Raises Busy when a run holds the lock for longer than lock.WAIT.
+    pointer names the newest. Returns an UploadResult. Raises Busy when a run holds the lock for longer than
+    lock.WAIT.
     """
     if not config.destinations:
         raise ConfigError("S3 is not configured: set S3_BUCKET_NAME (and credentials) to upload")
@@ -70,24 +85,24 @@ def ensure_uploaded(config, name=None, dry_run=False):
     sha256, size = info["sha256"], os.path.getsize(path)
     opened = [stores.open(dest) for dest in config.destinations]
     done = {store.dest.name: all(_in_place(store, name, sha256, size)) for store in opened}
-    outcome = {"name": name, "changed": not all(done.values()), "destinations": {}}
-    if dry_run or not outcome["changed"]:
-        outcome["destinations"] = {d: "present" if ok else "would upload" for d, ok in done.items()}
+    outcome = UploadResult(name, not all(done.values()))
+    if dry_run or not outcome.changed:
+        outcome.destinations = {d: "present" if ok else "would upload" for d, ok in done.items()}
         return outcome
     # one lock for every destination: a run holding it may be sending this very archive from the outbox
     with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"{name} not uploaded"):
         for store in opened:
             present, pointer_ok = _in_place(store, name, sha256, size)
             if present and pointer_ok:
-                outcome["destinations"][store.dest.name] = "present"
+                outcome.destinations[store.dest.name] = "present"
                 continue
             store.upload(path, name, sha256, {"fingerprint": info.get("fingerprint") or ""})
             if not pointer_ok:
                 store.write_pointer(pointer_doc(name, sha256, size, info.get("fingerprint")))
             bdir.dequeue(store.dest.name, name)
-            outcome["destinations"][store.dest.name] = "uploaded"
+            outcome.destinations[store.dest.name] = "uploaded"
     # the truth after the lock: a run that held it may have sent the archive meanwhile
-    outcome["changed"] = "uploaded" in outcome["destinations"].values()
+    outcome.changed = "uploaded" in outcome.destinations.values()
     return outcome
 
 

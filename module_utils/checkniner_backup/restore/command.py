@@ -10,7 +10,12 @@ Order of work, so a bad archive never changes the target:
 3. SQL mode: stream `<db>.sql` from the archive into psql inside an explicit transaction while checking the members
    (replay.py), and COMMIT only once they matched and every table holds the archive's row count; fixtures mode:
    extract and check every member first, then load (fixtures.py);
-4. prove the result against the archive (prove.py).
+4. prove the result against the archive (prove.py); a proof that does not hold raises ProofFailed with the result,
+   like every other failure (errors.py: one failure channel for restore and the drill).
+
+Both modes run through one body (restore_into): the safety archive, the creation of a new target, its drop when the
+write fails, and the proof come in the same order for both; the mode (SqlMode, FixturesMode) says how the target is
+checked, written and proven.
 
 Tables that exist in the target but not in the archive (e.g. created by a newer migration) are not dropped: the
 archive does not describe them, so a restore never destroys what it cannot put back. They are reported
@@ -21,33 +26,26 @@ already matches changes nothing.
 
 import time
 
-from ..errors import BackupError, ConfigError
-from ..pg_admin import (
-    create_database,
-    database_exists,
-    describe_sessions,
-    drop_database,
-    is_migrated,
-    terminate_sessions,
-)
+from ..errors import BackupError, ConfigError, ProofFailed
+from ..pg_admin import create_database, database_exists, drop_database, is_migrated
 from .fetch import fetch
-from .fixtures import restore_fixtures
-from .prove import matches_already, prove_sql
-from .replay import replay_sql, sql_counts
+from .fixtures import FixturesMode
+from .job import RestoreJob
+from .result import Proof, RestoreResult
 from .runtime import phase, signals_held, signals_raise, workdir
+from .sql_mode import SqlMode
 from .target import resolve_target, save_safety, superuser_warning
 
+MODES = {SqlMode.name: SqlMode, FixturesMode.name: FixturesMode}
 
-def restore(config, request):
+
+def restore(config, request) -> RestoreResult:
     """Restore request.archive into the target and prove it (a RestoreRequest; see there for the options).
 
-    Returns a dict: ok (the proof holds; False means restored but the business data differs from the archive: treat
-    as failure), changed, check_mode, archive, source, mode, target, target_database, live, created_database,
-    safety_archive, signed_by (the fingerprint of the key that signed the archive, or None), fingerprint {expected,
-    actual}, apps {app: {match, expected, actual}}, tables {table: {match, expected, actual}} (SQL mode), fixtures
-    [{app, objects}] in load order (fixtures mode), extra_tables, warnings, message, timings {phase: seconds},
-    duration.
-    Raises ConfigError (bad usage) or BackupError (failed; the target is unchanged) before anything is restored.
+    Returns a RestoreResult (result.py) whose proof holds. One failure channel: everything that fails raises.
+    ConfigError (bad usage) or BackupError (failed; the target is unchanged) before anything is restored;
+    ProofFailed (an IntegrityError) when the restore ran to its end and the business data differs from the archive:
+    it carries the RestoreResult, for the front door to report every difference.
     """
     started = time.monotonic()
     say = request.spelling
@@ -59,123 +57,83 @@ def restore(config, request):
             f"or restore elsewhere with {say.target}"
         )
     config.django.require()
-    timings = {}
+    result = RestoreResult(check_mode=bool(request.check), mode=request.mode, target=target.describe())
+    result.target_database, result.live = target.name, live
     with signals_raise(), workdir(request.workdir) as work:
-        with phase(timings, "fetch"):
+        # the archive first, checksum and signature included: an archive that fails them never reaches the target
+        with phase(result.timings, "fetch"):
             fetched = fetch(config, request.archive, work, extract=request.mode != "sql")
-        manifest = fetched.manifest
-        if live and manifest.database != target.name:
+        if live and fetched.manifest.database != target.name:
             raise BackupError(
-                f"{fetched.name} is a backup of database {manifest.database!r}, not of the live {target.name!r}: "
-                f"restore it elsewhere with {say.target}"
+                f"{fetched.name} is a backup of database {fetched.manifest.database!r}, not of the live "
+                f"{target.name!r}: restore it elsewhere with {say.target}"
             )
-        result = {
-            "ok": False,
-            "changed": False,
-            "check_mode": bool(request.check),
-            "archive": fetched.name,
-            "source": fetched.source,
-            "mode": request.mode,
-            "target": target.describe(),
-            "target_database": target.name,
-            "live": live,
-            "created_database": False,
-            "safety_archive": None,
-            "fingerprint": {"expected": manifest.fingerprint, "actual": None},
-            "apps": {},
-            "tables": {},
-            "fixtures": [],
-            "extra_tables": [],
-            "signed_by": fetched.signed_by,
-            "warnings": list(fetched.warnings),
-            "message": "",
-            "timings": timings,
-        }
-        result["warnings"] += superuser_warning(target)
-        if request.mode == "sql":
-            _restore_sql(config, request, fetched, target, live, work, result)
-        else:
-            restore_fixtures(config, request, fetched, target, live, selected, work, result)
-        if not result["message"]:
-            result["message"] = summary(result, fetched, target)
-    result["duration"] = round(time.monotonic() - started, 3)
+        result.archive, result.source, result.signed_by = fetched.name, fetched.source, fetched.signed_by
+        result.fingerprint = {"expected": fetched.manifest.fingerprint, "actual": None}
+        result.warnings = list(fetched.warnings) + superuser_warning(target)
+        job = RestoreJob(config, fetched, target, work, request, live, selected, result)
+        restore_into(job, MODES[request.mode]())
+        if not result.message:
+            result.message = summary(result, fetched, target)
+    result.duration = round(time.monotonic() - started, 3)
+    if not result.ok:
+        raise ProofFailed(result)
     return result
 
 
-def _restore_sql(config, request, fetched, target, live, work, result):
-    timings = result["timings"]
-    # 1. already there? then nothing is written, not even a safety archive
-    with phase(timings, "precheck"):
-        exists = database_exists(target)
-        unchanged = exists and matches_already(config, fetched, target, work, result)
-    if unchanged:
-        result.update(ok=True, changed=False, message=f"{target.describe()} already matches {fetched.name}")
-        _warn_extra(result)
+def restore_into(job, mode):
+    """The body both modes share, in the order that keeps a failed restore from changing the target; `mode` (SqlMode,
+    FixturesMode) does what differs: how the target is checked, written and proven."""
+    result = job.result
+    # 1. what the archive cannot give (an app without a fixture) fails before any connection to the target
+    mode.prepare(job)
+    # 2. the target as it is now: existing or not decides the safety archive, the creation and the drop below
+    job.exists = database_exists(job.target)
+    # 3. a target the mode cannot write into (fixtures: not migrated) fails before anything is written
+    mode.require_target(job)
+    # 4. already there? then nothing is written, not even a safety archive
+    if mode.already_matches(job):
+        result.ok, result.changed = True, False
+        result.message = f"{job.target.describe()} already matches {job.fetched.name}"
         return
-    if request.check:
-        sql_counts(fetched)  # every member checked: a damaged archive fails in check mode too
-        result.update(ok=True, changed=True, message=f"would restore {fetched.name} into {target.describe()}")
+    # 5. check mode stops here, having read what the write would need (a damaged archive fails in check mode too)
+    if job.request.check:
+        result.ok, result.changed, result.message = True, True, mode.would(job)
         return
-    # 2. the live database's current state is saved before the replay replaces it
-    if live and exists and is_migrated(target)[0]:
-        with phase(timings, "safety"):
-            save_safety(config, result)
-    if not exists:
-        create_database(target)
-        result["created_database"] = True
-    # 3. the other sessions of the target: ended when asked; else the replay waits for their locks lock_timeout at most
-    if exists and request.terminate_sessions:
-        ended = terminate_sessions(target)
-        if ended:
-            result["warnings"].append(f"ended the other sessions of {target.describe()}: {describe_sessions(ended)}")
-    # 4. the replay commits only when the members matched and every table holds the archive's row count
+    # 6. the live database's current state is saved before the write replaces it
+    if job.live and job.exists and is_migrated(job.target)[0]:
+        with phase(job.timings, "safety"):
+            save_safety(job.config, result)
+    # 7. created only now: a restore that stopped above leaves no empty database behind
+    if not job.exists:
+        create_database(job.target)
+        result.created_database = True
+    # 8. the write commits only once it is checked; a database created for it goes again when it fails
     try:
-        with phase(timings, "replay"):
-            counts, warnings, digests = replay_sql(
-                config,
-                target,
-                fetched,
-                work,
-                lock_timeout=request.lock_timeout if exists else None,
-                spelling=request.spelling,
-            )
-            result["warnings"] += warnings
+        mode.write(job)
     except BaseException:
-        if result["created_database"]:
+        if result.created_database:
             with signals_held():
-                drop_database(target)
+                drop_database(job.target)
         raise
-    result["changed"] = True
-    # 5. the business data, by the digests the replay's own transaction took
-    with phase(timings, "proof"):
-        result["ok"] = prove_sql(config, fetched, target, counts, work, result, replayed=digests)
-    _warn_extra(result)
-
-
-def _warn_extra(result):
-    if result["extra_tables"]:
-        result["warnings"].append(
-            f"tables not in the archive were left as they are: {', '.join(result['extra_tables'])} "
-            "(created by a newer migration? drop them, or migrate again with --fake-initial)"
-        )
+    # 9. last, the proof against the archive: the write committed, so a failed proof is reported, not rolled back
+    mode.prove(job)
 
 
 def summary(result, fetched, target):
-    loaded = ", ".join(f["app"] for f in result["fixtures"])
-    what = "restored" if result["mode"] == "sql" else f"loaded {loaded} from"
+    loaded = ", ".join(f["app"] for f in result.fixtures)
+    what = "restored" if result.mode == "sql" else f"loaded {loaded} from"
     text = f"{what} {fetched.name} into {target.describe()}"
-    if result["created_database"]:
+    if result.created_database:
         text += " (created)"
-    if result["ok"]:
-        proven = ", ".join(result["apps"]) or "no business app"
+    if result.ok:
+        proven = ", ".join(result.apps) or "no business app"
         text += f"; proven: business data matches the archive ({proven})"
-        if result["tables"]:
-            text += f", row counts of {len(result['tables'])} tables match"
+        if result.tables:
+            text += f", row counts of {len(result.tables)} tables match"
     else:
-        bad = [a for a, v in result["apps"].items() if not v["match"]]
-        bad += [t for t, v in result["tables"].items() if not v["match"]]
-        bad += (result.get("schema") or {}).get("differences", [])
+        bad = Proof(apps=result.apps, tables=result.tables, schema=result.schema).differences()
         text += f"; PROOF FAILED: {', '.join(bad)} differ(s) from the archive"
-    if result["safety_archive"]:
-        text += f"; the previous state is saved as {result['safety_archive']}"
+    if result.safety_archive:
+        text += f"; the previous state is saved as {result.safety_archive}"
     return text

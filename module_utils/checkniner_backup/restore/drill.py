@@ -9,15 +9,17 @@ import re
 import time
 
 from .. import health
-from ..errors import BackupError, ConfigError, Interrupted
+from ..errors import BackupError, ConfigError, Interrupted, ProofFailed
 from ..latest import local_latest
 from ..local import BackupDir
 from ..pg_admin import connect_maintenance, create_database, drop_database
 from ..units import utcnow
 from .fetch import fetch
+from .job import Proving
 from .prove import migrate_check, prove_sql
 from .replay import replay_sql
 from .request import names_a_path
+from .result import DrillLocation, DrillResult
 from .runtime import phase, signals_held, signals_raise, workdir
 from .target import superuser_warning
 
@@ -57,22 +59,29 @@ def drop_stale_scratch(database, now=None):
     return stale
 
 
-def verify(config, request):
+def verify(config, request) -> DrillResult:
     """The restore drill (see _verify), reported like every scheduled job: its record in state.json (when there is a
     backup directory), the metrics file, and CHECKNINER_VERIFY_HEALTHCHECK_URL (URL/fail with the reason on failure).
-    A failure that raises is reported, then raised."""
+
+    Returns the DrillResult of a drill that passed. One failure channel, as restore's: a failure raises once it is
+    reported; a drill that ran to its end and failed (a copy that does not restore, or does not prove) raises
+    ProofFailed, which carries the DrillResult for the front door."""
     try:
         result = _verify(config, request)
     except Exception as exc:
         health.after_failed_job(config, "drill", exc, {"archive": None, "locations": []})
         raise
     record = {
-        "outcome": "passed" if result["ok"] else "failed",
-        "archive": result["archive"],
-        "error": None if result["ok"] else result["message"],
-        "locations": [{k: row[k] for k in ("location", "archive", "ok", "message")} for row in result["locations"]],
+        "outcome": "passed" if result.ok else "failed",
+        "archive": result.archive,
+        "error": None if result.ok else result.message,
+        "locations": [
+            {k: getattr(row, k) for k in ("location", "archive", "ok", "message")} for row in result.locations
+        ],
     }
-    result["warnings"] += health.after_job(config, "drill", result["message"], record)
+    result.warnings += health.after_job(config, "drill", result.message, record)
+    if not result.ok:
+        raise ProofFailed(result)
     return result
 
 
@@ -110,13 +119,10 @@ def _verify(config, request):
     database dropped whatever happens (signals included). A copy whose bytes equal one already proven (same name and
     sha256) is proven by that equality, without a second restore.
 
-    Returns the first restored location's result at the top level, as the drill returned before it had locations:
-    ok (every location passed), archive, source, signed_by, scratch_database, dropped, fingerprint {expected,
-    actual}, apps {app: {match, expected, actual}}, tables {table: {match, expected, actual}}, missing_migrations,
-    stale_dropped, warnings, message (names every location that failed), timings {phase: seconds}, duration; and
-    locations: [{location, where, archive, sha256, ok, message, proven_with}]. With one location, a copy that cannot
-    be fetched or restored raises as it always did (ConfigError / BackupError); with several it fails its location
-    and the others go on.
+    Returns a DrillResult (result.py): the first restored location's drill at the top level, as the drill returned
+    before it had locations, ok for every location and a message naming every location that failed; and one
+    DrillLocation per location. With one location, a copy that cannot be fetched or restored raises as it always did
+    (ConfigError / BackupError); with several it fails its location and the others go on.
     """
     started = time.monotonic()
     request.validate()
@@ -129,8 +135,7 @@ def _verify(config, request):
     result, rows, proven, extra_warnings = None, [], {}, []
     with signals_raise():
         for location in locations:
-            row = {"location": location or "path", "where": where.get(location, request.archive), "archive": None}
-            row.update(sha256=None, ok=False, message="", proven_with=None)
+            row = DrillLocation(location or "path", where.get(location, request.archive))
             rows.append(row)
             try:
                 with workdir(request.workdir) as work:
@@ -138,12 +143,12 @@ def _verify(config, request):
                     # fetch checks the signature: an archive the trusted keys refuse never gets a scratch database
                     with phase(timings, "fetch"):
                         fetched = fetch(config, request.archive, work, extract=False, location=location)
-                    row.update(archive=fetched.name, sha256=fetched.sha256)
+                    row.archive, row.sha256 = fetched.name, fetched.sha256
                     same = proven.get((fetched.name, fetched.sha256))
                     extra_warnings += fetched.warnings  # a copy proven by equality still says what fetch noticed
                     if same:
                         message = f"{fetched.name} is byte for byte the copy {same} restored (sha256), proven with it"
-                        row.update(ok=True, proven_with=same, message=message)
+                        row.ok, row.proven_with, row.message = True, same, message
                         continue
                     drilled = _drill(config, fetched, work, timings)
             except (ConfigError, Interrupted):
@@ -151,108 +156,80 @@ def _verify(config, request):
             except BackupError as exc:
                 if len(locations) == 1:
                     raise
-                row["message"] = str(exc)  # this copy is missing, unreachable or damaged: the others still count
+                row.message = str(exc)  # this copy is missing, unreachable or damaged: the others still count
                 continue
-            row.update(ok=drilled["ok"], message=drilled["message"])
-            if drilled["ok"]:
-                proven[(fetched.name, fetched.sha256)] = row["location"]
+            row.ok, row.message = drilled.ok, drilled.message
+            if drilled.ok:
+                proven[(fetched.name, fetched.sha256)] = row.location
             if result is None:
                 result = drilled
             else:
-                result["warnings"] += drilled["warnings"]
-    result = result or _nothing_restored(rows)
+                result.warnings += drilled.warnings
+    # no location got as far as its restore: the top level names the first
+    result = result or DrillResult(archive=rows[0].archive, source=rows[0].location)
     # once each, in order: every copy's restore repeats the superuser and signature warnings
-    result["warnings"] = list(dict.fromkeys([*result.get("warnings", []), *extra_warnings]))
-    result.update(ok=all(row["ok"] for row in rows), locations=rows, message=_message(rows))
-    result["duration"] = round(time.monotonic() - started, 3)
+    result.warnings = list(dict.fromkeys([*result.warnings, *extra_warnings]))
+    result.ok, result.locations, result.message = all(row.ok for row in rows), rows, _message(rows)
+    result.duration = round(time.monotonic() - started, 3)
     return result
-
-
-def _nothing_restored(rows):
-    """The top level when no location got as far as its restore."""
-    return {
-        "archive": rows[0]["archive"],
-        "source": rows[0]["location"],
-        "scratch_database": None,
-        "dropped": False,
-        "fingerprint": {"expected": None, "actual": None},
-        "apps": {},
-        "tables": {},
-        "missing_migrations": [],
-        "stale_dropped": [],
-        "signed_by": None,
-        "warnings": [],
-        "timings": {},
-    }
 
 
 def _message(rows):
     """One line: a single location's message as it always was; with several, each named, the failed ones first."""
     if len(rows) == 1:
-        return rows[0]["message"]
-    failed = [row for row in rows if not row["ok"]]
-    passed = [row for row in rows if row["ok"]]
+        return rows[0].message
+    failed = [row for row in rows if not row.ok]
+    passed = [row for row in rows if row.ok]
     if not failed:
-        return "; ".join(f"{row['location']}: {row['message']}" for row in rows)
-    text = f"the drill FAILED for {', '.join(row['location'] for row in failed)}: "
-    text += "; ".join(f"{row['location']}: {row['message']}" for row in failed)
+        return "; ".join(f"{row.location}: {row.message}" for row in rows)
+    text = f"the drill FAILED for {', '.join(row.location for row in failed)}: "
+    text += "; ".join(f"{row.location}: {row.message}" for row in failed)
     if passed:
-        text += f"; passed: {', '.join(row['location'] for row in passed)}"
+        text += f"; passed: {', '.join(row.location for row in passed)}"
     return text
 
 
 def _drill(config, fetched, work, timings):
     """Restore one fetched archive into a scratch database, prove it, drop the scratch database. Returns the drill's
-    result for it (see _verify)."""
+    DrillResult for it (see _verify)."""
     stale = drop_stale_scratch(config.database)
     scratch = config.database.with_name(scratch_name())
-    result = {
-        "ok": False,
-        "archive": fetched.name,
-        "source": fetched.source,
-        "scratch_database": scratch.name,
-        "dropped": False,
-        "fingerprint": {"expected": fetched.manifest.fingerprint, "actual": None},
-        "apps": {},
-        "tables": {},
-        "missing_migrations": [],
-        "stale_dropped": stale,
-        "signed_by": fetched.signed_by,
-        "warnings": list(fetched.warnings) + superuser_warning(config.database),
-        "message": "",
-        "timings": timings,
-    }
+    result = DrillResult(archive=fetched.name, source=fetched.source, scratch_database=scratch.name, timings=timings)
+    result.fingerprint = {"expected": fetched.manifest.fingerprint, "actual": None}
+    result.stale_dropped, result.signed_by = stale, fetched.signed_by
+    result.warnings = list(fetched.warnings) + superuser_warning(config.database)
     try:
         create_database(scratch, purpose="the restore drill")
         with phase(timings, "replay"):
             counts, warnings, digests = replay_sql(config, scratch, fetched, work)
-            result["warnings"] += warnings
+            result.warnings += warnings
         with phase(timings, "proof"):
-            proven = prove_sql(config, fetched, scratch, counts, work, result, through_django=True, replayed=digests)
-            result["missing_migrations"] = migrate_check(config, scratch, work)
+            proof = prove_sql(Proving(config, fetched, scratch, work), counts, through_django=True, replayed=digests)
+            proof.apply(result)
+            result.missing_migrations = migrate_check(config, scratch, work)
     finally:
         with signals_held():
             try:
                 drop_database(scratch)
-                result["dropped"] = True
+                result.dropped = True
             except BackupError as exc:
-                result["warnings"].append(f"could not drop scratch database {scratch.name}: {exc}; drop it by hand")
-    result["ok"] = proven and not result["missing_migrations"]
-    if result["ok"]:
-        result["message"] = (
-            f"{fetched.name} restores: business data matches ({', '.join(result['apps'])}), "
-            f"{len(result['tables'])} tables hold the archive's row counts, no missing migration"
+                result.warnings.append(f"could not drop scratch database {scratch.name}: {exc}; drop it by hand")
+    result.ok = proof.ok and not result.missing_migrations
+    if result.ok:
+        result.message = (
+            f"{fetched.name} restores: business data matches ({', '.join(result.apps)}), "
+            f"{len(result.tables)} tables hold the archive's row counts, no missing migration"
         )
     else:
-        bad = [a for a, v in result["apps"].items() if not v["match"]]
-        bad += [f"{a} (as Django reads it)" for a, v in result.get("django", {}).get("apps", {}).items()
+        bad = [a for a, v in result.apps.items() if not v["match"]]
+        bad += [f"{a} (as Django reads it)" for a, v in (result.django or {}).get("apps", {}).items()
                 if not v["match"]]  # fmt: skip
-        bad += [t for t, v in result["tables"].items() if not v["match"]]
-        bad += (result.get("schema") or {}).get("differences", [])
+        bad += [t for t, v in result.tables.items() if not v["match"]]
+        bad += (result.schema or {}).get("differences", [])
         text = f"{fetched.name} FAILED the drill:"
         if bad:
             text += f" {', '.join(bad)} differ(s) from the archive;"
-        if result["missing_migrations"]:
-            text += f" the application has migrations the archive lacks: {', '.join(result['missing_migrations'])}"
-        result["message"] = text.rstrip(";")
+        if result.missing_migrations:
+            text += f" the application has migrations the archive lacks: {', '.join(result.missing_migrations)}"
+        result.message = text.rstrip(";")
     return result

@@ -13,6 +13,7 @@ from ..errors import BackupError
 from ..fingerprint import business_fingerprint, sql_fingerprint
 from ..pg_admin import is_migrated, row_counts, table_key
 from .replay import sql_counts
+from .result import Proof
 
 
 def business_digests(config, target, apps, workdir, fixture_format):
@@ -71,12 +72,22 @@ def digests_of(target, manifest):
     return digests
 
 
-def prove_sql(config, fetched, target, counts, work, result, through_django=False, replayed=None):
-    """Row counts of every table, then the business data itself; fills result's tables, apps, fingerprint.
+def prove_sql(job, counts, through_django=False, replayed=None):
+    """Row counts of every table, then the business data itself, of the database job.target (a Proving) restored
+    from job.fetched. Returns the Proof (tables, extra_tables, schema, apps, fingerprint; django when through_django
+    and the archive recorded table digests).
 
     replayed: the business tables' digests taken inside the replay's transaction, whose row-count checks passed
-    (replay.replay_sql): nothing is scanned again then. Returns whether everything matched.
+    (replay.replay_sql): nothing is scanned again then.
     """
+    proof = Proof()
+    proof.ok = _prove(job, counts, proof, through_django, replayed)
+    return proof
+
+
+def _prove(job, counts, proof, through_django, replayed):
+    """prove_sql's body: fills `proof` as it goes (a caller that catches a failure halfway keeps what was found)."""
+    fetched, target = job.fetched, job.target
     manifest = fetched.manifest
     recorded = manifest.table_digests
     if replayed is not None:
@@ -86,14 +97,14 @@ def prove_sql(config, fetched, target, counts, work, result, through_django=Fals
         # the digest scan counted the business tables' rows already
         known = {table_key("public", t): d["rows"] for t, d in digests.items() if d["rows"] is not None}
     actual_counts, extra = row_counts(target, counts, known=known)
-    result["tables"] = compare_tables(counts, actual_counts)
-    result["extra_tables"] = extra
+    proof.tables = compare_tables(counts, actual_counts)
+    proof.extra_tables = extra
     differ = schema_differences(fetched, target, sequences=False)
-    result["schema"] = {"match": not differ, "differences": differ}
-    ok = not differ and all(v["match"] for v in result["tables"].values())
+    proof.schema = {"match": not differ, "differences": differ}
+    ok = not differ and all(v["match"] for v in proof.tables.values())
     if recorded:
         actual = {app: {t: digests[t] for t in tables} for app, tables in recorded.items()}
-        result["apps"] = {
+        proof.apps = {
             app: {
                 "match": actual[app] == recorded[app],
                 "expected": sql_fingerprint({app: recorded[app]}),
@@ -101,23 +112,23 @@ def prove_sql(config, fetched, target, counts, work, result, through_django=Fals
             }
             for app in sorted(recorded)
         }
-        result["fingerprint"] = {
+        proof.fingerprint = {
             "method": "table digests",
             "expected": manifest.sql_fingerprint,
             "actual": sql_fingerprint(actual),
             "before_commit": replayed is not None,  # taken in the replay's transaction, else scanned after it
         }
-        ok = ok and all(v["match"] for v in result["apps"].values())
+        ok = ok and all(v["match"] for v in proof.apps.values())
         if not through_django:
             return ok
     expected = manifest.expected_fixtures()
-    fixtures = business_digests(config, target, list(expected), work, manifest.fixture_format)
+    fixtures = business_digests(job.config, target, list(expected), job.work, manifest.fixture_format)
     django_apps = compare_apps(expected, fixtures)
     if recorded:
-        result["django"] = {"apps": django_apps, "fingerprint": business_fingerprint(list(expected), fixtures)}
+        proof.django = {"apps": django_apps, "fingerprint": business_fingerprint(list(expected), fixtures)}
     else:
-        result["apps"] = django_apps
-        result["fingerprint"] = {
+        proof.apps = django_apps
+        proof.fingerprint = {
             "method": "fixtures",
             "expected": manifest.fingerprint,
             "actual": business_fingerprint(list(expected), fixtures),
@@ -135,19 +146,24 @@ def schema_differences(fetched, target, sequences=True):
     return schema.differences(recorded, schema.of_database(target)) if recorded else []
 
 
-def matches_already(config, fetched, target, work, result):
-    """Cheap first (the schema and the business tables' digests, when recorded), then the SQL's row counts, then the
-    whole proof. The same rows with an index, a constraint or a large object missing is not the same database."""
+def matches_already(job):
+    """Whether job.target already holds job.fetched: cheap first (the schema and the business tables' digests, when
+    recorded), then the SQL's row counts, then the whole proof. The same rows with an index, a constraint or a large
+    object missing is not the same database. Returns the Proof when it got as far as the proof (ok: it matches; what
+    it found is the check mode's diff), else None."""
+    fetched, target = job.fetched, job.target
     if not is_migrated(target)[0] or schema_differences(fetched, target):
-        return False
+        return None
     recorded = fetched.manifest.table_digests
     if recorded and digests_of(target, fetched.manifest) != {t: d for ts in recorded.values() for t, d in ts.items()}:
-        return False
+        return None
     counts = sql_counts(fetched)
     actual_counts, _extra = row_counts(target, counts)
     if actual_counts != counts:
-        return False
+        return None
+    proof = Proof()
     try:
-        return prove_sql(config, fetched, target, counts, work, result)
+        proof.ok = _prove(job, counts, proof, False, None)
     except BackupError:
-        return False
+        proof.ok = False
+    return proof

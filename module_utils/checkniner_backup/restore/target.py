@@ -1,7 +1,7 @@
 """The restore's target database: which one, and whether it is the live one (which needs confirmation)."""
 
 from .. import pg
-from ..backup.save import save_safety_archive
+from ..archive_writer import save_safety_archive
 from ..database_url import Database
 from ..errors import BackupError, ConfigError
 from ..pg_admin import connect_if_exists, is_superuser
@@ -88,12 +88,12 @@ def superuser_warning(target):
 
 
 def save_safety(config, result):
-    """Before the live database is overwritten: its current state as `<stamp>-pre-restore.tar.gz` (result's
-    safety_archive, and a warning when only its SQL could be saved)."""
+    """Before the live database is overwritten: its current state as `<stamp>-pre-restore.tar.gz` (the
+    RestoreResult's safety_archive, and a warning when only its SQL could be saved)."""
     saved = save_safety_archive(config)
-    result["safety_archive"] = saved.name
+    result.safety_archive = saved.name
     if saved.sql_only:
-        result["warnings"].append(
+        result.warnings.append(
             f"the application's Django could not read the live database ({saved.sql_only}): the safety archive "
             f"{saved.name} holds its SQL only (restore it with the SQL mode)"
         )

@@ -1,6 +1,8 @@
 """checkniner_archive_info: the local directory (real files), S3 (faked listing), what each side needs, and engine
 errors in one line. Read-only: never changed, the same in check mode."""
 
+from types import SimpleNamespace
+
 import pytest
 from support.ansible_module import (  # first: it puts module_utils under ansible.module_utils
     ENGINE_ERRORS,
@@ -42,8 +44,11 @@ def test_archive_info_missing_directory_has_no_archives(tmp_path):
 
 
 def test_archive_info_remote(monkeypatch, tmp_path):
-    monkeypatch.setattr(api, "remote_archives", lambda cfg: [{"name": "b.tar.gz", "latest": True}])
-    monkeypatch.setattr(api, "remote_pointers", lambda cfg: {"s3": {"name": "b.tar.gz", "sha256": "x"}})
+    row = SimpleNamespace(as_dict=lambda: {"name": "b.tar.gz", "latest": True})  # the module returns as_dict()
+    monkeypatch.setattr(api, "remote_archives", lambda cfg: [row])
+    monkeypatch.setattr(
+        api, "remote_pointers", lambda cfg: api.RemotePointers({"s3": {"name": "b.tar.gz", "sha256": "x"}})
+    )
     result, code, _ = run_module("checkniner_archive_info", {"local": False, "remote": True, "s3_bucket": "b"})
     assert code == 0, result
     assert result["remote_latest"] == {"s3": "b.tar.gz"}

@@ -128,14 +128,9 @@ def test_busy_is_unchanged(bdir, monkeypatch):
     monkeypatch.setattr(
         api,
         "prune",
-        lambda cfg, dry_run=False, policy=None: {
-            "ok": True,
-            "busy": True,
-            "dry_run": dry_run,
-            "policy": policy.as_dict(),
-            "locations": [],
-            "deleted": 0,
-        },
+        lambda cfg, dry_run=False, policy=None: api.PruneResult(
+            ok=True, busy=True, dry_run=dry_run, policy=policy.as_dict(), locations=[], deleted=0
+        ),
     )
     result, code, _ = run_module("checkniner_prune", args_for(bdir))
     assert code == 0 and result["changed"] is False and result["busy"] is True
@@ -149,7 +144,7 @@ def test_a_failed_destination_fails_the_task_but_reports_what_was_deleted(bdir, 
         local.update(delete=NAMES[:2], deleted=2, dry_run=False, error=None)
         s3 = {"location": "s3", "where": "s3://b/db/ at AWS", "archives": 0, "kept": 0, "keep": {}, "delete": []}
         s3.update(deleted=0, dry_run=False, error="S3 unreachable while listing archives (s3://b/db/ at AWS): boom")
-        return {"ok": False, "busy": False, "dry_run": False, "policy": {}, "locations": [local, s3], "deleted": 2}
+        return api.PruneResult(ok=False, dry_run=False, policy={}, locations=[local, s3], deleted=2)
 
     seen = {}
     monkeypatch.setattr(api, "prune", fake)

@@ -42,12 +42,20 @@ def restore_result(**overrides):
     return result
 
 
+def engine_result(cls, doc):
+    """The engine's typed result for `doc`: returned when its proof holds, else raised inside ProofFailed."""
+    result = cls(**doc)
+    if not result.ok:
+        raise api.ProofFailed(result)
+    return result
+
+
 def fake_restore(monkeypatch, seen, result):
     def fake(config, request):
         seen.update(cfg=config, request=request)
         if isinstance(result, Exception):
             raise result
-        return result
+        return engine_result(api.RestoreResult, result)
 
     monkeypatch.setattr(api, "restore", fake)
 
@@ -189,14 +197,17 @@ def test_restore_bad_options_are_refused_before_the_configuration_is_read(monkey
 def test_verify_ok_is_unchanged(monkeypatch, seen, base_args):
     def verify(cfg, request):
         seen["request"] = request
-        return {
-            "ok": True,
-            "archive": "a.tar.gz",
-            "scratch_database": "cnb_verify_x",
-            "dropped": True,
-            "warnings": [],
-            "message": "a.tar.gz restores",
-        }
+        return engine_result(
+            api.DrillResult,
+            {
+                "ok": True,
+                "archive": "a.tar.gz",
+                "scratch_database": "cnb_verify_x",
+                "dropped": True,
+                "warnings": [],
+                "message": "a.tar.gz restores",
+            },
+        )
 
     monkeypatch.setattr(api, "verify", verify)
     result, code, _ = run_module("checkniner_restore", dict(base_args, state="verified", archive="a.tar.gz"))
@@ -213,11 +224,14 @@ def test_verify_failed_drill_fails(monkeypatch, base_args):
     monkeypatch.setattr(
         api,
         "verify",
-        lambda cfg, request: {
-            "ok": False,
-            "warnings": [],
-            "message": "a.tar.gz FAILED the drill: auth differs",
-        },
+        lambda cfg, request: engine_result(
+            api.DrillResult,
+            {
+                "ok": False,
+                "warnings": [],
+                "message": "a.tar.gz FAILED the drill: auth differs",
+            },
+        ),
     )
     result, code, _ = run_module("checkniner_restore", dict(base_args, state="verified"))
     assert code == 1

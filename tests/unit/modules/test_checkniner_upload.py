@@ -22,7 +22,7 @@ from ansible.module_utils.checkniner_backup import api, lock, stores
 def fake_upload(monkeypatch, seen, outcome):
     def upload(cfg, name=None, dry_run=False):
         seen.update(cfg=cfg, name=name, dry_run=dry_run)
-        return outcome
+        return api.UploadResult(**outcome)
 
     monkeypatch.setattr(api, "upload", upload)
 

@@ -22,6 +22,7 @@ def test_every_copys_warnings_reach_the_result_once(monkeypatch, tmp_path):
 
     from checkniner_backup import config as config_mod
     from checkniner_backup.restore.request import VerifyRequest
+    from checkniner_backup.restore.result import DrillResult
 
     manage_py = tmp_path / "manage.py"
     manage_py.write_text("")
@@ -38,7 +39,7 @@ def test_every_copys_warnings_reach_the_result_once(monkeypatch, tmp_path):
     monkeypatch.setattr(drill, "_locations", lambda config, request: ["local", "s3"])
     monkeypatch.setattr(drill, "fetch", lambda config, ref, work, extract, location: copies[location])
     drilled = {"ok": True, "message": "ok", "archive": "a.tar.gz", "warnings": ["superuser", "a.tar.gz is not signed"]}
-    monkeypatch.setattr(drill, "_drill", lambda config, fetched, work, timings: dict(drilled))
-    result = drill._verify(cfg, VerifyRequest(workdir=str(tmp_path)))
+    monkeypatch.setattr(drill, "_drill", lambda config, fetched, work, timings: DrillResult(**drilled))
+    result = drill._verify(cfg, VerifyRequest(workdir=str(tmp_path))).as_dict()
     assert result["ok"] and [row["proven_with"] for row in result["locations"]] == [None, "local"]
     assert result["warnings"] == ["superuser", "a.tar.gz is not signed", "latest.json names a future archive"]
