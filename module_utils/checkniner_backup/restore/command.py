@@ -62,7 +62,7 @@ def restore(config, request):
     timings = {}
     with signals_raise(), workdir(request.workdir) as work:
         with phase(timings, "fetch"):
-            fetched = fetch(config, request.archive, work, extract=request.mode != "sql")
+            fetched = fetch(config, request.archive, work, extract=request.mode != "sql", before=request.before())
         manifest = fetched.manifest
         if live and manifest.database != target.name:
             raise BackupError(

@@ -1,7 +1,8 @@
 """The restore drill (`checkniner-backup verify`): for each location (the local directory and every S3 destination,
-or those --from names), restore its newest archive into a scratch database on the configured server, prove it, check
-the application sees no missing migration, and drop the scratch database whatever happens. It fails when any copy
-fails: the off-site copy, the one that matters when the host is gone, is proven too, not only the local one."""
+or those --from names), restore its newest archive (or its newest at --at TIME) into a scratch database on the
+configured server, prove it, check the application sees no missing migration, and drop the scratch database whatever
+happens. It fails when any copy fails: the off-site copy, the one that matters when the host is gone, is proven too,
+not only the local one."""
 
 import datetime as dt
 import os
@@ -10,14 +11,12 @@ import time
 
 from .. import health
 from ..errors import BackupError, ConfigError, Interrupted
-from ..latest import local_latest
-from ..local import BackupDir
+from ..latest import resolve
 from ..pg_admin import connect_maintenance, create_database, drop_database
 from ..units import utcnow
-from .fetch import fetch
+from .fetch import fetch_found
 from .prove import migrate_check, prove_sql
 from .replay import replay_sql
-from .request import names_a_path
 from .runtime import phase, signals_held, signals_raise, workdir
 from .target import superuser_warning
 
@@ -76,28 +75,6 @@ def verify(config, request):
     return result
 
 
-def _locations(config, request):
-    """What to drill, in order: "local" (the backup directory, when it holds an archive or was asked for by name),
-    then each S3 destination by name; [None] for an archive given as a path (the file itself)."""
-    if names_a_path((request.archive or "latest").strip()):
-        return [None]
-    found = []
-    if request.source == "local" or (request.source == "all" and local_latest(_bdir(config))):
-        found.append("local")
-    if request.source in ("all", "s3"):
-        found += [d.name for d in config.destinations]
-    if not found:
-        need = (
-            "S3_BUCKET_NAME" if request.source == "s3" else "CHECKNINER_BACKUP_DIR (with an archive) or S3_BUCKET_NAME"
-        )
-        raise ConfigError(f"nothing to drill from {request.source}: set {need}")
-    return found
-
-
-def _bdir(config):
-    return BackupDir(config.backup_dir, create=False) if config.backup_dir else None
-
-
 def _verify(config, request):
     """The restore drill of every location request.source names: the newest archive (or request.archive) of the local
     directory and of each S3 destination, downloaded through its pointer, restored into a scratch database on the
@@ -118,21 +95,24 @@ def _verify(config, request):
     if config.database is None:
         raise ConfigError("DATABASE_URL is not set: verify restores into a scratch database on that server")
     config.django.require()
-    locations = _locations(config, request)
+    # which archive each location proves; a location that has none (or cannot be reached) fails alone
+    locations = resolve(config, request.archive, request.source, request.before())
     where = {d.name: d.describe() for d in config.destinations}
     where["local"] = config.backup_dir
     result, rows, proven, extra_warnings = None, [], {}, []
     with signals_raise():
-        for location in locations:
-            row = {"location": location or "path", "where": where.get(location, request.archive), "archive": None}
+        for found in locations:
+            row = {"location": found.source, "where": where.get(found.source, request.archive), "archive": None}
             row.update(sha256=None, ok=False, message="", proven_with=None)
             rows.append(row)
             try:
+                if found.error is not None:
+                    raise found.error
                 with workdir(request.workdir) as work:
                     timings = {}
                     # fetch checks the signature: an archive the trusted keys refuse never gets a scratch database
                     with phase(timings, "fetch"):
-                        fetched = fetch(config, request.archive, work, extract=False, location=location)
+                        fetched = fetch_found(config, found, work, extract=False)
                     row.update(archive=fetched.name, sha256=fetched.sha256)
                     same = proven.get((fetched.name, fetched.sha256))
                     extra_warnings += fetched.warnings  # a copy proven by equality still says what fetch noticed
