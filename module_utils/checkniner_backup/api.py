@@ -7,6 +7,7 @@ else of the engine, so every behaviour is written once, behind these names.
     verify(config, VerifyRequest) -> dict              the restore drill (restore/drill.py)
     prune(config, dry_run, policy) -> dict             tiered retention (retention.py)
     local_archives / remote_archives / status          read-only views (listing.py)
+    parse_at(TIME) / archives_at(rows, before)         `--at`: a time, and the archive of each location at it
     keygen(path, comment=None) -> dict                 a signing key pair: path (0600) and path.pub (signing.py)
     preflight(config) -> Preflight                     the server answers and pg_dump can dump it (pg.py), read-only
     show_progress(stream)                              one progress line on a terminal (progress.py)
@@ -20,7 +21,7 @@ from .backup.command import run
 from .backup.result import RunResult
 from .backup.upload import ensure_uploaded as upload
 from .errors import BackupError, Busy, ConfigError, IntegrityError, Interrupted, StoreError
-from .latest import local_latest
+from .latest import archives_at, local_latest, parse_at
 from .listing import local_archives, remote_archives, remote_pointers, status
 from .local import BackupDir
 from .restore.command import restore
@@ -64,12 +65,14 @@ __all__ = [
     "Spelling",
     "StoreError",
     "VerifyRequest",
+    "archives_at",
     "argv_password_warning",
     "human_size",
     "keygen",
     "load_config",
     "local_archives",
     "local_latest",
+    "parse_at",
     "preflight",
     "prune",
     "prune_summary",

@@ -298,7 +298,7 @@ def _in(config, bdir, ref, location, now, before):
     return Found(name, location, destination=store.dest, sha256=sha, warnings=warnings)
 
 
-def at(rows, before, now=None):
+def archives_at(rows, before, now=None):
     """Of listing rows (oldest first per location: `list`), the one archive of each location that `--at` takes:
     the newest saved at or before `before`. Raises BackupError naming the oldest when no location has one."""
     now = now or utcnow()
