@@ -76,11 +76,11 @@ def verify(config, request):
 
 
 def _verify(config, request):
-    """The restore drill of every location request.source names: the newest archive (or request.archive) of the local
-    directory and of each S3 destination, downloaded through its pointer, restored into a scratch database on the
-    configured server, proven (business fingerprint, every table's row count, no missing migration), the scratch
-    database dropped whatever happens (signals included). A copy whose bytes equal one already proven (same name and
-    sha256) is proven by that equality, without a second restore.
+    """The restore drill of every location request.source names: the newest archive (or request.archive, or the
+    newest at request.at: latest.resolve) of the local directory and of each S3 destination, downloaded through its
+    pointer, restored into a scratch database on the configured server, proven (business fingerprint, every table's
+    row count, no missing migration), the scratch database dropped whatever happens (signals included). A copy whose
+    bytes equal one already proven (same name and sha256) is proven by that equality, without a second restore.
 
     Returns the first restored location's result at the top level, as the drill returned before it had locations:
     ok (every location passed), archive, source, signed_by, scratch_database, dropped, fingerprint {expected,
