@@ -9,6 +9,8 @@ description:
     destination.
   - Resolves C(latest), locally as the newest regular archive (the one C(latest.tar.gz) points at), in S3 from the
     C(latest.json) pointer (one request, however many archives exist).
+  - With O(at), shows which archive a restore at that time takes, the newest saved at or before it in each location,
+    as C(checkniner-backup list --at).
   - Read-only, never changes anything; the database is not contacted.
 version_added: "0.1.0"
 author:
@@ -35,6 +37,12 @@ options:
       - List the archives in S3 as well (needs O(s3_bucket) or C(S3_BUCKET_NAME)).
     type: bool
     default: false
+  at:
+    description:
+      - List only the archive each location would restore at this time, the newest saved at or before it (the
+        same forms as the checkniner_restore module's C(at), an ISO 8601 time like C(2026-11-30T14:00:00Z) or a time
+        ago like C(-2h)). A time before the oldest archive fails with one line naming it.
+    type: str
 seealso:
   - module: checkniner_snapshot
   - module: checkniner_restore
@@ -51,6 +59,11 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ backups.remote_latest.s3 }}"
 
+- name: Which archive holds the database as it was two hours ago?
+  checkniner_archive_info:
+    remote: true
+    at: -2h
+
 - name: Only S3, from a host without a local archive directory
   checkniner_archive_info:
     local: false
@@ -60,7 +73,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 archives:
-  description: Local archives, oldest first.
+  description: Local archives, oldest first (with O(at), only the one a restore at that time takes).
   returned: when O(local=true)
   type: list
   elements: dict
@@ -102,7 +115,7 @@ backup_dir:
   returned: when O(local=true)
   type: str
 remote_archives:
-  description: Archives in S3, oldest first per destination.
+  description: Archives in S3, oldest first per destination (with O(at), the one of each a restore at that time takes).
   returned: when O(remote=true)
   type: list
   elements: dict
@@ -158,12 +171,18 @@ def do_list(module, cfg):
             remote_pointers=pointers,
             remote_latest={dest: (doc or {}).get("name") for dest, doc in pointers.items()},
         )
+    if module.params["at"]:  # only the archive a restore at that time takes, one per location
+        chosen = api.archives_at(result.get("archives", []) + result.get("remote_archives", []),
+                                 api.parse_at(module.params["at"], "at"))  # fmt: skip
+        for key in ("archives", "remote_archives"):
+            if key in result:
+                result[key] = [row for row in result[key] if row in chosen]
     module.exit_json(changed=False, **result)
 
 
 def main():
     run_module(
-        dict(local=dict(type="bool", default=True), remote=dict(type="bool", default=False)),
+        dict(local=dict(type="bool", default=True), remote=dict(type="bool", default=False), at=dict(type="str")),
         do_list,
         require_database=False,
         validate=check_options,

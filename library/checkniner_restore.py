@@ -50,8 +50,19 @@ options:
     description:
       - V(latest) (the newest archive, local or in S3), an archive name (C(YYYY-MM-DDTHHMMSSZ.tar.gz)), or a path on
         the managed host.
+      - Not with O(at) (leave it V(latest)).
     type: str
     default: latest
+  at:
+    description:
+      - Restore (or, with O(state=verified), drill) the newest archive saved at or before this time instead of the
+        newest, the database's state at that time (archives are saved only on change). Locally and in every S3
+        destination, by the time in the archive's name (its creation time, UTC); a destination is listed for it
+        (paginated), its C(latest.json) names only the newest.
+      - An ISO 8601 time (C(2026-11-30T14:00:00Z); C(2026-11-30 14:00) and a date C(2026-11-30), its midnight, are
+        UTC) or a time ago (C(-2h), C(-30m), C(-1d), C(-1w)). A time in the future takes the newest.
+      - A time before the oldest archive fails the task with one line naming the oldest archive and its time.
+    type: str
   mode:
     description:
       - V(sql) restores the whole database exactly from the SQL; V(fixtures) loads the Django fixtures.
@@ -116,6 +127,11 @@ EXAMPLES = r"""
     archive: latest
     confirm: true
   register: restored
+
+- name: Restore the database as it was at 14:00 UTC yesterday evening's incident onto a staging copy
+  checkniner_restore:
+    at: "2026-11-30T14:00:00Z"
+    target_database_url: "{{ vault_staging_database_url }}"
 
 - name: Restore one host's archive onto another database (a staging copy)
   checkniner_restore:
@@ -294,6 +310,7 @@ def restore_request(module):
         check=module.check_mode,
         lock_timeout=params["lock_timeout"],
         terminate_sessions=params["terminate_sessions"],
+        at=params["at"],
         spelling=api.MODULE,
     )
 
@@ -324,7 +341,8 @@ def do_verified(module, cfg):
             changed=False, skipped=True, msg="check mode: the restore drill creates a scratch database, not run"
         )
     params = module.params
-    request = api.VerifyRequest(archive=params["archive"], source=params["source"] or "all", spelling=api.MODULE)
+    source = params["source"] or "all"
+    request = api.VerifyRequest(archive=params["archive"], source=source, at=params["at"], spelling=api.MODULE)
     try:
         result = api.verify(cfg, request)
     except api.ProofFailed as exc:  # the drill ran and a copy failed: every location in the failed task
@@ -337,6 +355,7 @@ def main():
         dict(
             state=dict(type="str", choices=["restored", "verified"], default="restored"),
             archive=dict(type="str", default="latest"),
+            at=dict(type="str"),
             mode=dict(type="str", choices=["sql", "fixtures"], default="sql"),
             apps=dict(type="list", elements="str"),
             target_database_url=dict(type="str", no_log=True),

@@ -9,6 +9,7 @@ else of the engine, so every behaviour is written once, behind these names.
     prune(config, dry_run, policy) -> PruneResult      tiered retention (retention.py)
     local_archives / remote_archives / remote_pointers / status    read-only views (listing.py)
     keygen(path, comment=None) -> KeyPair              a signing key pair: path (0600) and path.pub (signing.py)
+    parse_at(TIME) / archives_at(rows, before)         `--at`: a time, and the archive of each location at it
     preflight(config) -> Preflight                     the server answers and pg_dump can dump it (pg.py), read-only
     show_progress(stream)                              one progress line on a terminal (progress.py)
 
@@ -27,7 +28,7 @@ from .backup.result import RunResult
 from .backup.upload import UploadResult, ensure_uploaded
 from .config import Config
 from .errors import BackupError, Busy, ConfigError, IntegrityError, Interrupted, ProofFailed, StoreError
-from .latest import local_latest
+from .latest import archives_at, local_latest, parse_at
 from .listing import (
     LocalArchive,
     RemoteArchive,
@@ -111,6 +112,7 @@ __all__ = [
     "StoreError",
     "UploadResult",
     "VerifyRequest",
+    "archives_at",
     "argv_password_warning",
     "human_size",
     "keygen",
@@ -119,6 +121,7 @@ __all__ = [
     "local_latest",
     "options",
     "parse_policy",
+    "parse_at",
     "preflight",
     "prune",
     "prune_summary",

@@ -53,6 +53,8 @@ def cmd_run(args, cfg):
 
 def cmd_list(args, cfg):
     rows = [row.as_dict() for row in (api.remote_archives(cfg) if args.remote else api.local_archives(cfg))]
+    if args.at:  # only the archive restore --at would take, one per location
+        rows = api.archives_at(rows, api.parse_at(args.at))
     if args.json:
         emit_json({"archives": rows})
         return 0
@@ -104,6 +106,7 @@ def cmd_restore(args, cfg):
         check=args.check,
         lock_timeout=args.lock_timeout,
         terminate_sessions=args.terminate_sessions,
+        at=args.at,
         spelling=api.CLI,
     )
     try:
@@ -120,7 +123,7 @@ def cmd_restore(args, cfg):
 
 def cmd_verify(args, cfg):
     try:
-        result = api.verify(cfg, api.VerifyRequest(archive=args.archive, source=args.source, spelling=api.CLI))
+        result = api.verify(cfg, api.VerifyRequest(archive=args.archive, source=args.source, at=args.at, spelling=api.CLI))
     except api.ProofFailed as exc:  # the drill ran and a copy failed: reported in full, like a success
         result = exc.result
     return report("verify", args, result)
@@ -162,6 +165,12 @@ def cmd_keygen(args, _cfg):
     return 0
 
 
+AT_HELP = (
+    "the newest archive saved at or before TIME (the database's state then): ISO 8601 (2026-11-30T14:00:00Z, "
+    "2026-11-30 14:00 in UTC, 2026-11-30) or a time ago (-2h, -30m, -1d, -1w); not with --archive NAME|PATH"
+)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="checkniner-backup",
@@ -176,6 +185,7 @@ def build_parser():
     # restore and verify name their archive the same way
     which = argparse.ArgumentParser(add_help=False)
     which.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
+    which.add_argument("--at", metavar="TIME", help=AT_HELP)
 
     p = sub.add_parser(
         "run", parents=[as_json], help="one iteration: snapshot, save if the business data changed, upload"
@@ -184,6 +194,7 @@ def build_parser():
 
     p = sub.add_parser("list", parents=[as_json], help="list archives (local, or --remote in S3)")
     p.add_argument("--remote", action="store_true", help="list the archives in S3 instead of the local directory")
+    p.add_argument("--at", metavar="TIME", help="show only the archive restore --at TIME takes, one per location")
     p.set_defaults(func=cmd_list, needs_db=False)
 
     p = sub.add_parser("status", parents=[as_json], help="what the last runs did, what waits for upload")
@@ -263,9 +274,19 @@ def build_parser():
     return parser
 
 
+def _glued(argv):
+    """`--at -2h`: argparse takes a value starting with "-" for an option; glued (--at=-2h), it is the value."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--at" and argv[i + 1].startswith("-") and argv[i + 1][1:2].isdigit():
+            argv[i : i + 2] = [f"--at={argv[i + 1]}"]
+            break
+    return argv
+
+
 def main(argv=None, env=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glued(argv))
     command = args.command
     try:
         cfg = None

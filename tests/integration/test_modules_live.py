@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -10,8 +11,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from support.django_project import manage
-from support.pg import APP_PASSWORD
+from support.django_project import BUSINESS_TABLES, manage
+from support.pg import APP_PASSWORD, table_digests
+
+from checkniner_backup import archive
+from checkniner_backup.latest import iso
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -289,3 +293,35 @@ def test_restore_drill(play, options):
     assert drill["ok"] is True and drill["dropped"] is True
     skipped = play.run("checkniner_restore", dict(options, state="verified"), check=True)
     assert skipped.get("skipped") is True
+
+
+def test_restore_at_takes_the_archive_of_that_time_locally_and_from_s3(play, options, pg, app_db, target_db):
+    """Three archives of three states: `at` takes the newest saved at or before it, here and in S3, through
+    checkniner_archive_info and checkniner_restore; a time before the oldest fails in one line."""
+    saved, states = [], []
+    for i in range(3):
+        if i:
+            manage(["mutate_business"], app_db.url)
+        saved.append(play.run("checkniner_snapshot", options)["name"])
+        states.append(table_digests(pg, app_db.name, BUSINESS_TABLES))
+    assert len(set(saved)) == 3 and states[0] != states[1] != states[2]
+    before_third = iso(archive.time_of(saved[2]) - dt.timedelta(seconds=1))
+
+    info = play.run("checkniner_archive_info", dict(options, remote=True, at=before_third))
+    assert [a["name"] for a in info["archives"]] == [saved[1]], info
+    assert [(a["name"], a["location"]) for a in info["remote_archives"]] == [(saved[1], "s3")]
+
+    restore_opts = dict(options, target_database_url=pg.app_url(target_db), at=before_third)
+    restored = play.run("checkniner_restore", restore_opts)
+    assert restored.get("failed") is not True, restored["msg"]
+    assert restored["archive"] == saved[1] and restored["source"] == "local"
+    assert table_digests(pg, target_db, BUSINESS_TABLES) == states[1]
+
+    from_s3 = {k: v for k, v in restore_opts.items() if k != "backup_dir"}  # the host is gone: only S3
+    would = play.run("checkniner_restore", dict(from_s3, at=iso(archive.time_of(saved[0]))), check=True)
+    assert would.get("failed") is not True, would["msg"]
+    assert would["archive"] == saved[0] and would["source"] == "s3" and would["changed"] is True
+
+    refused = play.run("checkniner_restore", dict(from_s3, at="2000-01-01"))
+    assert refused["failed"] is True and "\n" not in refused["msg"]
+    assert refused["msg"].startswith(f"no archive saved at or before 2000-01-01T00:00:00Z: the oldest is {saved[0]}")

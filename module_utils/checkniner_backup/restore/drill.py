@@ -1,7 +1,8 @@
 """The restore drill (`checkniner-backup verify`): for each location (the local directory and every S3 destination,
-or those --from names), restore its newest archive into a scratch database on the configured server, prove it, check
-the application sees no missing migration, and drop the scratch database whatever happens. It fails when any copy
-fails: the off-site copy, the one that matters when the host is gone, is proven too, not only the local one."""
+or those --from names), restore its newest archive (or its newest at --at TIME) into a scratch database on the
+configured server, prove it, check the application sees no missing migration, and drop the scratch database whatever
+happens. It fails when any copy fails: the off-site copy, the one that matters when the host is gone, is proven too,
+not only the local one."""
 
 import datetime as dt
 import os
@@ -10,15 +11,13 @@ import time
 
 from .. import health
 from ..errors import BackupError, ConfigError, Interrupted, ProofFailed
-from ..latest import local_latest
-from ..local import BackupDir
+from ..latest import resolve
 from ..pg_admin import connect_maintenance, create_database, drop_database
 from ..units import utcnow
-from .fetch import fetch
+from .fetch import fetch_found
 from .job import Proving
 from .prove import migrate_check, prove_sql
 from .replay import replay_sql
-from .request import names_a_path
 from .result import DrillLocation, DrillResult
 from .runtime import phase, signals_held, signals_raise, workdir
 from .target import superuser_warning
@@ -85,39 +84,12 @@ def verify(config, request) -> DrillResult:
     return result
 
 
-def _locations(config, request):
-    """What to drill, in order: "local" (the backup directory, when it holds an archive or was asked for by name),
-    then each destination by name (or the one request.source names); [None] for an archive given as a path."""
-    if names_a_path((request.archive or "latest").strip()):
-        return [None]
-    found = []
-    if request.source == "local" or (request.source == "all" and local_latest(_bdir(config))):
-        found.append("local")
-    names = [d.name for d in config.destinations]
-    if request.source in ("all", "s3"):
-        found += names
-    elif request.source != "local":
-        if request.source not in names:
-            raise ConfigError(f"no destination named {request.source!r} to drill from: configured: {names or 'none'}")
-        found.append(request.source)
-    if not found:
-        need = (
-            "S3_BUCKET_NAME" if request.source == "s3" else "CHECKNINER_BACKUP_DIR (with an archive) or S3_BUCKET_NAME"
-        )
-        raise ConfigError(f"nothing to drill from {request.source}: set {need}")
-    return found
-
-
-def _bdir(config):
-    return BackupDir(config.backup_dir, create=False) if config.backup_dir else None
-
-
 def _verify(config, request):
-    """The restore drill of every location request.source names: the newest archive (or request.archive) of the local
-    directory and of each S3 destination, downloaded through its pointer, restored into a scratch database on the
-    configured server, proven (business fingerprint, every table's row count, no missing migration), the scratch
-    database dropped whatever happens (signals included). A copy whose bytes equal one already proven (same name and
-    sha256) is proven by that equality, without a second restore.
+    """The restore drill of every location request.source names: the newest archive (or request.archive, or the
+    newest at request.at: latest.resolve) of the local directory and of each S3 destination, downloaded through its
+    pointer, restored into a scratch database on the configured server, proven (business fingerprint, every table's
+    row count, no missing migration), the scratch database dropped whatever happens (signals included). A copy whose
+    bytes equal one already proven (same name and sha256) is proven by that equality, without a second restore.
 
     Returns a DrillResult (result.py): the first restored location's drill at the top level, as the drill returned
     before it had locations, ok for every location and a message naming every location that failed; and one
@@ -129,20 +101,23 @@ def _verify(config, request):
     if config.database is None:
         raise ConfigError("DATABASE_URL is not set: verify restores into a scratch database on that server")
     config.django.require()
-    locations = _locations(config, request)
+    # which archive each location proves; a location that has none (or cannot be reached) fails alone
+    locations = resolve(config, request.archive, request.source, request.before())
     where = {d.name: d.describe() for d in config.destinations}
     where["local"] = config.backup_dir
     result, rows, proven, extra_warnings = None, [], {}, []
     with signals_raise():
-        for location in locations:
-            row = DrillLocation(location or "path", where.get(location, request.archive))
+        for found in locations:
+            row = DrillLocation(found.source, where.get(found.source, request.archive))
             rows.append(row)
             try:
+                if found.error is not None:
+                    raise found.error
                 with workdir(request.workdir) as work:
                     timings = {}
                     # fetch checks the signature: an archive the trusted keys refuse never gets a scratch database
                     with phase(timings, "fetch"):
-                        fetched = fetch(config, request.archive, work, extract=False, location=location)
+                        fetched = fetch_found(config, found, work, extract=False)
                     row.archive, row.sha256 = fetched.name, fetched.sha256
                     same = proven.get((fetched.name, fetched.sha256))
                     extra_warnings += fetched.warnings  # a copy proven by equality still says what fetch noticed

@@ -1,7 +1,7 @@
-"""Fetch: resolve the archive (a path, a local name, or S3), bring it into the private work directory, check it
-against its record, decrypt it, read its manifest and check its signature. Nothing here touches any database: an
-archive that is unsigned or signed by a key CHECKNINER_TRUSTED_KEYS does not list is refused here, before restore
-and verify create, drop or write anything."""
+"""Fetch: the archive latest.resolve names (a path, a local name, or S3), brought into the private work directory,
+checked against its record, decrypted, its manifest read and its signature checked. Nothing here touches any
+database: an archive that is unsigned or signed by a key CHECKNINER_TRUSTED_KEYS does not list is refused here,
+before restore and verify create, drop or write anything."""
 
 import os
 from dataclasses import dataclass, field
@@ -9,12 +9,9 @@ from typing import List, Optional
 
 from .. import archive as archive_mod
 from .. import child_env, crypto, latest, signing, stores
-from ..errors import BackupError, ConfigError, IntegrityError, StoreError
+from ..errors import IntegrityError, StoreError
 from ..fingerprint import file_sha256
-from ..local import BackupDir
 from ..manifest import Manifest
-from ..state import State
-from .request import names_a_path
 
 
 @dataclass
@@ -55,86 +52,33 @@ def _download(store, name, expected_sha, workdir):
     return path, recorded
 
 
-def _locate(config, bdir, ref, workdir, warnings):
-    """(name, source, path, recorded sha256 or None) of `ref`: latest | NAME | PATH. What `latest` had to pass over
-    (a pointer naming the future) is appended to warnings."""
-    if names_a_path(ref):
-        if not os.path.isfile(ref):
-            raise ConfigError(
-                f"no archive {ref!r}: give latest, an archive name (YYYY-MM-DDTHHMMSSZ.tar.gz) or a path to one"
-            )
-        return os.path.basename(ref), "path", os.path.abspath(ref), None  # no record: every member is checked
-    if ref == "latest":
-        found = latest.find_latest(config, bdir)
-        warnings += found.warnings
-        if found.destination is not None:
-            path, recorded = _download(stores.open(found.destination), found.name, found.sha256, workdir)
-            return found.name, found.destination.name, path, recorded
-        name = found.name
-    elif bdir and os.path.isfile(bdir.join(ref)):
-        name = ref
-    else:
-        for dest in config.destinations:
-            store = stores.open(dest)
-            if store.head(ref) is not None:
-                path, recorded = _download(store, ref, None, workdir)
-                return ref, dest.name, path, recorded
-        where = bdir.path if bdir else "no CHECKNINER_BACKUP_DIR"
-        raise ConfigError(
-            f"no archive named {ref} in {where} or {latest.describe_remote(config)}: "
-            "`checkniner-backup list [--remote]` shows the names"
-        )
-    return _local(bdir, name)
-
-
-def _local(bdir, name):
-    """(name, source, path, recorded sha256 or None) of an archive in the backup directory: state.json's record."""
-    return name, "local", bdir.join(name), State.load(bdir).archive(name).get("sha256")
-
-
-def _locate_in(config, bdir, ref, location, workdir, warnings):
-    """(name, source, path, recorded sha256 or None) of `ref` (latest | NAME) in one location only, "local" or an S3
-    destination's name: the drill proves each copy, the S3 one downloaded through its pointer."""
-    if location == "local":
-        where = bdir.path if bdir else "no CHECKNINER_BACKUP_DIR"
-        name = latest.local_latest(bdir) if ref == "latest" else ref
-        if not name or bdir is None or not os.path.isfile(bdir.join(name)):
-            raise BackupError(f"no archive {'' if ref == 'latest' else f'named {ref} '}in {where}")
-        return _local(bdir, name)
-    store = stores.open(next(d for d in config.destinations if d.name == location))
-    name, sha = None, None
-    if ref == "latest":
-        name, sha, passed_over = latest.remote_latest(store)
-        warnings += passed_over
-    else:
-        name = ref
-    if not name:
-        raise BackupError(f"no archive in {store.describe()}: the off-site copy is missing")
-    path, recorded = _download(store, name, sha, workdir)
-    return name, location, path, recorded
-
-
-def fetch(config, ref, workdir, extract=True, location=None):
-    """Resolve `ref` (latest | NAME | PATH), download and check it, check its signature; extract and check every
-    member. Returns Fetched.
+def fetch(config, ref, workdir, extract=True, location=None, before=None):
+    """Resolve `ref` (latest | NAME | PATH; latest.resolve), download and check it, check its signature; extract and
+    check every member. Returns Fetched.
 
     extract False: only the manifest is read; the members are checked as they stream (replay.replay_sql).
-    location: look in that location only ("local" or an S3 destination's name); not for a PATH.
+    location: look in that location only ("local" or a destination's name); not for a PATH.
+    before: the newest archive saved at or before that time instead of the newest (with ref latest).
     """
-    # first: a malformed trusted-keys file is refused before anything is downloaded
-    trusted = signing.trusted_keys(config)
-    bdir = BackupDir(config.backup_dir, create=False) if config.backup_dir else None
-    warnings = []
-    ref = (ref or "latest").strip()
-    if location is None:
-        name, source, path, recorded = _locate(config, bdir, ref, workdir, warnings)
-    else:
-        name, source, path, recorded = _locate_in(config, bdir, ref, location, workdir, warnings)
+    # first: a malformed trusted-keys file is refused before anything is looked up or downloaded
+    signing.trusted_keys(config)
+    (found,) = latest.resolve(config, ref, location, before)
+    return fetch_found(config, found, workdir, extract)
+
+
+def fetch_found(config, found, workdir, extract=True):
+    """Bring in one archive latest.resolve answered (a latest.Found): download it when it is in a destination,
+    check it against its record, check its signature, extract and check every member (see fetch)."""
+    trusted = signing.trusted_keys(config)  # before anything is downloaded
+    name, source, path, recorded = found.name, found.source, found.path, found.sha256
+    if found.destination is not None:
+        path, recorded = _download(stores.open(found.destination), name, recorded, workdir)
+    warnings = list(found.warnings)
     sha = file_sha256(path)
     if recorded and sha != recorded:
         if source == "local":
             raise IntegrityError(f"{name} does not match the sha256 recorded when it was saved (damaged or tampered)")
-        where = next(d.describe() for d in config.destinations if d.name == source)
+        where = found.destination.describe()
         raise IntegrityError(f"{name} from {where} does not match its recorded sha256 (damaged or tampered upload)")
     if name.endswith(crypto.SUFFIX):
         path = crypto.decrypt(

@@ -4,13 +4,12 @@ A front door (the command line, an Ansible module) builds the request with its o
 that names an option names it the way that user types it.
 """
 
-import os
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ..archive import is_archive_name
 from ..config import parse_apps
 from ..errors import ConfigError
+from ..latest import parse_at
 
 MODES = ("sql", "fixtures")
 
@@ -29,6 +28,7 @@ class Spelling:
     lock_timeout: str = "--lock-timeout"
     terminate: str = "--terminate-sessions"
     source: str = "--from"
+    at: str = "--at"
 
 
 CLI = Spelling()
@@ -43,6 +43,7 @@ MODULE = Spelling(
     lock_timeout="lock_timeout",
     terminate="terminate_sessions=true (playbook: -e terminate_sessions=yes)",
     source="source",
+    at="at",
 )
 
 
@@ -53,7 +54,8 @@ class RestoreRequest:
     the live DATABASE_URL, which needs yes and first saves a safety archive). check: compute `changed`, no side
     effect. workdir: where the private temp directory goes (default: the system's). SQL mode over an existing
     database: lock_timeout, the seconds to wait for other sessions that hold its tables (then fail, naming them);
-    terminate_sessions, end the other sessions of the target first."""
+    terminate_sessions, end the other sessions of the target first. at: TIME (latest.parse_at), the newest archive
+    saved at or before it instead of the newest (archive stays latest)."""
 
     archive: str = "latest"
     mode: str = "sql"
@@ -64,6 +66,7 @@ class RestoreRequest:
     workdir: Optional[str] = None
     lock_timeout: float = 30.0
     terminate_sessions: bool = False
+    at: Optional[str] = None
     spelling: Spelling = field(default=CLI, compare=False)
 
     def validate(self):
@@ -75,10 +78,15 @@ class RestoreRequest:
             )
         if not self.lock_timeout or self.lock_timeout <= 0:
             raise ConfigError(f"{say.lock_timeout} must be a number of seconds above 0, e.g. 30")
+        _check_at(self.archive, self.at, say)
         selected = _parse_apps(self.apps, say.apps)
         if selected and self.mode == "sql":
             raise ConfigError(f"{say.apps} needs {say.fixtures}: SQL mode restores the whole database")
         return selected
+
+    def before(self):
+        """The time bound `at` gives (an aware UTC datetime), or None: the newest archive."""
+        return _before(self.at, self.spelling)
 
 
 SOURCES = ("all", "local", "s3")  # the drill's locations: verify --from, the module's source option
@@ -88,11 +96,13 @@ SOURCES = ("all", "local", "s3")  # the drill's locations: verify --from, the mo
 class VerifyRequest:
     """The restore drill of `archive` (latest | NAME | PATH) in a scratch database, from each location `source`
     names: all (default: the local directory and every destination), local, s3 (every destination), or one
-    destination's name (CHECKNINER_BACKUP_DESTINATIONS)."""
+    destination's name (CHECKNINER_BACKUP_DESTINATIONS).. at:
+    TIME, each location's newest archive saved at or before it."""
 
     archive: str = "latest"
     source: str = "all"
     workdir: Optional[str] = None
+    at: Optional[str] = None
     spelling: Spelling = field(default=CLI, compare=False)
 
     def validate(self):
@@ -101,11 +111,27 @@ class VerifyRequest:
             raise ConfigError(
                 f"unknown {self.spelling.source} {self.source!r}: use all, local, s3 or a destination's name"
             )
+        _check_at(self.archive, self.at, self.spelling)
+
+    def before(self):
+        """The time bound `at` gives (an aware UTC datetime), or None: the newest archive."""
+        return _before(self.at, self.spelling)
 
 
-def names_a_path(ref):
-    """An --archive that is a file's path, not latest or an archive's name (found in a location)."""
-    return ref != "latest" and (os.sep in ref or not is_archive_name(ref))
+def _check_at(archive, at, say):
+    """TIME parses, and names the archive alone: with a name or a path there would be two answers."""
+    if at in (None, ""):
+        return
+    if (archive or "latest").strip() != "latest":
+        raise ConfigError(
+            f"{say.at} and {say.archive} {archive} each name the archive: give one ({say.at} goes with the default "
+            f"{say.archive} latest)"
+        )
+    parse_at(at, say.at)
+
+
+def _before(at, say):
+    return None if at in (None, "") else parse_at(at, say.at)
 
 
 def _parse_apps(apps, what):

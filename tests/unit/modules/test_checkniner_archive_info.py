@@ -86,3 +86,16 @@ def test_archive_info_remote_engine_errors_fail_with_their_one_line(monkeypatch,
     monkeypatch.setattr(api, "remote_pointers", raiser(engine_error(kind)))
     result, code, _ = run_module("checkniner_archive_info", {"local": False, "remote": True, "s3_bucket": "b"})
     assert_engine_failure(result, code, kind)
+
+
+def test_archive_info_at_lists_the_archive_of_that_time(tmp_path):
+    names = ["2026-01-01T000000Z.tar.gz", "2026-01-02T000000Z.tar.gz", "2026-01-03T000000Z.tar.gz"]
+    make_archives(tmp_path / "backups", names, latest=names[-1])
+    args = {"backup_dir": str(tmp_path / "backups"), "at": "2026-01-02 12:00"}
+    result, code, _ = run_module("checkniner_archive_info", args)
+    assert code == 0, result
+    assert [a["name"] for a in result["archives"]] == [names[1]]
+    assert result["latest"] == names[-1]  # latest keeps its meaning
+    result, code, _ = run_module("checkniner_archive_info", dict(args, at="2025-12-31"))
+    assert code == 1
+    assert result["msg"].startswith(f"no archive saved at or before 2025-12-31T00:00:00Z: the oldest is {names[0]}")

@@ -258,3 +258,29 @@ def test_verify_engine_errors_fail_with_their_one_line(monkeypatch, base_args, t
     monkeypatch.setattr(api, "verify", raiser(engine_error(kind)))
     result, code, _ = run_module("checkniner_restore", dict(base_args, state="verified"))
     assert_engine_failure(result, code, kind)
+
+
+def test_at_reaches_the_restore_and_the_drill(monkeypatch, seen, base_args):
+    fake_restore(monkeypatch, seen, restore_result())
+    result, code, _ = run_module("checkniner_restore", dict(base_args, confirm=True, at="2026-11-30T14:00:00Z"))
+    assert code == 0, result
+    assert seen["request"].at == "2026-11-30T14:00:00Z" and seen["request"].archive == "latest"
+    assert seen["request"].before().isoformat() == "2026-11-30T14:00:00+00:00"
+    monkeypatch.setattr(api, "verify", lambda cfg, request: seen.update(verify=request) or restore_result())
+    run_module("checkniner_restore", dict(base_args, state="verified", at="-1d"))
+    assert seen["verify"].at == "-1d" and seen["verify"].spelling == api.MODULE
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"at": "-2h", "archive": "2026-11-30T140000Z.tar.gz"}, "at and archive 2026-11-30T140000Z.tar.gz each name"),
+        ({"at": "soon"}, "at must be an ISO 8601 time"),
+        ({"at": "soon", "state": "verified"}, "at must be an ISO 8601 time"),
+    ],
+)
+def test_at_is_refused_in_one_line_before_anything_runs(monkeypatch, seen, base_args, args, message):
+    fake_restore(monkeypatch, seen, restore_result())
+    result, code, _ = run_module("checkniner_restore", dict(base_args, **args))
+    assert code == 1 and result["msg"].startswith(message), result["msg"]
+    assert seen == {}

@@ -6,7 +6,7 @@ import pytest
 from checkniner_backup import config as config_mod
 from checkniner_backup.errors import ConfigError
 from checkniner_backup.restore.command import restore
-from checkniner_backup.restore.request import CLI, MODULE, RestoreRequest
+from checkniner_backup.restore.request import CLI, MODULE, RestoreRequest, VerifyRequest
 
 
 def _config(**env):
@@ -40,3 +40,28 @@ def test_messages_use_the_front_doors_vocabulary(spelling, apps_rule, confirm):
         RestoreRequest(apps="auth", spelling=spelling).validate()
     with pytest.raises(ConfigError, match=confirm):
         restore(_config(), RestoreRequest(spelling=spelling))
+
+
+@pytest.mark.parametrize("spelling, at, archive", [(CLI, "--at", "--archive"), (MODULE, "at", "archive")])
+def test_at_and_an_archive_name_are_two_answers_refused_in_one_line(spelling, at, archive):
+    for request in (RestoreRequest, VerifyRequest):
+        with pytest.raises(ConfigError) as caught:
+            request(archive="2026-11-30T140000Z.tar.gz", at="-2h", spelling=spelling).validate()
+        text = str(caught.value)
+        assert (
+            text.startswith(f"{at} and {archive} 2026-11-30T140000Z.tar.gz each name the archive") and "\n" not in text
+        )
+        request(archive="latest", at="-2h", spelling=spelling).validate()  # latest, the default, goes with a time
+
+
+@pytest.mark.parametrize("spelling, at", [(CLI, "--at"), (MODULE, "at")])
+def test_a_time_that_does_not_parse_is_refused_before_anything_runs(spelling, at):
+    with pytest.raises(ConfigError, match=f"^{at} must be an ISO 8601 time"):
+        RestoreRequest(at="last tuesday", spelling=spelling).validate()
+    with pytest.raises(ConfigError, match=f"^{at} must be an ISO 8601 time"):
+        VerifyRequest(at="2h", spelling=spelling).validate()  # a time ago starts with "-"
+
+
+def test_before_is_the_time_at_names():
+    assert RestoreRequest().before() is None and VerifyRequest(at="").before() is None
+    assert RestoreRequest(at="2026-11-30T14:00:00Z").before().isoformat() == "2026-11-30T14:00:00+00:00"
