@@ -121,7 +121,7 @@ class SqlStream:
         out = []
         if self._current is not None:
             if tail.rstrip(b"\r") != b"\\.":
-                self._refuse("COPY data without its end (\\.) at the end of the SQL", self._line + 1)
+                self._refuse("COPY data without its end (\\.) at the end of the SQL", self._line + bool(tail))
             self._current = None
             return [(END_COPY, None, self._line + 1)]
         if tail:
