@@ -2,6 +2,7 @@
 SqlStream (data, never code; its COPY row counts feed the checks), the row-count checks and the business tables'
 digests in that same transaction, then COMMIT."""
 
+import hashlib
 import json
 import re
 
@@ -87,11 +88,16 @@ def restore_digests(stderr_lines, methods):
 
 
 def authenticate(fetched):
-    """Every member of the archive decompressed and hashed against the signed manifest, before the first byte of the
-    SQL reaches the server (a tampered member then changes nothing, not even inside a transaction rolled back). A
-    first pass of its own: decompressing twice costs less than spooling the SQL to disk, and a store's own checksum
-    record is no proof (no shortcut from it)."""
-    archive_mod.extract_verified(fetched.path, None, None, manifest_sha256=fetched.manifest_sha256)
+    """The SQL member decompressed and hashed against the signed manifest before its first byte reaches the server
+    (a tampered member then changes nothing, not even inside a transaction rolled back); a store's own checksum
+    record is no proof (no shortcut from it). A first pass of its own, over the SQL member only (the replay's pass
+    checks every member again, the others included, before COMMIT): decompressing it twice costs less CPU than
+    spooling it to disk and reading it back, and keeps the disk flat."""
+    sha, name = hashlib.sha256(), fetched.sql_name
+    archive_mod.extract_verified(fetched.path, None, {name: sha.update}, upto={name},
+                                 manifest_sha256=fetched.manifest_sha256)  # fmt: skip
+    if sha.hexdigest() != fetched.manifest.doc["members"][name]["sha256"]:
+        raise IntegrityError(f"{fetched.name}: member {name} does not match its manifest checksum (tampered?)")
 
 
 def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI):
@@ -130,8 +136,9 @@ def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI
                 cur.execute("SET lock_timeout = 0")
             with Reader(fetched, stream) as reader:
                 stream_into(cur, reader, notices)
-            line = stream._line
-            cur.execute(checks_sql(stream.counts, fetched.manifest.digest_methods()))
+                line = stream._line
+                cur.execute(checks_sql(stream.counts, fetched.manifest.digest_methods()))
+                reader.wait_done()  # every member matched the manifest: only then may it commit
             cur.execute("SELECT txid_current()")
             if cur.fetchone()[0] != xid:
                 raise IntegrityError(

@@ -2,15 +2,14 @@
 (psycopg2), COPY data through the copy protocol. Nothing between the archive's bytes and the server interprets them:
 no psql (no backslash meta-command, no `:var`), and psycopg2 is given no parameters (it never touches a `%`).
 
-A reader thread decompresses the member (archive.extract_verified) and hashes it again while the server works (the
-replay authenticated the whole archive before, in a first pass: this second hash holds a file replaced in between
-to the manifest too, and the transaction is then never committed); blocks cross a bounded queue, so memory stays
-flat. After every statement the server's own word is checked before the next one is sent: the restore's transaction
-is still open, standard_conforming_strings is still on and client_encoding still ASCII-safe (a SET, set_config() or a
-function may have changed them; the split of what follows depends on them).
+A reader thread decompresses the archive (archive.extract_verified) and hashes every member again while the server works
+(the replay authenticated the SQL member before, in a first pass: this second hash holds a file replaced in between to
+the manifest too, and checks the other members; the transaction is committed only after it); blocks cross a bounded
+queue, so memory stays flat. After every statement the server's own word is checked before the next one is sent: the
+restore's transaction is still open, standard_conforming_strings is still on and client_encoding still ASCII-safe (a
+SET, set_config() or a function may have changed them; the split of what follows depends on them).
 """
 
-import hashlib
 import queue
 import threading
 
@@ -18,7 +17,7 @@ from .. import archive as archive_mod
 from ..errors import ConfigError, IntegrityError
 from .sqlstream import COPY, DATA, END_COPY, SQL, safe_encoding
 
-_DONE, _FAILED = "done", "failed"
+SQL_DONE, _DONE, _FAILED = "sql done", "done", "failed"
 QUEUE_BLOCKS = 8  # events in flight: a DATA event is at most about one block of the member (1 MiB)
 COPY_READ = 1 << 20
 MAX_WARNINGS = 1000
@@ -85,21 +84,23 @@ class Reader:
                     raise _Stopped() from None
 
     def _run(self):
-        fetched, stream, sha = self.fetched, self.stream, hashlib.sha256()
+        fetched, stream = self.fetched, self.stream
+        name = fetched.sql_name
+        left = [fetched.manifest.doc["members"][name]["size"]]
 
-        def sink(block):
-            sha.update(block)
+        def sink(block):  # the member's end is known by its size: the replay's checks need not wait for the rest
+            left[0] -= len(block)
+            if left[0] < 0:
+                raise IntegrityError(f"{fetched.name}: member {name} does not match its manifest checksum (tampered?)")
             for event in stream.feed(block):
                 self._put(event)
+            if not left[0]:
+                for event in stream.close():
+                    self._put(event)
+                self._put((SQL_DONE, None, None))
 
-        try:
-            name = fetched.sql_name
-            archive_mod.extract_verified(fetched.path, None, {name: sink}, upto={name},
-                                         manifest_sha256=fetched.manifest_sha256)  # fmt: skip
-            for event in stream.close():
-                self._put(event)
-            if sha.hexdigest() != fetched.manifest.doc["members"][name]["sha256"]:
-                raise IntegrityError(f"{fetched.name}: member {name} does not match its manifest checksum (tampered?)")
+        try:  # every member hashed again (extract_verified): this file, now, is the one the first pass checked
+            archive_mod.extract_verified(fetched.path, None, {name: sink}, manifest_sha256=fetched.manifest_sha256)
             self._put((_DONE, None, None))
         except _Stopped:
             pass
@@ -108,6 +109,12 @@ class Reader:
                 self._put((_FAILED, exc, None))
             except _Stopped:
                 pass
+
+    def wait_done(self):
+        """The rest of the archive read and every member's hash matched (after SQL_DONE)."""
+        kind, _payload, _line = self.get()
+        if kind != _DONE:
+            raise IntegrityError(f"{self.fetched.sql_name}: {kind} after its end")
 
 
 class _CopyData:
@@ -168,11 +175,12 @@ def check_session(conn, target):
 
 
 def stream_into(cur, reader, notices):
-    """Every event of the member, in order, each checked by still_ours. Returns when the member ended, hashed."""
+    """Every event of the member, in order, each checked by still_ours. Returns at the member's end (its hash is
+    known at reader.wait_done())."""
     member, conn = reader.fetched.sql_name, cur.connection
     while True:
         kind, payload, line = reader.get()
-        if kind == _DONE:
+        if kind == SQL_DONE:
             return
         notices.line = line
         if kind == SQL:
