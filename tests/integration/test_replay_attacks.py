@@ -11,6 +11,8 @@ import pytest
 from support.archives import backup, first_error_line, repack
 from support.pg import APP_USER, quote_literal, table_digests
 
+from checkniner_backup import pg as pg_mod
+
 from .test_restore_safety import crafted, latest_archive
 
 NEVER_CODE = "archives are data, never code; refused, nothing was committed"
@@ -62,6 +64,10 @@ def _attacks(marker, db):
             "a psql meta-command",
         ),
         "NUL byte": (b"SELECT 1;\0" + shell, "a NUL byte"),
+        "NUL byte in COPY data": (  # refused while the server is inside the COPY: its data ends there
+            b'COPY "public"."checkouts_airstrip" ("id") FROM stdin;\n1\0\n\\.\n' + shell,
+            "a NUL byte",
+        ),
         # case 4: transaction control smuggled past the old lexer, with or without \restrict
         "COMMIT after a comment ended by CR": (b"-- x\rCOMMIT;\n" + harm + b"BEGIN;\n", "transaction control (COMMIT)"),
         "BEGIN inside parentheses": (
@@ -125,8 +131,6 @@ def test_a_tampered_sql_member_never_reaches_the_server(pg, app_db, run_cli, bac
 def test_a_meta_command_is_only_a_syntax_error_for_the_server(pg, app_db, tmp_path):
     """Nothing on the client interprets what the replay sends: `\\!` that got past the lexer would reach the server
     as text, and the server has no such command."""
-    from checkniner_backup import pg as pg_mod
-
     psycopg2 = pg_mod.psycopg2_module()
     marker = tmp_path / "pwned"
     conn = psycopg2.connect(app_db.url)
@@ -136,3 +140,70 @@ def test_a_meta_command_is_only_a_syntax_error_for_the_server(pg, app_db, tmp_pa
     finally:
         conn.close()
     assert not marker.exists()
+
+
+ODD_OBJECTS = (
+    'CREATE TABLE "a$b" ("x$y" integer, "begin" integer, "end" text);'
+    "INSERT INTO \"a$b\" VALUES (1, 2, 'it''s \\ a $$ -- not a comment; /* nor this */');"
+    "COMMENT ON TABLE \"a$b\" IS 'it''s \"quoted\" -- ; /* */ \\';"
+    "CREATE FUNCTION atomic_case(n integer) RETURNS text LANGUAGE sql BEGIN ATOMIC"
+    " SELECT CASE WHEN n > 0 THEN 'pos' ELSE CASE WHEN n < 0 THEN 'neg' ELSE 'zero' END END; END;"
+    "CREATE PROCEDURE atomic_proc(INOUT n integer) LANGUAGE sql BEGIN ATOMIC SELECT n + 1; END;"
+    "CREATE FUNCTION crlf() RETURNS text LANGUAGE plpgsql AS $body$\r\nBEGIN\r\n  RETURN 'a;b' || E'\\\\';\r\nEND;\r\n"
+    "$body$;"
+)
+ODD_QUERY = (
+    'SELECT atomic_case(5), atomic_case(-1), atomic_case(0), crlf(), (SELECT "end" FROM "a$b"),'
+    " obj_description('\"a$b\"'::regclass),"
+    " (SELECT prosrc FROM pg_proc WHERE proname = 'crlf') LIKE '%' || chr(13) || '%'"
+)
+
+
+def test_genuine_dumps_of_routine_bodies_quotes_and_crlf_restore_unchanged(pg, app_db, run_cli, scratch_dbs):
+    """What SqlStream refuses is what pg_dump never writes: BEGIN ATOMIC bodies with CASE, CRLF inside a dollar-quoted
+    body, names with `$`, comments and strings holding quotes, `--`, `/*` and backslashes all replay as they were."""
+    conn = pg_mod.psycopg2_module().connect(app_db.url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(ODD_OBJECTS)
+    conn.close()
+    backup(run_cli)
+    target = f"{app_db.name}_odd"
+    scratch_dbs.append(target)
+    proc = run_cli("restore", "--json", "--target-database-url", pg.app_url(target))
+    assert proc.returncode == 0, proc.stderr
+    assert pg.psql(ODD_QUERY, db=target) == pg.psql(ODD_QUERY, db=app_db.name)
+    assert "pos" in pg.psql(ODD_QUERY, db=target) and pg.psql("CALL atomic_proc(1);", db=target).strip() == "2"
+
+
+@pytest.mark.parametrize(
+    "statement, what",
+    [
+        ("COMMIT", "a statement that ended the restore's transaction"),
+        ("SET standard_conforming_strings = off", "a statement that turned standard_conforming_strings off"),
+        (
+            "SELECT set_config('client_encoding', 'SJIS', false)",
+            "a statement that set a client_encoding that is not ASCII-safe",
+        ),
+        ("SELECT set_config('client_encoding', 'LATIN1', false)", None),  # ASCII-safe: goes on
+    ],
+)
+def test_the_servers_word_is_checked_after_every_statement(app_db, statement, what):
+    """Behind the lexer: what the server reports after a statement (a function could change any setting) stops the
+    replay before its next statement is sent."""
+    from checkniner_backup.errors import IntegrityError
+    from checkniner_backup.restore.send import still_ours
+
+    conn = pg_mod.psycopg2_module().connect(app_db.url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute(statement)
+        if what is None:
+            still_ours(conn, "db.sql", 9)
+        else:
+            with pytest.raises(IntegrityError, match=f"^db.sql line 9 holds {what}"):
+                still_ours(conn, "db.sql", 9)
+    finally:
+        conn.close()

@@ -96,6 +96,11 @@ class SqlStream:
         self._closed = False  # the body's END was seen: only `;` may follow
         self._prev = None  # the last token outside quotes and comments
 
+    @property
+    def lines(self):
+        """Lines of the SQL read so far."""
+        return self._line
+
     # -- blocks and lines ---------------------------------------------------------------------------------------
 
     def feed(self, block):

@@ -47,8 +47,7 @@ def _text(events):
     """The bytes the events stand for (COPY data joined), to compare with the archive's SQL."""
     parts = []
     for kind, payload, _line in events:
-        parts.append({SQL: lambda: payload + b"\n", COPY: lambda: payload + b"\n", DATA: lambda: payload,
-                      END_COPY: lambda: b"\\.\n"}[kind]())  # fmt: skip
+        parts.append(b"\\.\n" if kind == END_COPY else payload if kind == DATA else payload + b"\n")
     return b"".join(parts)
 
 
