@@ -36,7 +36,8 @@ from ..pg_admin import table_key
 SQL, COPY, DATA, END_COPY = "sql", "copy", "data", "end_copy"
 
 _IDENT = rb'(?:"(?:[^"\n]|"")*"|[A-Za-z_][A-Za-z0-9_]*)'
-_COPY_RE = re.compile(rb"COPY (" + _IDENT + rb")\.(" + _IDENT + rb")(?: \(" + _IDENT + rb"(?:, " + _IDENT + rb")*\))? "
+# pg_dump's `COPY %s %s FROM stdin;`: a table without columns has an empty list between two spaces
+_COPY_RE = re.compile(rb"COPY (" + _IDENT + rb")\.(" + _IDENT + rb") (?:\(" + _IDENT + rb"(?:, " + _IDENT + rb")*\))? "
                       rb"FROM stdin;\n")  # fmt: skip
 # outside quotes: comments, quotes, words (identifier characters), and every other character one by one
 _TOKEN = re.compile(rb"--|/\*|[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*|[0-9]+|\S")

@@ -137,6 +137,7 @@ GENUINE = [
     b'CREATE TABLE "public"."a$b" ("x$y" integer DEFAULT 0);\n',
     b'COMMENT ON TABLE "public"."a$b" IS \'it\'\'s "quoted" -- not a comment; /* nor this */\';\n',
     b'COPY "public"."t" ("v") FROM stdin;\n\\\\! data\nCOMMIT;\n\\.\n',  # COPY data is data
+    b'COPY "public"."no columns"  FROM stdin;\n\n\\.\n',  # pg_dump's form for a table without columns
     b'SELECT 1 -- a comment ended by \\r\rFROM "t";\n',
     b"SET client_encoding = 'LATIN1';\nSET standard_conforming_strings = on;\n",
     b"SELECT U&'\\0041', X'1f', B'01''10', N'x';\n",
@@ -195,6 +196,7 @@ SETTING = "a change of client_encoding or standard_conforming_strings"
         # COPY only in pg_dump's exact form: its data goes through the copy protocol
         (b'copy "public"."t" ("a") from stdin;\n\\! id\n\\.\n', 1, NOT_COPY),
         (b"COPY t FROM stdin;\n1\n\\.\n", 1, NOT_COPY),
+        (b'COPY "public"."t" FROM stdin;\n1\n\\.\n', 1, NOT_COPY),
         (b'COPY "public"."t" ("a") FROM PROGRAM \'id\';\n', 1, NOT_COPY),
         (b'COPY "public"."t" ("a") FROM \'/etc/passwd\';\n', 1, NOT_COPY),
         (b'COPY "public"."t" ("a") TO stdout;\n', 1, NOT_COPY),
