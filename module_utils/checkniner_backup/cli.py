@@ -122,8 +122,9 @@ def cmd_restore(args, cfg):
 
 
 def cmd_verify(args, cfg):
+    request = api.VerifyRequest(archive=args.archive, source=args.source, at=args.at, spelling=api.CLI)
     try:
-        result = api.verify(cfg, api.VerifyRequest(archive=args.archive, source=args.source, at=args.at, spelling=api.CLI))
+        result = api.verify(cfg, request)
     except api.ProofFailed as exc:  # the drill ran and a copy failed: reported in full, like a success
         result = exc.result
     return report("verify", args, result)

@@ -2,6 +2,7 @@
 
 from checkniner_backup.manifest import Manifest
 from checkniner_backup.restore import replay
+from checkniner_backup.restore.send import Notices
 
 RECORDED = {
     "auth": {"auth_user": {"rows": 2, "sum": "5", "method": "hash"}, "auth_group": {"rows": 0, "sum": "0"}},
@@ -42,3 +43,16 @@ def test_checks_sql_quotes_identifiers_and_counts():
     assert 'FROM "other schema"."Odd""Name";' in text
     assert "'it''s'" in text
     assert text.startswith("DO $cnb$") and text.rstrip().endswith("$cnb$;")
+
+
+def test_notices_keep_every_digest_and_name_the_line_of_warnings():
+    """psycopg2 keeps only the last 50 notices by default: a database with more business tables lost digests."""
+    notices = Notices("db.sql", replay.DIGEST_NOTICE)
+    notices.line = 7
+    for n in range(120):
+        notices.append(f'NOTICE:  cnb-digest {{"table" : "t{n}", "rows" : {n}, "sum" : "0"}}\n')
+    notices.append("WARNING:  something to know\n")
+    notices.append("NOTICE:  table does not exist, skipping\n")
+    assert len(notices.digests) == 120 and notices.warnings == ["db.sql line 7: WARNING:  something to know"]
+    methods = {f"t{n}": None for n in range(120)}
+    assert replay.restore_digests(notices.digests, methods)["t119"] == {"rows": 119, "sum": "0"}

@@ -1,14 +1,17 @@
-"""SqlStream: the archive's SQL as psql may see it. Rows counted for the checks; meta-commands refused; the dump's
-own transaction control and \\restrict lines blanked (line numbers kept)."""
+"""SqlStream: the archive's SQL split into the statements the server sees. Rows counted for the checks; what a client
+interpreter or the server could read differently refused, naming the line; the dump's own transaction control and
+\\restrict lines dropped."""
 
 import pytest
 
 from checkniner_backup.errors import IntegrityError
-from checkniner_backup.restore.sqlstream import SqlStream
+from checkniner_backup.restore.sqlstream import COPY, DATA, END_COPY, SQL, SqlStream, safe_encoding
 
-SQL = b"""--
+SQL_TEXT = b"""--
 -- PostgreSQL database dump
 --
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
 SET client_min_messages = warning;
 COPY "public"."auth_user" ("id", "username") FROM stdin;
 1\tamelia
@@ -30,43 +33,63 @@ COPY "public"."notes" ("id", "text") FROM stdin;
 \\.
 SELECT pg_catalog.setval('"public"."auth_user_id_seq"', 2, true);
 """
+COUNTS = {"auth_user": 2, "empty_table": 0, 'other schema.Odd"Name': 1, "notes": 2}
 
 
-def test_copy_counter_counts_every_copy_block():
-    stream = SqlStream()
-    assert stream.feed(SQL) + stream.close() == SQL  # nothing to blank or refuse: passed on as it is
-    assert stream.counts == {
-        "auth_user": 2,
-        "empty_table": 0,
-        'other schema.Odd"Name': 1,
-        "notes": 2,
-    }
+def _through(sql, size=None):
+    stream = SqlStream("db.sql")
+    size = size or len(sql)
+    events = [e for start in range(0, len(sql), size) for e in stream.feed(sql[start : start + size])]
+    return events + stream.close(), stream
 
 
-def test_copy_counter_gives_the_same_counts_for_any_block_boundaries():
-    expected = {"auth_user": 2, "empty_table": 0, 'other schema.Odd"Name': 1, "notes": 2}
-    for size in range(1, len(SQL) + 1):
-        stream = SqlStream()
-        out = b"".join(stream.feed(SQL[start : start + size]) for start in range(0, len(SQL), size))
-        assert out + stream.close() == SQL, f"blocks of {size} bytes"
-        assert stream.counts == expected, f"blocks of {size} bytes"
+def _text(events):
+    """The bytes the events stand for (COPY data joined), to compare with the archive's SQL."""
+    parts = []
+    for kind, payload, _line in events:
+        parts.append(b"\\.\n" if kind == END_COPY else payload if kind == DATA else payload + b"\n")
+    return b"".join(parts)
 
 
-def test_copy_counter_counts_a_last_row_without_newline():
-    stream = SqlStream()
-    stream.feed(b'COPY "public"."t" ("id") FROM stdin;\n1\n2')
-    stream.close()
-    assert stream.counts == {"t": 2}
+def _lines(text):
+    """The non-blank lines: blank lines before a COPY are not sent (they mean nothing to the server)."""
+    return [line for line in text.split(b"\n") if line.strip()]
 
 
-def test_copy_counter_row_longer_than_many_blocks():
+def _statements(events):
+    return [(payload.strip(), line) for kind, payload, line in events if kind == SQL]
+
+
+def test_every_statement_and_copy_block_is_an_event_with_its_line():
+    events, stream = _through(SQL_TEXT)
+    assert _lines(_text(events)) == _lines(SQL_TEXT)  # nothing refused, nothing changed
+    assert stream.counts == COUNTS
+    assert [(kind, line) for kind, _payload, line in events if kind != DATA][:6] == [
+        (SQL, 4), (SQL, 5), (SQL, 6), (COPY, 7), (END_COPY, 10), (COPY, 13)
+    ]  # fmt: skip
+    assert _statements(events)[-1] == (b"""SELECT pg_catalog.setval('"public"."auth_user_id_seq"', 2, true);""", 25)
+
+
+def test_the_same_events_for_any_block_boundaries():
+    whole, _stream = _through(SQL_TEXT)
+    for size in range(1, len(SQL_TEXT) + 1):
+        events, stream = _through(SQL_TEXT, size)
+        assert _text(events) == _text(whole) and _statements(events) == _statements(whole), f"blocks of {size}"
+        assert stream.counts == COUNTS, f"blocks of {size} bytes"
+
+
+def test_copy_data_ends_at_its_terminator_also_without_a_last_newline():
+    events, stream = _through(b'COPY "public"."t" ("id") FROM stdin;\n1\n2\n\\.')
+    assert stream.counts == {"t": 2} and events[-1][0] == END_COPY
+
+
+def test_a_row_longer_than_many_blocks():
     """A large bytea is one COPY line of any length: it spans many blocks, and the lines around it still count."""
     big = b"1\t\\\\x" + b"ab" * 300_000 + b"\n"
     sql = b'COPY "public"."files" ("id", "data") FROM stdin;\n' + big + b"2\t\\\\x00\n" + big + b"\\.\n\n"
     for size in (1000, 4096, 65536, 1 << 20):
-        stream = SqlStream()
-        out = b"".join(stream.feed(sql[start : start + size]) for start in range(0, len(sql), size))
-        assert out + stream.close() == sql and stream.counts == {"files": 3}, f"blocks of {size} bytes"
+        events, stream = _through(sql, size)
+        assert _text(events) + b"\n" == sql and stream.counts == {"files": 3}, f"blocks of {size} bytes"
 
 
 # pg_dump 15.14+ of a database with a large object: its own \restrict, and BEGIN/COMMIT around the blob's data
@@ -92,62 +115,147 @@ ALTER TABLE ONLY "public"."t"
 """
 
 
-META = "a psql meta-command (a backslash outside quotes)"
-
-
-def _through(sql, size=None):
-    stream = SqlStream("db.sql")
-    size = size or len(sql)
-    out = b"".join(stream.feed(sql[start : start + size]) for start in range(0, len(sql), size))
-    return out + stream.close(), stream
-
-
 @pytest.mark.parametrize("size", [1, 7, 64, 1 << 20])
-def test_the_dumps_transaction_control_and_restrict_lines_are_blanked_keeping_line_numbers(size):
-    out, stream = _through(BLOB_DUMP, size)
-    assert out.count(b"\n") == BLOB_DUMP.count(b"\n")  # psql's line numbers stay the archive's
-    assert b"BEGIN;" not in out and b"COMMIT;" not in out and b"restrict" not in out
+def test_the_dumps_transaction_control_and_restrict_lines_are_dropped(size):
+    events, stream = _through(BLOB_DUMP, size)
+    text = _text(events)
+    assert b"BEGIN;" not in text and b"COMMIT;" not in text and b"restrict" not in text
     assert stream.blanked == 4 and stream.counts == {"t": 1}
-    assert b"lowrite(0, '\\x68656c6c6f5c78');" in out  # a backslash inside quotes is data
+    assert (b"SELECT pg_catalog.lowrite(0, '\\x68656c6c6f5c78');", 11) in _statements(events)  # data in quotes
+    assert _statements(events)[-1][1] == 17  # the archive's line numbers, whatever was dropped
+
+
+# What genuine pg_dump output (standard_conforming_strings on, --quote-all-identifiers) holds: passed unchanged
+GENUINE = [
+    b"-- \\! in a comment\nSELECT 'C:\\path', \"we\\ird\", $fn$ \\! $fn$, '\\\\', $$\\x$$;\n",
+    b"/* \\! /* nested */ still comment \\! */ SELECT 1;\n",
+    b'CREATE FUNCTION "public"."f"("begin" integer, "end" integer) RETURNS integer\n    LANGUAGE "sql"\n'
+    b'    BEGIN ATOMIC\n SELECT\n         CASE\n             WHEN ("f"."begin" > 0) THEN 1\n'
+    b'             ELSE (CASE WHEN true THEN 2 END)\n         END AS "case";\n SELECT $1;\nEND;\n',
+    b'CREATE FUNCTION "public"."g"() RETURNS "trigger"\n    LANGUAGE "plpgsql"\n'
+    b"    AS $_$\r\nBEGIN\r\n  RAISE NOTICE 'a$b %', E'\\\\';\r\n  COMMIT;\r\nEND;\r\n$_$;\n",
+    b'CREATE TABLE "public"."a$b" ("x$y" integer DEFAULT 0);\n',
+    b'COMMENT ON TABLE "public"."a$b" IS \'it\'\'s "quoted" -- not a comment; /* nor this */\';\n',
+    b'COPY "public"."t" ("v") FROM stdin;\n\\\\! data\nCOMMIT;\n\\.\n',  # COPY data is data
+    b'COPY "public"."no columns"  FROM stdin;\n\n\\.\n',  # pg_dump's form for a table without columns
+    b'SELECT 1 -- a comment ended by \\r\rFROM "t";\n',
+    b"SET client_encoding = 'LATIN1';\nSET standard_conforming_strings = on;\n",
+    b"SELECT U&'\\0041', X'1f', B'01''10', N'x';\n",
+]
+
+
+@pytest.mark.parametrize("sql", GENUINE)
+def test_what_pg_dump_writes_passes_unchanged(sql):
+    events, stream = _through(sql)
+    assert _lines(_text(events)) == _lines(sql)
+    for size in (1, 3):
+        assert _lines(_text(_through(sql, size)[0])) == _lines(sql)
+
+
+def test_a_routine_body_is_one_statement():
+    events, _stream = _through(GENUINE[2] + b"SELECT 2;\n")
+    assert [line for _payload, line in _statements(events)] == [10, 11]
+
+
+META = "a psql meta-command (a backslash outside quotes)"
+DOLLAR = "a `$` right after a name or a number (pg_dump writes none; the server's versions read it differently)"
+E_STRING = "an E'' string (pg_dump writes none with standard_conforming_strings on)"
+NOT_COPY = "a COPY that is not pg_dump's `COPY schema.table (columns) FROM stdin;` on a line of its own"
+SETTING = "a change of client_encoding or standard_conforming_strings"
 
 
 @pytest.mark.parametrize(
     "sql, line, what",
     [
-        (b"SELECT 1;\n\\! touch /tmp/pwned\n", 2, "meta-command"),
-        (b"SELECT 1; \\! id\n", 1, "meta-command"),  # psql runs it in the middle of a line too
-        (b"SELECT 1 \\g\n", 1, "meta-command"),
-        (b'COPY "a"."b" (x \\! id) FROM stdin;\n', 1, "meta-command"),  # a COPY line is read too
-        (b"SELECT $q$ \\! quoted $q$;\nSELECT $q$\nline\n$q$; \\! id\n", 4, "meta-command"),
-        (b"SELECT E'it\\'s' \\! id;\n", 1, "meta-command"),  # the escaped quote does not end the string
-        (b"SELECT a$b$c FROM t; \\! id\n", 1, "meta-command"),  # $b$ inside an identifier is no dollar quote
-        (b"/* a /* nested */ comment */ \\! id\n", 1, "meta-command"),
+        (b"SELECT 1;\n\\! touch /tmp/pwned\n", 2, META),
+        (b"SELECT 1; \\! id\n", 1, META),
+        (b"SELECT 1 \\g\n", 1, META),
+        (b"\\restrict abc\n\\unrestrict abc; \\! id\n", 2, META),  # only pg_dump's exact lines are dropped
+        (b"SELECT $q$ \\! quoted $q$;\nSELECT $q$\nline\n$q$; \\! id\n", 4, META),
+        (b"/* a /* nested */ comment */ \\! id\n", 1, META),
+        # a `--` comment ends at \r, for the server as for psql
+        (b"-- x\rCOMMIT;\n", 1, "transaction control (COMMIT)"),
+        (b"SELECT 1; -- x\r\\! id\n", 1, META),
+        # standard_conforming_strings off would turn '\' ' into a string that goes on
+        (b"SET standard_conforming_strings = off;\n", 1, SETTING),
+        (b"SET standard_conforming_strings TO 'off';\n", 1, SETTING),
+        (b"SELECT set_config('standard_conforming_strings', 'off', false);\n", 1, SETTING),
+        (b"RESET standard_conforming_strings;\n", 1, SETTING),
+        (b"SELECT 'x' $E'\\' ; \\! id';\n", 1, E_STRING),
+        (b"SELECT E'it\\'s';\n", 1, E_STRING),
+        (b"SELECT fooe'x';\n", 1, E_STRING),
+        (b"SELECT 1$q$ ; \\! id $q$;\n", 1, DOLLAR),
+        (b"SELECT a$b$c FROM t;\n", 1, DOLLAR),
+        (b"SELECT \"x\" FROM t$q$;\n", 1, DOLLAR),
+        # encodings whose trail bytes can be a backslash or a quote
+        (b"SET client_encoding = 'SJIS';\n", 1, SETTING),
+        (b"SET client_encoding TO 'win932';\n", 1, SETTING),
+        (b"SET NAMES 'BIG5';\n", 1, SETTING),
+        (b"SELECT pg_catalog.set_config('client_encoding', 'GBK', false);\n", 1, SETTING),
+        (b"RESET client_encoding;\n", 1, SETTING),
+        # COPY only in pg_dump's exact form: its data goes through the copy protocol
+        (b'copy "public"."t" ("a") from stdin;\n\\! id\n\\.\n', 1, NOT_COPY),
+        (b"COPY t FROM stdin;\n1\n\\.\n", 1, NOT_COPY),
+        (b'COPY "public"."t" FROM stdin;\n1\n\\.\n', 1, NOT_COPY),
+        (b'COPY "public"."t" ("a") FROM PROGRAM \'id\';\n', 1, NOT_COPY),
+        (b'COPY "public"."t" ("a") FROM \'/etc/passwd\';\n', 1, NOT_COPY),
+        (b'COPY "public"."t" ("a") TO stdout;\n', 1, NOT_COPY),
+        (b'COPY "public"."t" ("a") FROM stdin; SELECT 1;\n', 1, NOT_COPY),
+        (b' COPY "public"."t" ("a") FROM stdin;\n', 1, NOT_COPY),
+        (b'SELECT 1; COPY "public"."t" ("a") FROM stdin;\n', 1, NOT_COPY),
+        (b'COPY "public"."t" ("a") FROM stdin;\n1\n\\.\r\n\\! id\n', 4, META),  # psql ends COPY at \.\r\n too
+        (b'COPY "public"."t" ("a") FROM stdin;\n1\n2\n', 3, "COPY data without its end (\\.) at the end of the SQL"),
+        # a NUL byte: psql and libpq end the text there, the lexer would not
+        (b"SELECT 1;\0\\! id\n", 1, "a NUL byte"),
+        (b'COPY "public"."t" ("a") FROM stdin;\n1\n2\0\n\\.\n', 3, "a NUL byte"),
+        # transaction control at a statement's start, in any case
         (b"select 1; commit;\n", 1, "transaction control (COMMIT)"),
         (b"SELECT 1;\nEND;\n", 2, "transaction control (END)"),
         (b"ROLLBACK;\n", 1, "transaction control (ROLLBACK)"),
+        (b"ABORT;\n", 1, "transaction control (ABORT)"),
         (b"START TRANSACTION;\n", 1, "transaction control (START)"),
+        (b"begin;\n", 1, "transaction control (BEGIN)"),
+        (b"  BEGIN;\n", 1, "transaction control (BEGIN)"),  # only pg_dump's exact `BEGIN;` line is dropped
+        (b"/* x */ COMMIT;\n", 1, "transaction control (COMMIT)"),
+        (b"COMMIT PREPARED 'x';\n", 1, "transaction control (COMMIT)"),
+        (b"ROLLBACK PREPARED 'x';\n", 1, "transaction control (ROLLBACK)"),
+        (b"PREPARE TRANSACTION 'x';\n", 1, "transaction control (PREPARE)"),
+        (b"RELEASE SAVEPOINT s;\n", 1, "transaction control (RELEASE)"),
         (b'COPY "a"."b" ("x") FROM stdin;\n1\n\\.\nSAVEPOINT s;\n', 4, "transaction control (SAVEPOINT)"),
+        # BEGIN inside parentheses is a name: it opens no routine body, and what follows is still checked
+        (b"CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql RETURN 1;\nROLLBACK;\n", 2,
+         "transaction control (ROLLBACK)"),
+        (b"CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql RETURN 1;\nSELECT 1;\nEND;\n", 3,
+         "transaction control (END)"),
+        (b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; COMMIT; END;\n", 1,
+         "transaction control (COMMIT)"),
+        (b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS case; END; END;\n", 1,
+         "CASE used as a name in a routine body"),
+        (b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT t.end; END;\n", 1,
+         "END used as a name in a routine body"),
+        (b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; END END;\n",
+         1, "something after the END of a routine body"),
+        (b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END END;\n", 1,
+         "an END that does not match the routine body's BEGIN ATOMIC"),
+        (b"SELECT (1; COMMIT; SELECT 2);\n", 1, "a `;` inside parentheses"),
+        (b"SELECT 'never closed;\n", 1, "a statement not ended at the end of the SQL"),
+        (b"SELECT 1", 1, "a statement not ended at the end of the SQL"),
     ],
-)
-def test_code_and_transaction_control_are_refused_naming_the_line(sql, line, what):
-    with pytest.raises(IntegrityError) as exc:
-        _through(sql)
-    assert str(exc.value) == (
-        f"db.sql line {line} holds {META if what == 'meta-command' else what}: archives are data, never code; "
-        "refused, nothing was committed"
-    )
+)  # fmt: skip
+def test_what_could_be_read_two_ways_is_refused_naming_the_line(sql, line, what):
+    for size in (len(sql), 1):
+        with pytest.raises(IntegrityError) as exc:
+            _through(sql, size)
+        assert str(exc.value) == (
+            f"db.sql line {line} holds {what}: archives are data, never code; refused, nothing was committed"
+        )
 
 
 @pytest.mark.parametrize(
-    "sql",
-    [
-        b"SELECT 'C:\\path', \"we\\ird\", $fn$ \\! $fn$, E'\\\\', $$\\x$$; -- \\! in a comment\n",
-        b"/* \\! /* nested */ still comment \\! */ SELECT 1;\n",
-        b"CREATE FUNCTION f() RETURNS integer LANGUAGE sql\nBEGIN ATOMIC\n SELECT 1;\n"
-        b" SELECT CASE WHEN true THEN 1 END;\nEND;\n",  # a routine's SQL body: its `;` and END are its own
-        b'COPY "public"."t" ("v") FROM stdin;\n\\\\! data\nCOMMIT;\n\\.\n',  # COPY data is data
-    ],
-)
-def test_backslashes_in_quotes_comments_bodies_and_data_pass_unchanged(sql):
-    out, stream = _through(sql)
-    assert out == sql and not stream._statement
+    "name, safe",
+    [("UTF8", True), ("utf-8", True), ("SQL_ASCII", True), ("LATIN1", True), ("EUC_JP", True), ("WIN1252", True),
+     ("SJIS", False), ("Shift_JIS_2004", False), ("BIG5", False), ("GBK", False), ("UHC", False), ("GB18030", False),
+     ("JOHAB", False), ("WIN932", False), (None, False)],
+)  # fmt: skip
+def test_safe_encodings_are_the_ascii_safe_ones(name, safe):
+    assert safe_encoding(name) is safe
