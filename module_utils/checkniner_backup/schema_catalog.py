@@ -3,9 +3,10 @@
 Each row is (key, line, context, expressions): `line` is the object's structure read from the catalog by name (no
 OID), `expressions` the texts PostgreSQL deparses for it (a default, a CHECK, an index's expressions and predicate, a
 trigger's WHEN, a policy's USING and WITH CHECK, a view's query), which schema.py takes through one canonical round
-trip before they join the line. `context` says how such a text is parsed again: "rel" as an expression over the
-table's columns, "index" as a list of them (an index's expressions; its predicate parses the same way), "trigger" over NEW and OLD, "view" as a whole query. A NULL among the expressions is kept: an index
-with a predicate and no expression differs from one with an expression and no predicate.
+trip before they join the line. `context` says how such a text is parsed again (CONTEXTS): "rel" as an expression
+over the table's columns, "index" as a list of them, "trigger" over NEW and OLD, "view" as a whole query. A NULL
+among the expressions is kept: an index with a predicate and no expression differs from one with an expression and
+no predicate.
 
 Read with search_path = '' so every name is schema-qualified, as pg_dump writes it.
 """
