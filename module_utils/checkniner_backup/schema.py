@@ -12,7 +12,7 @@ one md5 per object, keyed so that two databases compare object by object:
     "function public.f()"  its whole definition (arguments, result, language, volatility, security definer, SET
                            configuration, body); procedures too; not an extension's own
     "sequence public.s"    its type, bounds, increment and last value
-    "publication p"        its options and tables
+    "publication p"        its options (all tables, which operations) and tables
     "large objects"        every large object's OID and content
     "digest format"        "2": the form of the others (below)
 
@@ -44,7 +44,8 @@ back: it needs the TEMPORARY privilege on the database (PUBLIC has it by default
 the table. Without it the digests are None: the archive is saved without them, and "already matches" and the proof
 compare rows only, as for archives that predate digests. Not taken through the round trip, and compared as printed:
 a rule (its actions are statements, not expressions; no migration writes rules), a function's body written in
-SQL-standard form (BEGIN ATOMIC) and its argument defaults, a partition key, a publication's row filter.
+SQL-standard form (BEGIN ATOMIC) and its argument defaults, a partition key. A publication's row filters, column
+lists and schemas are left out (read version by version, and they name columns by number).
 
 Format 1 (archives written before this form, no "digest format" key) printed pg_get_indexdef() and
 pg_get_constraintdef() whole, the unstable text: for "already matches" it is compared by its own method
