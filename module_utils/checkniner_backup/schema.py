@@ -125,8 +125,8 @@ def _body(key, ctx, text):
 
 
 def _round_trip(conn, bodies):
-    """{body: its view's definition printed again}, or None without the TEMPORARY privilege. The transaction is
-    rolled back: nothing stays."""
+    """{body: its view's definition printed again}, or None where it cannot run: no TEMPORARY privilege, a
+    read-only server (a standby) or database. The transaction is rolled back: nothing stays."""
     with conn.cursor() as cur:
         cur.execute("SELECT pg_catalog.has_database_privilege(pg_catalog.current_database(), 'TEMPORARY')")
         if not cur.fetchone()[0]:
@@ -141,6 +141,8 @@ def _round_trip(conn, bodies):
             cur.execute(_CANONICAL)
             cur.execute("SELECT pg_temp.checkniner_canonical(%s)", [bodies])
             printed = cur.fetchone()[0]
+        except pg.psycopg2_module().errors.ReadOnlySqlTransaction:
+            return None
         finally:
             if conn.autocommit:
                 cur.execute("ROLLBACK")
@@ -150,7 +152,7 @@ def _round_trip(conn, bodies):
 
 
 def of_database(database):
-    """digests() of a database, read now (None without the TEMPORARY privilege there)."""
+    """digests() of a database, read now (None where the round trip cannot run, see _round_trip)."""
     conn = pg.connect(database, autocommit=False)
     try:
         return digests(conn)

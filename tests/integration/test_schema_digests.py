@@ -167,6 +167,19 @@ def test_without_the_temporary_privilege_there_are_no_digests_and_the_proof_fall
         pg.psql(f"DROP ROLE {role};")
 
 
+def test_a_read_only_database_has_no_digests(pg, built):
+    """A standby, or a database set read-only: the round trip cannot create its temporary view, the digests are
+    None (and the proof falls back, as above) instead of failing the backup or the restore."""
+    source, _replayed = built
+    name = new_database(pg, template=source)
+    try:
+        pg.psql(f"ALTER DATABASE {quote_ident(name)} SET default_transaction_read_only = on;")
+        assert schema.of_database(database(pg, name)) is None
+        assert schema.of_snapshot(database(pg, name), None) is None
+    finally:
+        pg.drop_database(name)
+
+
 def test_format_1_digests_of_an_older_archive(pg, built):
     """An older archive's digests (format 1, no "digest format" key): its correct restore is not failed by them
     (the proof leaves them out and says so); "already matches" compares them by their own method."""
