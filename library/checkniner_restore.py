@@ -212,7 +212,8 @@ tables:
   type: dict
 schema:
   description: SQL mode and the drill, for archives that recorded their schema, C(match) and the C(differences)
-    (tables whose columns, constraints, indexes or triggers differ from the archive's, or C(large objects)).
+    (tables whose columns, constraints, indexes, triggers, policies or rules differ from the archive's, functions,
+    publications, or C(large objects)), and a C(note) when the archive's digests are of an older form, not compared.
   returned: when the target was proven in SQL mode
   type: dict
   sample: {"match": true, "differences": []}

@@ -1,95 +1,209 @@
 """Schema digests: what "the same database" means beyond its rows.
 
-A target whose rows match an archive is not the archive's database when an index, a primary key, a constraint, a
-trigger, a sequence's value or a large object is missing: a restore must then replay (and bring them back), not say
-"already matches". The digest is one md5 per object, keyed so that two databases compare object by object:
+A target whose rows match an archive is not the archive's database when an index, a constraint, a trigger, a rule, a
+policy, a function's body, a sequence's value or a large object is missing or different: a restore must then replay
+(and bring them back), not say "already matches"; and after a replay the proof compares them again. The digest is
+one md5 per object, keyed so that two databases compare object by object:
 
-    "table public.x"     its kind, columns (type, not null, default, identity), constraints, indexes, triggers, and a
-                         view's definition
-    "sequence public.s"  its type, increment and last value
-    "large objects"      every large object's OID and content
+    "table public.x"       its kind, row-level security (enabled, forced), options, partitioning, columns (type,
+                           not null, identity, generated, collation, default), constraints, indexes (method, columns,
+                           operator classes, collations, ordering, expressions, predicate), triggers (with the body
+                           of the function each calls), policies, rules, and a view's query
+    "function public.f()"  its whole definition (arguments, result, language, volatility, security definer, SET
+                           configuration, body); procedures too; not an extension's own
+    "sequence public.s"    its type, bounds, increment and last value
+    "publication p"        its options (all tables, which operations) and tables
+    "large objects"        every large object's OID and content
+    "digest format"        "2": the form of the others (below)
 
-Recorded at the snapshot (manifest `schema_digests`) and compared only over the objects the archive has: tables a
-newer migration added to the target are reported as extra elsewhere, not counted as a difference. Names are
-rendered with an empty search_path (schema-qualified, as pg_dump writes them), never by OID, so the same schema gives
-the same digest in any cluster.
+Names are rendered with an empty search_path (schema-qualified, as pg_dump writes them), never by OID, so the same
+schema gives the same digest in any cluster; lines are sorted and hashed here, not by the server's collation.
+
+Exact and stable: what a correct restore must reproduce. The structure of every object is read from the catalog as
+names and flags, which a replay reproduces as they are. The expressions are the hard part: PostgreSQL stores them
+as trees and prints them with pg_get_expr(), and pg_dump's SQL is that print, parsed again. The print is exact (it is
+what pg_dump restores from) but not stable: the parser does not always rebuild the tree it printed. `status IN
+('a','b')` on a varchar column, as Django's migrate creates it, is an array cast of a varchar array, printed
+`(ARRAY['a'::character varying, ...])::text[]`; parsing that text pushes the cast into the elements, and the
+replayed database prints `ARRAY[('a'::character varying)::text, ...]`. Comparing printed text then fails every
+correct restore of such a schema (a partial unique index or a CHECK from Django's `__in`).
+
+So each expression is compared after one canonical round trip: printed, parsed again by the same server in the
+object's own context (an expression over the table's columns, over NEW and OLD for a trigger's WHEN, a view's whole
+query) as a temporary view, and printed again. That is the very transformation a replay applies, so the archive's
+side yields what the replayed side stores, and the replayed side, already parsed from that text, reaches the same
+print: printing then parsing is a fixed point after one pass (pg_dump relies on it: a dump of a restored database
+restores the same). Nothing is lost: a different tree prints a different text, so a changed constraint, default,
+predicate, collation or operator class still changes the digest. A normalisation of the stored trees instead
+(pg_node_tree without locations, ArrayCoerceExpr of an ArrayExpr rewritten the way the parser does) would have to
+map every OID inside them to a name and follow each parser rewrite by hand; the server's own parser is the one
+normalisation that cannot drift from the one the replay uses.
+
+The round trip creates a temporary function and temporary views in a transaction on its own connection, rolled
+back: it needs the TEMPORARY privilege on the database (PUBLIC has it by default), and no lock stronger than reading
+the table. Without it the digests are None: the archive is saved without them, and "already matches" and the proof
+compare rows only, as for archives that predate digests. Not taken through the round trip, and compared as printed:
+a rule (its actions are statements, not expressions; no migration writes rules), a function's body written in
+SQL-standard form (BEGIN ATOMIC) and its argument defaults, a partition key. A publication's row filters, column
+lists and schemas are left out (read version by version, and they name columns by number).
+
+Format 1 (archives written before this form, no "digest format" key) printed pg_get_indexdef() and
+pg_get_constraintdef() whole, the unstable text: for "already matches" it is compared by its own method
+(schema_legacy.py; a false mismatch only costs a replay), the proof ignores it and says so (note()).
 """
 
-from . import pg
+import hashlib
+import json
+from collections import defaultdict
 
-# constant text, put together once: the user schemas (not the catalogs) and their relations
-_USER_N = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
-_USER_S = "s.schemaname NOT IN ('pg_catalog', 'information_schema') AND s.schemaname NOT LIKE 'pg\\_%'"
-_TABLES = "c.relkind IN ('r', 'p', 'v', 'm', 'f') AND " + _USER_N
-_TEMPLATE = """
-SELECT key, md5(string_agg(line, E'\\n' ORDER BY line)) FROM (
-  SELECT format('table %I.%I', n.nspname, c.relname) AS key, format('kind %s', c.relkind) AS line
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {tables}
-  UNION ALL
-  SELECT format('table %I.%I', n.nspname, c.relname),
-         format('column %I %s %s %s %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                a.attidentity, pg_catalog.pg_get_expr(d.adbin, d.adrelid))
-    FROM pg_catalog.pg_attribute a
-    JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-   WHERE a.attnum > 0 AND NOT a.attisdropped AND {tables}
-  UNION ALL
-  SELECT format('table %I.%I', n.nspname, c.relname),
-         format('constraint %I %s', con.conname, pg_catalog.pg_get_constraintdef(con.oid))
-    FROM pg_catalog.pg_constraint con
-    JOIN pg_catalog.pg_class c ON c.oid = con.conrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE {tables}
-  UNION ALL
-  SELECT format('table %I.%I', n.nspname, c.relname), format('index %s', pg_catalog.pg_get_indexdef(i.indexrelid))
-    FROM pg_catalog.pg_index i
-    JOIN pg_catalog.pg_class c ON c.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE {tables}
-  UNION ALL
-  SELECT format('table %I.%I', n.nspname, c.relname), format('trigger %s', pg_catalog.pg_get_triggerdef(t.oid))
-    FROM pg_catalog.pg_trigger t
-    JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE NOT t.tgisinternal AND {tables}
-  UNION ALL
-  SELECT format('table %I.%I', n.nspname, c.relname), format('view %s', pg_catalog.pg_get_viewdef(c.oid))
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.relkind IN ('v', 'm') AND {user_n}
-  UNION ALL
-  SELECT format('sequence %I.%I', schemaname, sequencename),
-         format('%s %s %s', data_type, increment_by, last_value)
-    FROM pg_catalog.pg_sequences s WHERE {user_s}
-  UNION ALL
-  SELECT 'large objects', format('%s %s', m.oid, md5(pg_catalog.lo_get(m.oid)))
-    FROM pg_catalog.pg_largeobject_metadata m
-) AS objects GROUP BY key
+from . import pg, schema_catalog, schema_legacy
+
+FORMAT_KEY = "digest format"
+FORMAT = "2"
+UNREADABLE = "schema digests (the target's cannot be computed: no TEMPORARY privilege)"
+
+# One call parses every expression: each in a subtransaction, so a text that does not parse again (it cannot happen
+# for PostgreSQL's own print, but a lock wait can time out) is compared as printed instead of failing the digest.
+_CANONICAL = """
+CREATE FUNCTION pg_temp.checkniner_canonical(bodies text[]) RETURNS text[] LANGUAGE plpgsql AS $f$
+DECLARE
+  result text[] := '{}';
+  body text;
+  printed text;
+BEGIN
+  FOREACH body IN ARRAY bodies LOOP
+    BEGIN
+      EXECUTE 'CREATE TEMPORARY VIEW checkniner_canonical AS ' || body;
+      EXECUTE 'SELECT pg_catalog.pg_get_viewdef(''pg_temp.checkniner_canonical''::pg_catalog.regclass)' INTO printed;
+      EXECUTE 'DROP VIEW pg_temp.checkniner_canonical';
+    EXCEPTION WHEN OTHERS THEN
+      printed := NULL;
+    END;
+    result := pg_catalog.array_append(result, printed);
+  END LOOP;
+  RETURN result;
+END
+$f$
 """
-_DIGESTS = _TEMPLATE.replace("{tables}", _TABLES).replace("{user_n}", _USER_N).replace("{user_s}", _USER_S)
 
 
-def digests(conn):
-    """{object key: md5} of the database `conn` is connected to (see the module's docstring)."""
+def digests(conn, canonical_conn=None):
+    """{object key: md5} of the database `conn` is connected to (see the module's docstring), or None when the
+    expressions cannot be taken through the round trip. canonical_conn (default: conn) runs it, in a transaction
+    that is rolled back: a connection whose transaction may write (the snapshot's is read-only)."""
+    lines = object_lines(conn, canonical_conn)
+    if lines is None:
+        return None
+    # each line JSON-quoted: a view's query spans lines, and no two lists of lines may join into the same text
+    result = {key: hashlib.md5(json.dumps(sorted(ls)).encode()).hexdigest() for key, ls in lines.items()}  # noqa: S324
+    result[FORMAT_KEY] = FORMAT
+    return result
+
+
+def object_lines(conn, canonical_conn=None):
+    """{object key: [its lines]}, what digests() hashes (None as there): for a test, or to see what differs."""
     with conn.cursor() as cur:
         cur.execute("SET LOCAL search_path = ''" if not conn.autocommit else "SET search_path = ''")
-        cur.execute(_DIGESTS)
-        return dict(cur.fetchall())
+        cur.execute(schema_catalog.QUERY)
+        rows = cur.fetchall()
+    bodies = sorted({_body(key, ctx, text) for key, _line, ctx, texts in rows for text in texts or () if text})
+    canonical = _round_trip(canonical_conn or conn, bodies)
+    if canonical is None:
+        return None
+    lines = defaultdict(list)
+    for key, line, ctx, texts in rows:
+        parts = [line]
+        for text in texts or ():
+            parts.append("none" if text is None else canonical.get(_body(key, ctx, text)) or "as printed " + text)
+        lines[key].append(" ".join(parts))
+    return dict(lines)
+
+
+def _body(key, ctx, text):
+    """The query that parses `text` again in its context; the table's name is the key's (format %I.%I)."""
+    return schema_catalog.CONTEXTS[ctx].format(text=text, rel=key.partition(" ")[2])
+
+
+def _round_trip(conn, bodies):
+    """{body: its view's definition printed again}, or None where it cannot run: no TEMPORARY privilege, a
+    read-only server (a standby) or database. The transaction is rolled back: nothing stays."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_catalog.has_database_privilege(pg_catalog.current_database(), 'TEMPORARY')")
+        if not cur.fetchone()[0]:
+            return None
+        if not bodies:
+            return {}
+        try:
+            if conn.autocommit:
+                cur.execute("BEGIN")
+            cur.execute("SET LOCAL search_path = ''")  # names printed qualified, as in the catalog query
+            cur.execute("SET LOCAL lock_timeout = '10s'")  # behind a migration's lock: printed text, not a hang
+            cur.execute(_CANONICAL)
+            cur.execute("SELECT pg_temp.checkniner_canonical(%s)", [bodies])
+            printed = cur.fetchone()[0]
+        except pg.psycopg2_module().errors.ReadOnlySqlTransaction:
+            return None
+        finally:
+            if conn.autocommit:
+                cur.execute("ROLLBACK")
+            else:
+                conn.rollback()
+    return dict(zip(bodies, printed))
 
 
 def of_database(database):
-    """digests() of a database, read now."""
-    conn = pg.connect(database)
+    """digests() of a database, read now (None where the round trip cannot run, see _round_trip)."""
+    conn = pg.connect(database, autocommit=False)
     try:
         return digests(conn)
     finally:
+        conn.rollback()
         conn.close()
 
 
 def of_snapshot(database, snapshot_id):
     """digests() as of an exported snapshot (the instant of the dump); None when they cannot be read (a large object
-    this role may not read, say): the archive is still saved, and "already matches" then compares rows only."""
+    this role may not read, no TEMPORARY privilege): the archive is still saved, and "already matches" then compares
+    rows only. The round trip runs on a second connection: the snapshot's is read-only."""
     try:
-        with pg.in_snapshot(database, snapshot_id) as conn:
-            return digests(conn)
+        canonical_conn = pg.connect(database, autocommit=False)
+        try:
+            with pg.in_snapshot(database, snapshot_id) as conn:
+                return digests(conn, canonical_conn)
+        finally:
+            canonical_conn.close()
     except pg.psycopg2_module().Error:
         return None
+
+
+def compare(recorded, database, proof=False):
+    """The recorded objects `database` lacks or holds differently ([] when the archive recorded none).
+
+    proof False ("already matches"): anything not shown equal is a difference, a replay costs only time; format 1 is
+    compared by its own method. proof True (after a replay): sequences are left out (their values are read outside
+    any snapshot, a busy site moves them between pg_dump and the digest), and digests that cannot be compared like
+    with like (format 1, a format this version does not know, a target without TEMPORARY) are not counted (note())."""
+    if not recorded:
+        return []
+    form = recorded.get(FORMAT_KEY)
+    if form is None and not proof:
+        return differences(recorded, schema_legacy.of_database(database))
+    if form != FORMAT:
+        return [] if proof else [f"schema digests (format {form} is not known)"]
+    actual = of_database(database)
+    if actual is None:
+        return [] if proof else [UNREADABLE]
+    if proof:
+        recorded = {k: v for k, v in recorded.items() if not k.startswith("sequence ")}
+    return differences(recorded, actual)
+
+
+def note(recorded):
+    """Why a proof did not compare the recorded digests (compare(proof=True)), or None."""
+    form = (recorded or {}).get(FORMAT_KEY, "1" if recorded else None)
+    if form in (None, FORMAT):
+        return None
+    return f"schema not compared: the archive's digests are in format {form}, whose text is not stable across a replay"
 
 
 def differences(recorded, actual):

@@ -101,6 +101,8 @@ def _prove(job, counts, proof, through_django, replayed):
     proof.extra_tables = extra
     differ = schema_differences(fetched, target, sequences=False)
     proof.schema = {"match": not differ, "differences": differ}
+    if schema.note(manifest.schema_digests):  # digests of a form a replay does not reproduce: not compared
+        proof.schema["note"] = schema.note(manifest.schema_digests)
     ok = not differ and all(v["match"] for v in proof.tables.values())
     if recorded:
         actual = {app: {t: digests[t] for t in tables} for app, tables in recorded.items()}
@@ -140,10 +142,7 @@ def schema_differences(fetched, target, sequences=True):
     """The archive's schema objects the target lacks or holds differently ([] when the archive recorded none).
     sequences False: their values are read outside any snapshot, a busy site moves them between pg_dump and the
     digest; a proof must not fail on that (a mismatch in "already matches" only costs a replay)."""
-    recorded = fetched.manifest.schema_digests
-    if not sequences:
-        recorded = {k: v for k, v in recorded.items() if not k.startswith("sequence ")}
-    return schema.differences(recorded, schema.of_database(target)) if recorded else []
+    return schema.compare(fetched.manifest.schema_digests, target, proof=not sequences)
 
 
 def matches_already(job):
