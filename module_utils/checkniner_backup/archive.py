@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -224,6 +225,23 @@ def read_head(path):
         raise _unreadable(path, exc) from None
 
 
+def _check_before_reading(name, member, want, dest):
+    """What a member's tar header says, held to its manifest before a byte of it is read or a block allocated: a
+    sparse member (a few bytes that read back as gigabytes) is not ours, a size other than the manifest's is refused
+    now rather than after streaming it, and a member that would not fit where it is written is refused before it
+    fills the disk."""
+    if member.issparse():
+        raise IntegrityError(f"{name}: member {member.name} is a sparse file, which no archive of ours holds: refused")
+    if member.size != want.get("size"):
+        raise IntegrityError(
+            f"{name}: member {member.name} is {member.size} bytes, its manifest says {want.get('size')} (tampered?)"
+        )
+    if dest is not None and member.size > shutil.disk_usage(dest).free:
+        raise IntegrityError(
+            f"{name}: member {member.name} ({member.size} bytes) does not fit in {dest}: refused before writing it"
+        )
+
+
 def extract_verified(path, dest, stream=None, upto=None, manifest_sha256=None):
     """Extract every member into dest, checking each one's sha256 and size against the manifest as it streams.
 
@@ -258,6 +276,7 @@ def extract_verified(path, dest, stream=None, upto=None, manifest_sha256=None):
                 want = expected.get(member.name)
                 if want is None:
                     raise IntegrityError(f"{name} holds {member.name}, which its manifest does not list")
+                _check_before_reading(name, member, want, dest if member.name not in stream else None)
                 sha = None if upto is not None and member.name in upto else hashlib.sha256()
                 sink = stream.get(member.name)
                 with contextlib.ExitStack() as stack:

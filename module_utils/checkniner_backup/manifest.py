@@ -38,6 +38,8 @@ def build(capture, name):
         "name": name,
         "created": capture.taken_at.isoformat(),
         "host": socket.gethostname(),
+        # the prefixes it was written for: a copy of it under another host's prefix is not that host's archive
+        "prefixes": sorted({d.prefix for d in config.destinations if getattr(d, "prefix", None) is not None}),
         "database": info["database"],
         "server_version": info["server_version"],
         "pg_dump_version": preflight.pg_dump_version,
@@ -85,6 +87,29 @@ class Manifest:
         if f"{doc['database']}.sql" not in (doc.get("members") or {}):
             raise IntegrityError(f"{archive_name} holds no {doc['database']}.sql: not a complete archive")
         return cls(doc)
+
+    def check_identity(self, fetched_name, source, destination=None):
+        """The archive is the one its signed manifest says it is: its own name (an old genuine archive copied under a
+        later name would otherwise restore as `latest`), and, from an S3 destination, a prefix it was written for.
+        Archives written before the manifest said so are not checked. Returns warnings; raises IntegrityError."""
+        recorded = self.doc.get("name")
+        clear = fetched_name[: -len(".gpg")] if fetched_name.endswith(".gpg") else fetched_name
+        refused = "refused before any database was touched"
+        if recorded and recorded != clear:
+            if source == "path":  # a file the user named: they may have renamed it
+                return [f"{fetched_name} holds the signed manifest of {recorded}: restored as {recorded}"]
+            raise IntegrityError(
+                f"{fetched_name} holds the signed manifest of {recorded}: an archive copied under another name (a "
+                f"rollback to older data?), {refused}"
+            )
+        prefixes = self.doc.get("prefixes")
+        prefix = getattr(destination, "prefix", None)
+        if prefixes is not None and prefix is not None and prefix not in prefixes:
+            raise IntegrityError(
+                f"{fetched_name} under {prefix} was written for {', '.join(prefixes) or 'no S3 prefix'}: another "
+                f"host's archive copied here, {refused}"
+            )
+        return []
 
     @property
     def database(self):

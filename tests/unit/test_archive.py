@@ -3,6 +3,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 
@@ -276,3 +277,46 @@ def test_a_manifest_member_entry_that_is_not_an_object_is_refused_in_one_line(tm
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(IntegrityError, match="has a manifest.json that is not a checkniner-backup manifest"):
         archive.extract_verified(str(path), None)
+
+
+def _retar(tmp_path, path, names, *tar_options):
+    """The archive's members re-packed by GNU tar with `tar_options` (the manifest first, as ours are)."""
+    out = tmp_path / "retar"
+    out.mkdir(exist_ok=True)
+    subprocess.run(["tar", "-xzf", str(path), "-C", str(out)], check=True)
+    return out, lambda: subprocess.run(
+        ["tar", *tar_options, "-czf", str(path), "-C", str(out), "manifest.json", *names], check=True
+    )
+
+
+def test_a_sparse_member_is_refused_before_a_byte_of_it_is_read(tmp_path):
+    path = _make(tmp_path, MEMBERS)
+    out, pack = _retar(tmp_path, path, list(MEMBERS), "--sparse", "--format=gnu")
+    os.truncate(out / "db.sql", 1 << 30)  # a gigabyte of zeros, none of it stored
+    pack()
+    assert path.stat().st_size < 1 << 20
+    seen = []
+    with pytest.raises(IntegrityError, match="member db.sql is a sparse file"):
+        archive.extract_verified(str(path), None, {"db.sql": seen.append})
+    assert seen == []
+
+
+def test_a_member_whose_size_is_not_the_manifests_is_refused_before_it_is_read(tmp_path):
+    path = _make(tmp_path, MEMBERS)
+    out, pack = _retar(tmp_path, path, list(MEMBERS))
+    (out / "db.sql").write_bytes(MEMBERS["db.sql"] + b"SELECT 2;\n")
+    pack()
+    seen = []
+    with pytest.raises(IntegrityError, match=r"member db.sql is 10010 bytes, its manifest says 10000"):
+        archive.extract_verified(str(path), None, {"db.sql": seen.append})
+    assert seen == []
+
+
+def test_a_member_that_does_not_fit_is_refused_before_it_is_written(tmp_path, monkeypatch):
+    path = _make(tmp_path, MEMBERS)
+    out = tmp_path / "extracted"
+    out.mkdir()
+    monkeypatch.setattr(archive.shutil, "disk_usage", lambda _p: type("U", (), {"free": 100})())
+    with pytest.raises(IntegrityError, match=r"member db.sql \(10000 bytes\) does not fit"):
+        archive.extract_verified(str(path), str(out))
+    assert not (out / "db.sql").exists()

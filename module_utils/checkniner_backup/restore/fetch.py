@@ -25,9 +25,6 @@ class Fetched:
     manifest_sha256: str  # of the manifest bytes whose signature was checked: every later read is held to them
     signed_by: Optional[str] = None  # the fingerprint of the key that signed it; None: unsigned
     warnings: List[str] = field(default_factory=list)  # for the result: unsigned, a pointer from the future, ...
-    # the archive's sha256 matched the one recorded when it was saved (state, latest.json, object metadata): members
-    # the restore does not use need not be read, the archive's checksum covers them
-    sealed: bool = False
 
     @property
     def sql_name(self):
@@ -68,7 +65,12 @@ def fetch(config, ref, workdir, extract=True, location=None, before=None):
 
 def fetch_found(config, found, workdir, extract=True):
     """Bring in one archive latest.resolve answered (a latest.Found): download it when it is in a destination,
-    check it against its record, check its signature, extract and check every member (see fetch)."""
+    check it against its record, check its signature, extract and check every member (see fetch).
+
+    The sha256 recorded by a store (its pointer, its object metadata) or by state.json is a hint: a mismatch is
+    refused early, a match proves nothing. What vouches for the archive is its signed manifest, and every member is
+    held to it (sha256 over the whole member) before any byte of it is used: extract_verified here, or the replay's
+    own first pass (replay.authenticate) when the SQL streams."""
     trusted = signing.trusted_keys(config)  # before anything is downloaded
     name, source, path, recorded = found.name, found.source, found.path, found.sha256
     if found.destination is not None:
@@ -88,10 +90,13 @@ def fetch_found(config, found, workdir, extract=True):
     head = archive_mod.read_head(path)
     verdict = signing.check(head.manifest_bytes, head.signature, trusted, name)
     manifest = Manifest.check(head.manifest, name)
+    # the signed manifest says which archive it is and where it was written to: an old genuine archive copied under a
+    # later name (a rollback), or another host's under this prefix, is refused here
+    warnings += manifest.check_identity(name, source, found.destination)
     members = None
     if extract:
         members = os.path.join(workdir, "members")
         os.makedirs(members, mode=0o700, exist_ok=True)
         archive_mod.extract_verified(path, members, manifest_sha256=head.manifest_sha256)
     return Fetched(name, source, path, members, manifest, sha, head.manifest_sha256, verdict.signed_by,
-                   warnings + list(verdict.warnings), sealed=bool(recorded))  # fmt: skip
+                   warnings + list(verdict.warnings))  # fmt: skip

@@ -59,6 +59,11 @@ _SETTINGS = re.compile(rb"client_encoding|standard_conforming_strings|^SET\s+(?:
 _SET_ENCODING = re.compile(rb"SET\s+(?:SESSION\s+)?client_encoding\s*(?:=|TO)\s*'([A-Za-z0-9_-]+)'\s*;", re.I)
 _SET_SCS_ON = re.compile(rb"SET\s+(?:SESSION\s+)?standard_conforming_strings\s*(?:=|TO)\s*(?:on|'on')\s*;", re.I)
 _TERMINATORS = (b"\\.\n", b"\\.\r\n")
+# Bounds on what is held in memory before it is judged, so a line that never ends (a gigabyte of zeros) is refused
+# at the bound instead of allocated: a COPY row is at most what the server takes in one field (1 GB), a statement
+# (pg_dump's longest: a function body, a view) far less
+MAX_COPY_LINE = 1 << 30
+MAX_STATEMENT = 64 << 20
 
 
 def safe_encoding(name):
@@ -81,6 +86,7 @@ class SqlStream:
         self.blanked = 0  # pg_dump's own transaction control and \restrict lines, dropped
         self._current = None  # the table whose COPY data is streaming
         self._tail = []  # the pieces of a line not ended yet: a long row (a large bytea) spans many blocks
+        self._tail_size = 0
         self._line = 0  # lines of the SQL done
         self._quote = None  # None, b"'", b'"', b"/*" (with _comments) or a dollar quote's tag
         self._comments = 0
@@ -109,6 +115,10 @@ class SqlStream:
         if not cut:
             if block:
                 self._tail.append(block)  # joined once, when the line ends: no copy per block
+                self._tail_size += len(block)
+                bound = MAX_STATEMENT if self._current is None else MAX_COPY_LINE
+                if self._tail_size + self._size > bound:
+                    self._refuse(f"a line longer than {bound >> 20} MiB (no archive of ours has one)")
             return []
         out = []
         start = 0
@@ -118,6 +128,7 @@ class SqlStream:
             self._scan(line, 0, len(line), out)
         self._scan(block, start, cut, out)
         self._tail = [block[cut:]] if cut < len(block) else []
+        self._tail_size = len(block) - cut
         return out
 
     def close(self):
@@ -202,6 +213,8 @@ class SqlStream:
                 return
         self._pieces.append(line[self._seg :])
         self._size += end - self._seg
+        if self._size > MAX_STATEMENT:
+            self._refuse(f"a statement longer than {MAX_STATEMENT >> 20} MiB (no archive of ours has one)")
 
     def _token(self, line, match, out):
         """Act on one token outside quotes; returns where scanning goes on (None: the line is done, COPY follows)."""

@@ -259,3 +259,29 @@ def test_what_could_be_read_two_ways_is_refused_naming_the_line(sql, line, what)
 )  # fmt: skip
 def test_safe_encodings_are_the_ascii_safe_ones(name, safe):
     assert safe_encoding(name) is safe
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_a_line_that_never_ends_is_refused_at_its_bound_not_held(monkeypatch, copy):
+    from checkniner_backup.restore import sqlstream
+
+    monkeypatch.setattr(sqlstream, "MAX_STATEMENT", 1 << 20)
+    monkeypatch.setattr(sqlstream, "MAX_COPY_LINE", 2 << 20)
+    stream = SqlStream("db.sql")
+    if copy:
+        stream.feed(b"COPY public.t (a) FROM stdin;\n")
+    block = b"x" * (64 << 10)
+    with pytest.raises(IntegrityError, match=r"db.sql line \d+ holds a line longer than [12] MiB"):
+        for _ in range(64):
+            stream.feed(block)
+    assert len(b"".join(stream._tail)) <= (2 << 20) + len(block)
+
+
+def test_a_statement_over_many_lines_is_bounded_too(monkeypatch):
+    from checkniner_backup.restore import sqlstream
+
+    monkeypatch.setattr(sqlstream, "MAX_STATEMENT", 1 << 20)
+    stream = SqlStream("db.sql")
+    with pytest.raises(IntegrityError, match="a statement longer than 1 MiB"):
+        for _ in range(64):
+            stream.feed(b"SELECT " + b"1, " * 10000 + b"\n")

@@ -1,0 +1,167 @@
+"""Authenticate before acting (issue 19): what someone who can write to the bucket, without the signing key, can
+try. Real PostgreSQL, the moto S3 endpoint, the sample project, the command line.
+
+Each case asserts what the attacker wanted did not happen (the database's settings, roles and rows unchanged), and
+that the command said so in one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import pytest
+from support.archives import backup, first_error_line
+
+from checkniner_backup import archive, signing
+
+PREFIX = "db/"
+
+
+@pytest.fixture
+def host_key(tmp_path):
+    """This host's signing key pair: (keygen's result, a trusted-keys file holding its public key)."""
+    directory = tmp_path / "keys"
+    directory.mkdir(mode=0o700)
+    key = signing.keygen(str(directory / "signing.key"), comment="app1")
+    trusted = directory / "trusted"
+    trusted.write_text(f"{key.line}\n")
+    return key, str(trusted)
+
+
+def raw_members(path):
+    """[(name, bytes)] of an archive, in its order: the manifest's bytes kept exactly (its signature holds)."""
+    with tarfile.open(path, "r:gz") as tar:
+        return [(m.name, tar.extractfile(m).read()) for m in tar]
+
+
+def write_members(path, members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(gzip.compress(buf.getvalue()))
+    return path
+
+
+def db_settings(pg, db):
+    """Every per-database and per-role setting of the cluster, and the database's connection limit."""
+    rows = pg.psql("SELECT setdatabase, setrole, array_to_string(setconfig, ',') FROM pg_db_role_setting ORDER BY 1, 2")
+    limit = pg.psql(f"SELECT datconnlimit FROM pg_database WHERE datname = '{db}'")
+    return rows, limit
+
+
+def put_as_attacker(s3, bucket, name, body, pointer=True):
+    """What anyone holding the bucket's keys can do: an object with matching checksum metadata, and a pointer."""
+    sha = hashlib.sha256(body).hexdigest()
+    client = s3.client()
+    client.put_object(Bucket=bucket, Key=f"{PREFIX}{name}", Body=body, Metadata={"sha256": sha})
+    if pointer:
+        doc = {"name": name, "sha256": sha, "size": len(body), "fingerprint": "x"}
+        client.put_object(Bucket=bucket, Key=f"{PREFIX}latest.json", Body=json.dumps(doc).encode())
+
+
+def _same_size_sql(sql, statement):
+    """The archive's SQL with pg_dump's header comments replaced by `statement`, padded to the same size: every
+    table, row and count still as the manifest says, the member's size too."""
+    start = sql.index(b"-- Dumped from database version")
+    end = sql.index(b"\n", sql.index(b"-- Dumped by pg_dump version")) + 1
+    room = end - start
+    line = statement.encode() + b"\n"
+    assert len(line) < room, "the header comments are too short for the statement"
+    return sql[:start] + line.ljust(room - 1, b" ") + b"\n" + sql[end:]
+
+
+# -- case 1: a kept signed manifest, a swapped SQL member, a pointer that agrees ---------------------------------
+
+
+def test_swapped_sql_under_a_kept_signed_manifest_is_refused_from_s3(
+    pg, app_db, run_cli, backup_env, s3, bucket, host_key, tmp_path
+):
+    key, trusted = host_key
+    host = {"CHECKNINER_SIGNING_KEY": key.private_key, "CHECKNINER_TRUSTED_KEYS": trusted}
+    name = backup(run_cli, **host)
+    members = raw_members(os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], name))
+    sql_name = f"{app_db.name}.sql"
+    statement = f"ALTER DATABASE {app_db.name} SET default_transaction_read_only = on;"
+    swapped = [(n, _same_size_sql(d, statement) if n == sql_name else d) for n, d in members]
+    assert [len(d) for _, d in swapped] == [len(d) for _, d in members]
+    body = write_members(tmp_path / "swapped.tar.gz", swapped).read_bytes()
+    put_as_attacker(s3, bucket, name, body)
+    before = db_settings(pg, app_db.name)
+
+    for args in (["verify", "--from", "s3"], ["restore", "--yes", "--archive", name]):
+        lost = {**host, "CHECKNINER_BACKUP_DIR": str(tmp_path / f"lost-{args[0]}")}
+        proc = run_cli(*args, env=lost)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        line = first_error_line(proc)
+        assert "does not match its manifest" in line and name in line, (args, line)
+        assert "Traceback" not in proc.stderr
+        assert db_settings(pg, app_db.name) == before, args
+
+
+# -- case 6: an old genuine archive under a new name ---------------------------------------------------------------
+
+
+def test_a_genuine_archive_copied_under_a_later_name_is_not_restored(
+    pg, app_db, run_cli, backup_env, s3, bucket, host_key, tmp_path
+):
+    from support.django_project import manage
+
+    key, trusted = host_key
+    host = {"CHECKNINER_SIGNING_KEY": key.private_key, "CHECKNINER_TRUSTED_KEYS": trusted}
+    old = backup(run_cli, **host)
+    manage(["mutate_business"], app_db.url)
+    new = backup(run_cli, **host)
+    later = (archive.time_of(new) + dt.timedelta(minutes=5)).strftime(archive.STAMP) + archive.SUFFIX
+    body = open(os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], old), "rb").read()
+    put_as_attacker(s3, bucket, later, body)
+
+    lost = {**host, "CHECKNINER_BACKUP_DIR": str(tmp_path / "lost")}
+    proc = run_cli("restore", "--yes", "--archive", later, env=lost)
+    assert proc.returncode == 1, proc.stderr
+    line = first_error_line(proc)
+    assert later in line and old in line, line  # the signed manifest names the archive it really is
+    proc = run_cli("verify", "--from", "s3", "--json", env=lost)
+    doc = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    assert doc.get("archive") != later, (proc.stdout, proc.stderr)
+
+
+# -- case 8: a bomb is refused before anything is allocated ---------------------------------------------------------
+
+
+def test_a_sparse_member_is_refused_before_it_is_read(pg, app_db, run_cli, backup_env, host_key, tmp_path):
+    """A few kilobytes that GNU tar reads back as a gigabyte of zeros, under the SQL member's name, beside the genuine
+    signed manifest."""
+    import resource
+    import subprocess
+
+    key, trusted = host_key
+    host = {"CHECKNINER_SIGNING_KEY": key.private_key, "CHECKNINER_TRUSTED_KEYS": trusted}
+    name = backup(run_cli, **host)
+    members = raw_members(os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], name))
+    assert [n for n, _ in members][:2] == ["manifest.json", "manifest.sig"]
+    sql_name = f"{app_db.name}.sql"
+    work = tmp_path / "bomb"
+    work.mkdir()
+    for member_name, data in members:
+        (work / member_name).write_bytes(data)
+    os.truncate(work / sql_name, 1 << 30)  # sparse: no block of it is written
+    bomb = tmp_path / name
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-czf", str(bomb), "-C", str(work),
+                    *[n for n, _ in members]], check=True)  # fmt: skip
+    assert bomb.stat().st_size < 1 << 20
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = run_cli("restore", "--yes", "--archive", str(bomb), env=host)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sql_name in first_error_line(proc), proc.stderr
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak_kib < max(before, 300 * 1024), f"the refusal took {peak_kib // 1024} MiB"
