@@ -28,6 +28,7 @@ class Capture:
     snap: Snapshot
     workdir: str  # the 0700 work directory holding the snapshot's member files
     sql_only: Optional[str] = None  # why the snapshot holds no fixtures (a safety archive of a damaged database)
+    sequence: Optional[int] = None  # the host's save sequence (state.next_sequence); None: a safety archive
 
 
 def preflight(config):

@@ -41,12 +41,32 @@ def candidates(names, now=None):
     return [n for n in regular(names) if not archive.is_future(n, now)]
 
 
+def rank(name, sequence):
+    """What orders archives for `latest`: the host's save sequence first (monotonic, whatever the clock did: an archive
+    saved with the clock hours fast has a later name and older data), then the name. Archives without a sequence
+    (written before it was recorded) rank below every archive with one, among themselves by name."""
+    return (sequence if isinstance(sequence, int) else -1, name)
+
+
+def outranks(name, sequence, pointer, now=None):
+    """Whether archive `name` (with its save sequence) is newer than the one a latest.json document names; a pointer
+    naming the future or nothing is outranked by anything."""
+    named = pointer_name(pointer, now)
+    return not named or rank(name, sequence) >= rank(named, (pointer or {}).get("sequence"))
+
+
+def _local_ranks(bdir):
+    """{name: its save sequence} of the backup directory (state.json: written by this host, not by a store)."""
+    return State.load(bdir).sequences() if bdir is not None else {}
+
+
 def local_latest(bdir, now=None):
-    """The newest regular archive in the backup directory that is not from the future, or None."""
+    """The newest regular archive in the backup directory that is not from the future (by rank), or None."""
     if bdir is None:
         return None
     names = candidates(bdir.archive_names(), now)
-    return names[-1] if names else None
+    sequences = _local_ranks(bdir) if names else {}
+    return max(names, key=lambda n: rank(n, sequences.get(n))) if names else None
 
 
 def pointer_name(pointer, now=None):
@@ -98,9 +118,17 @@ def _bound(before):
     return None if before is None else before.astimezone(UTC).strftime(archive.STAMP)
 
 
-def _pick(names, now, bound=None, where=""):
+def _pick(names, now, bound=None, where="", sequences=None):
     """Of names (oldest first): (the newest that may be taken at or before bound, the oldest regular one not from
-    the future, the warnings for names from the future passed over on the way)."""
+    the future, the warnings for names from the future passed over on the way). Without a bound, the newest is the
+    highest rank (sequences: {name: save sequence}); at a time, the last name saved at or before it."""
+    if bound is None and sequences:
+        names = list(names)
+        newest, oldest, passed_over = _pick(names, now, None, where)
+        eligible = [n for n in names if not archive.is_safety_archive(n) and not archive.is_future(n, now)]
+        if eligible:
+            newest = max(eligible, key=lambda n: rank(n, sequences.get(n)))
+        return newest, oldest, passed_over
     newest, oldest, future = None, None, []
     for name in names:
         if archive.is_safety_archive(name):
@@ -136,17 +164,18 @@ def _none_at(before, oldest):
 def remote_latest(store, now=None, before=None):
     """(name, sha256 or None, warnings) of the newest archive of one destination (at or before `before`); (None,
     None, warnings) when it has none."""
-    name, sha, _oldest, warnings = _remote(store, now or utcnow(), before)
+    name, sha, _oldest, warnings, _sequence = _remote(store, now or utcnow(), before)
     return name, sha, warnings
 
 
 def _remote(store, now, before=None):
-    """(name, sha256 or None, the oldest archive listed or None, warnings) of one destination."""
+    """(name, sha256 or None, the oldest archive listed or None, warnings, the pointer's save sequence or None) of one
+    destination."""
     warnings = []
     if before is None:
         pointer = store.read_pointer()
         if pointer and pointer_name(pointer, now):
-            return pointer["name"], pointer.get("sha256"), None, []
+            return pointer["name"], pointer.get("sha256"), None, [], pointer.get("sequence")
         if pointer:
             warnings.append(
                 f"{store.describe()}: latest.json names {pointer['name']}, later than now: ignored (a clock "
@@ -154,7 +183,7 @@ def _remote(store, now, before=None):
             )
     names = (obj["name"] for obj in store.iter_archives())
     newest, oldest, passed_over = _pick(names, now, _bound(before), store.describe())
-    return newest, None, oldest, warnings + passed_over
+    return newest, None, oldest, warnings + passed_over, None
 
 
 # -- resolve --------------------------------------------------------------------------------------------------
@@ -250,20 +279,25 @@ def _everywhere(config, bdir, ref, now, before):
             f"no archive named {ref} in {where} or {describe_remote(config)}: "
             "`checkniner-backup list [--remote]` shows the names"
         )
-    local, oldest, warnings = _pick(bdir.archive_names() if bdir else [], now, _bound(before), where)
+    sequences = _local_ranks(bdir)
+    local, oldest, warnings = _pick(bdir.archive_names() if bdir else [], now, _bound(before), where, sequences)
     oldest = [(where, oldest)] if oldest else []
-    remote, remote_error = None, None
+    remote, remote_rank, remote_error = None, None, None
     for dest in config.destinations:
         try:
-            name, sha, first, passed_over = _remote(stores.open(dest), now, before)
+            name, sha, first, passed_over, sequence = _remote(stores.open(dest), now, before)
         except StoreError as exc:
             remote_error = exc
             continue
         warnings += passed_over
         oldest += [(dest.describe(), first)] if first else []
-        if name and (remote is None or name > remote.name):
-            remote = Found(name, dest.name, destination=dest, sha256=sha)
-    if local and (remote is None or local >= remote.name):
+        # at a time, by name (the time it was saved); else by rank, the pointer's sequence a hint that the
+        # archive's signed manifest is held to when it is fetched
+        ranked = rank(name, sequence) if before is None else name
+        if name and (remote is None or ranked > remote_rank):
+            remote, remote_rank = Found(name, dest.name, destination=dest, sha256=sha), ranked
+    local_rank = (rank(local, sequences.get(local)) if before is None else local) if local else None
+    if local and (remote is None or local_rank >= remote_rank or local == remote.name):
         return _local(bdir, local, warnings)
     if remote:
         return replace(remote, warnings=warnings)
@@ -289,7 +323,7 @@ def _in(config, bdir, ref, location, now, before):
     store = stores.open(next(d for d in config.destinations if d.name == location))
     name, sha, oldest, warnings = ref, None, None, []
     if ref == "latest":
-        name, sha, oldest, warnings = _remote(store, now, before)
+        name, sha, oldest, warnings, _sequence = _remote(store, now, before)
     if not name:
         if before is not None and oldest:
             raise _none_at(before, [(store.describe(), oldest)])

@@ -56,6 +56,8 @@ def build(capture, name):
         "migrations": snap.migrations,
         "schema_digests": snap.schema_digests,
         **({"sql_only": sql_only} if sql_only else {}),
+        # the host's save sequence: `latest` is the authenticated archive with the highest, whatever its name says
+        **({"sequence": capture.sequence} if capture.sequence is not None else {}),
     }
 
 
@@ -110,6 +112,12 @@ class Manifest:
                 f"host's archive copied here, {refused}"
             )
         return []
+
+    @property
+    def sequence(self):
+        """The host's save sequence of this archive, or None (a safety archive, or written before it was recorded)."""
+        value = self.doc.get("sequence")
+        return value if isinstance(value, int) else None
 
     @property
     def database(self):

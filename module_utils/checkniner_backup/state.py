@@ -61,7 +61,7 @@ def _fields(**checks):
 
 
 _STR, _INT = _opt(str), _opt(int)
-_ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR)
+_ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR, sequence=_INT)
 _DIGESTS = _fields(fingerprint=_STR, tables=_entries(_entries(_opt(dict))), migrations=_opt(dict))
 # what each top-level key must look like; a key not listed here is kept as it is
 SHAPE = {
@@ -69,6 +69,7 @@ SHAPE = {
     "destinations": _entries(_fields(reconciled=_iso)),
     "last": _fields(name=_STR, fingerprint=_STR, sha256=_STR, size=_INT),
     "last_change": _iso,
+    "sequence": _INT,
     "last_run": _fields(at=_iso, outcome=_STR, reason=_STR, error=_STR, name=_STR, size=_INT),
     "last_success": _iso,
     "last_drill": _fields(at=_iso, outcome=_STR, archive=_STR, error=_STR, locations=_locations),
@@ -151,8 +152,24 @@ class State:
         self.doc["archives"] = {k: v for k, v in archives.items() if k not in gone}
         return True
 
-    def record_saved(self, name, sha256, size, fingerprint):
-        self.doc.setdefault("archives", {})[name] = {"sha256": sha256, "size": size, "fingerprint": fingerprint}
+    def next_sequence(self, floor=0):
+        """The save sequence of the next archive: one more than any this directory recorded, and than `floor` (the
+        highest a destination's pointer names, when the state was lost). Monotonic, whatever the clock does: `latest`
+        follows it, not the names (a clock set back makes older names of newer data)."""
+        seen = [a.get("sequence") or 0 for a in self.doc.get("archives", {}).values()]
+        return max([self.doc.get("sequence") or 0, floor, *seen]) + 1
+
+    def sequences(self):
+        """{archive name: its save sequence} of the archives recorded with one."""
+        archives = self.doc.get("archives", {})
+        return {name: a["sequence"] for name, a in archives.items() if isinstance(a.get("sequence"), int)}
+
+    def record_saved(self, name, sha256, size, fingerprint, sequence=None):
+        record = {"sha256": sha256, "size": size, "fingerprint": fingerprint}
+        if sequence is not None:
+            record["sequence"] = sequence
+            self.doc["sequence"] = max(self.doc.get("sequence") or 0, sequence)
+        self.doc.setdefault("archives", {})[name] = record
         self.doc["last"] = {"name": name, "fingerprint": fingerprint, "sha256": sha256, "size": size}
         self.doc["last_change"] = utcnow().isoformat()
 

@@ -165,3 +165,29 @@ def test_a_sparse_member_is_refused_before_it_is_read(pg, app_db, run_cli, backu
     assert sql_name in first_error_line(proc), proc.stderr
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak_kib < max(before, 300 * 1024), f"the refusal took {peak_kib // 1024} MiB"
+
+
+# -- case 9: a clock correction does not bring older data back as latest --------------------------------------------
+
+
+def test_latest_follows_the_save_sequence_not_the_name(pg, app_db, run_cli, backup_env, s3, bucket, tmp_path):
+    """Saved once with the clock right, then with the clock set three hours back (a host whose clock was fast, seen
+    once it was corrected): the second archive has the earlier name and the newer data, and is latest, locally, in
+    S3 and for a host that lost its directory."""
+    from support.django_project import manage
+
+    clock = str(os.path.join(os.path.dirname(__file__), "..", "support", "clock"))
+    first = backup(run_cli)
+    manage(["mutate_business"], app_db.url)
+    slow = {"PYTHONPATH": clock, "CHECKNINER_TEST_CLOCK_OFFSET": str(-3 * 3600)}
+    second = backup(run_cli, **slow)
+    assert second < first  # the newer data under the earlier name
+    pointer = json.loads(s3.client().get_object(Bucket=bucket, Key=f"{PREFIX}latest.json")["Body"].read())
+    assert pointer["name"] == second and pointer["sequence"] == 2
+
+    for env in ({}, {"CHECKNINER_BACKUP_DIR": str(tmp_path / "lost")}):
+        proc = run_cli("restore", "--check", "--json", "--allow-unsigned", env=env)
+        if proc.returncode == 2 and "--allow-unsigned" in proc.stderr:  # before fail-closed landed
+            proc = run_cli("restore", "--check", "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["archive"] == second, env

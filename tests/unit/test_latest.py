@@ -20,6 +20,9 @@ class Dir:
     def archive_names(self):
         return self.names
 
+    def join(self, name):  # no state.json: no archive has a recorded save sequence
+        return f"/nonexistent-checkniner-backup-test/{name}"
+
 
 class Store:
     """The two reads latest.py makes of a destination, and how it names itself."""
@@ -169,3 +172,29 @@ def test_archives_at_keeps_one_row_per_location():
     assert latest.archives_at(rows, T14, LATER) == [rows[2], rows[4]]
     with pytest.raises(BackupError, match=f"^no archive saved at or before .*: the oldest is {NAMES[0]}"):
         latest.archives_at(rows, T14.replace(hour=9), LATER)
+
+
+def test_the_save_sequence_outranks_the_name():
+    assert latest.rank("2026-01-01T000000Z.tar.gz", 2) > latest.rank("2026-01-01T030000Z.tar.gz", 1)
+    assert latest.rank("2026-01-01T000000Z.tar.gz", 1) > latest.rank("2026-01-01T030000Z.tar.gz", None)
+    pointer = {"name": "2026-01-01T030000Z.tar.gz", "sequence": 1}
+    assert latest.outranks("2026-01-01T000000Z.tar.gz", 2, pointer, NOW)
+    assert not latest.outranks("2026-01-01T000000Z.tar.gz", None, pointer, NOW)
+    assert latest.outranks("2026-01-01T000000Z.tar.gz", None, {"name": "2999-01-01T000000Z.tar.gz"}, NOW)
+
+
+def test_local_latest_is_the_highest_recorded_sequence(tmp_path):
+    from checkniner_backup.local import BackupDir
+    from checkniner_backup.state import State
+
+    bdir = BackupDir(str(tmp_path))
+    state = State.load(bdir)
+    fast, right = "2026-01-01T030000Z.tar.gz", "2026-01-01T001000Z.tar.gz"  # saved in this order
+    for seq, name in enumerate((fast, right), start=1):
+        (tmp_path / name).write_bytes(b"x")
+        state.record_saved(name, "0" * 64, 1, "f", state.next_sequence())
+        assert state.sequences()[name] == seq
+    state.save()
+    assert latest.local_latest(bdir, NOW) == right
+    assert State.load(bdir).next_sequence() == 3
+    assert State.load(bdir).next_sequence(floor=9) == 10  # a lost state goes on above the destinations' pointers

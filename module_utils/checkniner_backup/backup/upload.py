@@ -12,9 +12,13 @@ from ..state import State
 from ..units import utcnow
 
 
-def pointer_doc(name, sha256, size, fingerprint):
-    """latest.json: finding the newest archive costs one request, however many archives exist."""
-    return {"name": name, "sha256": sha256, "size": size, "fingerprint": fingerprint, "updated": utcnow().isoformat()}
+def pointer_doc(name, sha256, size, fingerprint, sequence=None):
+    """latest.json: finding the newest archive costs one request, however many archives exist. A hint: what is
+    restored is authenticated by its signed manifest."""
+    doc = {"name": name, "sha256": sha256, "size": size, "fingerprint": fingerprint, "updated": utcnow().isoformat()}
+    if sequence is not None:
+        doc["sequence"] = sequence
+    return doc
 
 
 def _described(state, name, path):
@@ -42,9 +46,10 @@ def distribute(config, bdir, state):
                 store.upload(path, name, info["sha256"], {"fingerprint": info.get("fingerprint", "")})
                 if pointer is None:
                     pointer = store.read_pointer() or {}
-                # a pointer naming the future is replaced, never kept (latest.pointer_name)
-                if name >= latest.pointer_name(pointer):
-                    pointer = pointer_doc(name, info["sha256"], os.path.getsize(path), info.get("fingerprint"))
+                # a pointer naming the future is replaced, never kept; the newest by save sequence (latest.outranks)
+                if latest.outranks(name, info.get("sequence"), pointer):
+                    pointer = pointer_doc(name, info["sha256"], os.path.getsize(path), info.get("fingerprint"),
+                                          info.get("sequence"))  # fmt: skip
                     store.write_pointer(pointer)
                 bdir.dequeue(dest.name, name)
                 uploaded.append(name if len(config.destinations) == 1 else f"{name}->{dest.name}")
@@ -92,13 +97,13 @@ def ensure_uploaded(config, name=None, dry_run=False) -> UploadResult:
     # one lock for every destination: a run holding it may be sending this very archive from the outbox
     with lock.run_lock(bdir.path, wait=lock.WAIT, nothing_done=f"{name} not uploaded"):
         for store in opened:
-            present, pointer_ok = _in_place(store, name, sha256, size)
+            present, pointer_ok = _in_place(store, name, sha256, size, info.get("sequence"))
             if present and pointer_ok:
                 outcome.destinations[store.dest.name] = "present"
                 continue
             store.upload(path, name, sha256, {"fingerprint": info.get("fingerprint") or ""})
             if not pointer_ok:
-                store.write_pointer(pointer_doc(name, sha256, size, info.get("fingerprint")))
+                store.write_pointer(pointer_doc(name, sha256, size, info.get("fingerprint"), info.get("sequence")))
             bdir.dequeue(store.dest.name, name)
             outcome.destinations[store.dest.name] = "uploaded"
     # the truth after the lock: a run that held it may have sent the archive meanwhile
@@ -106,7 +111,8 @@ def ensure_uploaded(config, name=None, dry_run=False) -> UploadResult:
     return outcome
 
 
-def _in_place(store, name, sha256, size):
+def _in_place(store, name, sha256, size, sequence=None):
     """(the object is there with this checksum, the pointer names it or a newer archive not from the future)."""
     present = store.matches(store.head(name), sha256, size)
-    return present, latest.pointer_name(store.read_pointer()) >= name
+    pointer = store.read_pointer()
+    return present, (pointer or {}).get("name") == name or not latest.outranks(name, sequence, pointer)
