@@ -1,5 +1,6 @@
 """Atomic writes: temp file in the same directory, fsync, rename (the run lock is lock.py)."""
 
+import contextlib
 import json
 import os
 import tempfile
@@ -13,12 +14,15 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def atomic_write_bytes(path, data, mode=0o640):
+@contextlib.contextmanager
+def atomic_file(path, mode=0o640):
+    """A file handle whose bytes appear at path whole or not at all: written to a temp file beside it, flushed,
+    fsynced, given its mode, renamed over path, the directory fsynced; on any failure the temp file goes."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
@@ -28,6 +32,11 @@ def atomic_write_bytes(path, data, mode=0o640):
             os.unlink(tmp)
         raise
     fsync_dir(directory)
+
+
+def atomic_write_bytes(path, data, mode=0o640):
+    with atomic_file(path, mode) as handle:
+        handle.write(data)
 
 
 def atomic_write_json(path, doc, mode=0o640):

@@ -18,12 +18,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 
 from ..archive import is_archive_name
 from ..errors import StoreError
 from ..fingerprint import file_sha256
-from ..fsutil import atomic_write_bytes, fsync_dir
+from ..fsutil import atomic_file, atomic_write_bytes, fsync_dir
 from .protocol import PAGE_SIZE, POINTER, checksum_of, matches, parse_pointer, pointer_body
 
 META_DIR = ".meta"
@@ -174,21 +173,9 @@ class DirStore:
 def _copy_atomically(src, dst):
     """Copy src to dst through a temp file beside dst (fsync, rename, fsync of the directory); the sha256 of the bytes
     written, hashed as they stream."""
-    directory = os.path.dirname(dst)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     sha = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as handle:
-            for block in iter(lambda: handle.read(_CHUNK), b""):
-                sha.update(block)
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
+    with atomic_file(dst, 0o640) as out, open(src, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            sha.update(block)
+            out.write(block)
     return sha.hexdigest()
