@@ -158,20 +158,6 @@ def program_major(path, env):
     return int(match.group(1)), out.strip().split()[-1]
 
 
-# psql's \restrict (refuse every meta-command until \unrestrict with the same key) came with these minor releases
-_RESTRICT_SINCE = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
-
-
-def psql_restricts(path, env):
-    """Whether this psql has \restrict (PostgreSQL 13.22, 14.19, 15.14, 16.10, 17.6, 18 and later)."""
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, env=env, check=False).stdout
-    match = re.search(r"(\d+)\.(\d+)", out)
-    if not match:
-        return False
-    major, minor = int(match.group(1)), int(match.group(2))
-    return major >= 18 or minor >= _RESTRICT_SINCE.get(major, 10**6)
-
-
 def check_client(path, server_version_num, env):
     major, version = program_major(path, env)
     server_major = server_version_num // 10000

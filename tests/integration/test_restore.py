@@ -526,10 +526,10 @@ def test_verify_needs_createdb(pg, app_db, run_cli):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_verify_leaves_no_scratch_database(pg, app_db, run_cli, backup_env, sig):
-    manage(["seed_bulk", "--megabytes", "8"], app_db.url)  # long enough to be caught mid-way
+    manage(["seed_bulk", "--megabytes", "8"], app_db.url)
     backup(run_cli)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "checkniner_backup.cli", "verify"],
+        [sys.executable, "-c", SLOW_REPLAY, "verify"],
         env=backup_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -549,26 +549,44 @@ def test_interrupted_verify_leaves_no_scratch_database(pg, app_db, run_cli, back
     assert scratch_databases(pg) == []
 
 
+SLOW_REPLAY = """
+import sys, time
+from checkniner_backup import cli
+from checkniner_backup.restore import sqlstream
+
+feed = sqlstream.SqlStream.feed
+
+
+def slowly(self, block):  # the replay through libpq is fast: slowed, it is still going when the signal comes
+    time.sleep(0.2)
+    return feed(self, block)
+
+
+sqlstream.SqlStream.feed = slowly
+sys.argv = ["checkniner-backup", *sys.argv[1:]]
+sys.exit(cli.main())
+"""
+
+
 DIE_BEFORE_COMMIT = """
 import os, signal, sys
-from checkniner_backup import archive, cli
+from checkniner_backup import cli
+from checkniner_backup.restore import replay
 
-checked = archive.extract_verified
 
-
-def then_die(*args, **kwargs):
-    checked(*args, **kwargs)  # the whole SQL is in psql's pipe; the row-count checks and COMMIT would come next
+def then_die(*args, **kwargs):  # the whole SQL is sent; the row-count checks and COMMIT would come next
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-archive.extract_verified = then_die
+replay.checks_sql = then_die
 sys.argv = ["checkniner-backup", "restore", "--yes", "--archive", sys.argv[1]]
 sys.exit(cli.main())
 """
 
 
 def test_restore_killed_before_commit_commits_nothing(pg, app_db, run_cli, backup_env):
-    """kill -9 of the restore with the whole SQL sent: psql meets the end of its input without COMMIT, nothing lands."""
+    """kill -9 of the restore with the whole SQL sent: the server sees its connection end without COMMIT, nothing
+    lands."""
     backup(run_cli)
     latest = os.path.realpath(os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], "latest.tar.gz"))
     manage(["mutate_business"], app_db.url)
@@ -578,10 +596,11 @@ def test_restore_killed_before_commit_commits_nothing(pg, app_db, run_cli, backu
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     deadline = time.monotonic() + 30
-    query = f"SELECT pid FROM pg_stat_activity WHERE application_name = 'psql' AND datname = '{app_db.name}';"
+    query = f"SELECT pid FROM pg_stat_activity WHERE datname = '{app_db.name}';"  # the replay's session
     while pg.psql(query).split() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not pg.psql(query).split(), "psql did not end with its input"
+    detail = query.replace("SELECT pid", "SELECT pid, state, backend_type, left(query, 80)")
+    assert not pg.psql(query).split(), f"the replay's session did not end with its process: {pg.psql(detail)}"
     assert table_digests(pg, app_db.name) == before
 
 

@@ -106,7 +106,7 @@ def test_restore_at_from_s3_lists_the_destination_paginated(pg, run_cli, three, 
     result = restore_json(run_cli, "--at", at(third, -1), env=env)
     assert result["ok"] and result["archive"] == second and result["source"] == "s3"
     assert table_digests(pg, target, BUSINESS_TABLES) == second_state
-    assert list_json(run_cli, "--remote", "--at", at(second, 1)) == [(second, "s3")]
+    assert list_json(run_cli, "--remote", "--at", at(second)) == [(second, "s3")]  # the third may be 1 s later
 
     proc = run_cli("restore", "--check", "--at", at(first, -1), env=env)
     assert proc.returncode == 1
