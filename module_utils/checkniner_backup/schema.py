@@ -176,13 +176,31 @@ def of_snapshot(database, snapshot_id):
         return None
 
 
-def compare(recorded, database, proof=False):
+def major_of(server_version):
+    """The major version in a server_version text ("15.18 (Debian 15.18-0+deb12u1)" -> 15), or None."""
+    head = str(server_version or "").split(".", 1)[0].split(" ", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def server_major(database):
+    """The major version of the server `database` is on."""
+    conn = pg.connect(database)
+    try:
+        return pg.server_info(conn)["server_version_num"] // 10000
+    finally:
+        conn.close()
+
+
+def compare(recorded, database, proof=False, recorded_major=None):
     """The recorded objects `database` lacks or holds differently ([] when the archive recorded none).
 
     proof False ("already matches"): anything not shown equal is a difference, a replay costs only time; format 1 is
     compared by its own method. proof True (after a replay): sequences are left out (their values are read outside
     any snapshot, a busy site moves them between pg_dump and the digest), and digests that cannot be compared like
-    with like (format 1, a format this version does not know, a target without TEMPORARY) are not counted (note())."""
+    with like (format 1, a format this version does not know, a target without TEMPORARY, another major version of
+    PostgreSQL) are not counted (note()). recorded_major: the major version the archive was taken on (its manifest's
+    server_version): the server's own printing of expressions and definitions changes between major versions, so
+    digests compare like with like on the same major only; across majors the rows and row counts prove the restore."""
     if not recorded:
         return []
     form = recorded.get(FORMAT_KEY)
@@ -190,6 +208,8 @@ def compare(recorded, database, proof=False):
         return differences(recorded, schema_legacy.of_database(database))
     if form != FORMAT:
         return [] if proof else [f"schema digests (format {form} is not known)"]
+    if recorded_major is not None and recorded_major != server_major(database):
+        return [] if proof else [f"schema digests (taken on PostgreSQL {recorded_major})"]
     actual = of_database(database)
     if actual is None:
         return [] if proof else [UNREADABLE]
@@ -198,12 +218,19 @@ def compare(recorded, database, proof=False):
     return differences(recorded, actual)
 
 
-def note(recorded):
+def note(recorded, recorded_major=None, target_major=None):
     """Why a proof did not compare the recorded digests (compare(proof=True)), or None."""
     form = (recorded or {}).get(FORMAT_KEY, "1" if recorded else None)
-    if form in (None, FORMAT):
-        return None
-    return f"schema not compared: the archive's digests are in format {form}, whose text is not stable across a replay"
+    if form not in (None, FORMAT):
+        return (
+            f"schema not compared: the archive's digests are in format {form}, whose text is not stable across a replay"
+        )
+    if form is not None and recorded_major is not None and target_major is not None and recorded_major != target_major:
+        return (
+            f"schema not compared: the archive was taken on PostgreSQL {recorded_major}, the target runs "
+            f"{target_major} (each major version prints definitions its own way); rows and row counts prove it"
+        )
+    return None
 
 
 def differences(recorded, actual):

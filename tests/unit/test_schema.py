@@ -55,3 +55,23 @@ def test_each_expression_is_parsed_in_its_own_context(ctx, text, body):
 def test_a_quoted_table_name_is_used_as_the_key_prints_it():
     # the key is format('table %I.%I'): already quoted where a name needs it
     assert schema._body('table "my schema"."Odd"', "rel", "1") == 'SELECT (1) AS e FROM "my schema"."Odd"'
+
+
+def test_digests_of_another_major_version_are_not_compared_and_the_note_says_so(monkeypatch):
+    """Each major version prints definitions its own way (a 15 -> 17 restore, the fleet's): a proof does not count
+    them, "already matches" does not take them as equal."""
+    monkeypatch.setattr(schema, "server_major", lambda _database: 17)
+    monkeypatch.setattr(schema, "of_database", lambda _database: pytest.fail("compared across major versions"))
+    assert schema.compare(NEW, object(), proof=True, recorded_major=15) == []
+    assert schema.compare(NEW, object(), recorded_major=15) == ["schema digests (taken on PostgreSQL 15)"]
+    assert "taken on PostgreSQL 15, the target runs 17" in schema.note(NEW, 15, 17)
+    assert schema.note(NEW, 17, 17) is None and schema.note({}, 15, 17) is None
+    monkeypatch.setattr(schema, "of_database", lambda _database: {"table public.t": "x", "digest format": "2"})
+    assert schema.compare(NEW, object(), proof=True, recorded_major=17) == ["table public.t"]
+
+
+@pytest.mark.parametrize(
+    "text, major", [("15.18 (Debian 15.18-0+deb12u1)", 15), ("17.2", 17), ("", None), (None, None)]
+)
+def test_the_major_version_of_a_manifests_server_version(text, major):
+    assert schema.major_of(text) == major

@@ -101,8 +101,11 @@ def _prove(job, counts, proof, through_django, replayed):
     proof.extra_tables = extra
     differ = schema_differences(fetched, target, sequences=False)
     proof.schema = {"match": not differ, "differences": differ}
-    if schema.note(manifest.schema_digests):  # digests of a form a replay does not reproduce: not compared
-        proof.schema["note"] = schema.note(manifest.schema_digests)
+    # digests of a form a replay does not reproduce, or of another major version: not compared, and said so
+    recorded_major = schema.major_of(manifest.doc.get("server_version"))
+    why = schema.note(manifest.schema_digests, recorded_major, schema.server_major(target) if recorded_major else None)
+    if why:
+        proof.schema["note"] = why
     ok = not differ and all(v["match"] for v in proof.tables.values())
     if recorded:
         actual = {app: {t: digests[t] for t in tables} for app, tables in recorded.items()}
@@ -142,7 +145,9 @@ def schema_differences(fetched, target, sequences=True):
     """The archive's schema objects the target lacks or holds differently ([] when the archive recorded none).
     sequences False: their values are read outside any snapshot, a busy site moves them between pg_dump and the
     digest; a proof must not fail on that (a mismatch in "already matches" only costs a replay)."""
-    return schema.compare(fetched.manifest.schema_digests, target, proof=not sequences)
+    manifest = fetched.manifest
+    recorded_major = schema.major_of(manifest.doc.get("server_version"))
+    return schema.compare(manifest.schema_digests, target, proof=not sequences, recorded_major=recorded_major)
 
 
 def matches_already(job):
