@@ -62,7 +62,10 @@ def restore(config, request) -> RestoreResult:
     with signals_raise(), workdir(request.workdir) as work:
         # the archive first, checksum and signature included: an archive that fails them never reaches the target
         with phase(result.timings, "fetch"):
-            fetched = fetch(config, request.archive, work, extract=request.mode != "sql", before=request.before())
+            fetched = fetch(
+                config, request.archive, work, request.mode != "sql", before=request.before(),
+                allow_unsigned=request.allow_unsigned, say=say,
+            )  # fmt: skip
         if live and fetched.manifest.database != target.name:
             raise BackupError(
                 f"{fetched.name} is a backup of database {fetched.manifest.database!r}, not of the live "
