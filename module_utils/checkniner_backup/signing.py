@@ -3,7 +3,7 @@
 An archive carries `manifest.sig` (archive.SIGNATURE) right after `manifest.json`: an Ed25519 signature over the exact
 bytes of the manifest, which records every member's sha256 and size, so one signature covers the whole archive. The
 host that writes archives holds its own private key (CHECKNINER_SIGNING_KEY); hosts that restore hold the public keys
-they trust (CHECKNINER_TRUSTED_KEYS) and refuse anything else before a database is touched (restore/fetch.py).
+they trust (CHECKNINER_TRUSTED_KEYS, and their own) and refuse anything else before a database is touched (fetch.py).
 
 Why Ed25519 from `cryptography` and not GnuPG detached signatures (gpg is already used for encryption): a public key
 is one short line an operator can read, diff and paste into a role variable; verifying needs no keyring, no
