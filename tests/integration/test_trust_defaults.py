@@ -114,3 +114,17 @@ def test_the_hosts_own_key_is_trusted_without_a_trusted_keys_file(pg, app_db, ru
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["ok"] and doc["signed_by"] == key.fingerprint and doc["warnings"] == []
+
+
+def test_the_daily_drill_of_an_unsigned_host_fails_loudly(pg, app_db, run_cli, receiver):
+    """A host deployed before signing: its drill must not report "passed" over archives anyone could have planted."""
+    unsigned = {"CHECKNINER_SIGNING_KEY": None, "CHECKNINER_VERIFY_HEALTHCHECK_URL": receiver.url}
+    name = backup(run_cli, **unsigned)
+    proc = run_cli("verify", env=unsigned)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{name} is not signed: refused before any database was touched" in first_error_line(proc)
+    path, body, outcome = receiver.calls[-1]
+    assert path.endswith("/fail") and outcome == "failed" and f"{name} is not signed" in body
+    doc = json.loads(run_cli("status", "--json").stdout)
+    assert doc["last_drill"]["outcome"] == "failed" and doc["last_drill_success"] is None
+    assert pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'cnb\\_verify\\_%';").strip() == "0"
