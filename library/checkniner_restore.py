@@ -108,6 +108,15 @@ options:
         role as the application's sessions). Better still, stop the application (see C(playbooks/restore.yml)).
     type: bool
     default: false
+  allow_unsigned:
+    description:
+      - Accept, with a warning, an archive that is unsigned or signed by a key the host does not trust. By default
+        such an archive fails the task before any database is touched, also when no trusted keys are configured; the
+        host trusts the keys of C(CHECKNINER_TRUSTED_KEYS) and its own (from C(CHECKNINER_SIGNING_KEY)).
+      - For one task, e.g. archives written before signing was configured. A signature that does not match its
+        manifest (a tampered archive) fails the task even so.
+    type: bool
+    default: false
 notes:
   - A restore whose proof fails (restored, but the business data differs from the archive) fails the task with
     C(changed=true).
@@ -193,8 +202,8 @@ safety_archive:
 signed_by:
   description:
     - Fingerprint (C(SHA256:...)) of the key that signed the archive, null when it is unsigned.
-    - With C(CHECKNINER_TRUSTED_KEYS) set on the host, an archive that is unsigned or signed by a key the file does not
-      list fails the task before any database is touched; without it, an unsigned archive is restored with a warning.
+    - An archive that is unsigned or signed by a key the host does not trust (C(CHECKNINER_TRUSTED_KEYS) and the host's
+      own key) fails the task before any database is touched, unless O(allow_unsigned=true), which warns.
   returned: success
   type: str
   sample: SHA256:Zk2l1H0Hq8rS9tGm3bQxWm6aI0r8Jm1nQ2d7cP0xY4o
@@ -312,6 +321,7 @@ def restore_request(module):
         lock_timeout=params["lock_timeout"],
         terminate_sessions=params["terminate_sessions"],
         at=params["at"],
+        allow_unsigned=params["allow_unsigned"],
         spelling=api.MODULE,
     )
 
@@ -343,7 +353,13 @@ def do_verified(module, cfg):
         )
     params = module.params
     source = params["source"] or "all"
-    request = api.VerifyRequest(archive=params["archive"], source=source, at=params["at"], spelling=api.MODULE)
+    request = api.VerifyRequest(
+        archive=params["archive"],
+        source=source,
+        at=params["at"],
+        allow_unsigned=params["allow_unsigned"],
+        spelling=api.MODULE,
+    )
     try:
         result = api.verify(cfg, request)
     except api.ProofFailed as exc:  # the drill ran and a copy failed: every location in the failed task
@@ -363,6 +379,7 @@ def main():
             confirm=dict(type="bool", default=False),
             lock_timeout=dict(type="float", default=30),
             terminate_sessions=dict(type="bool", default=False),
+            allow_unsigned=dict(type="bool", default=False),
             source=dict(type="str", choices=list(api.SOURCES), aliases=["from"]),
         ),
         {"restored": do_restored, "verified": do_verified},

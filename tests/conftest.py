@@ -1,7 +1,8 @@
 """Shared pytest fixtures: a real PostgreSQL cluster, a real S3 endpoint (moto server), the sample Django project.
 
 Session-wide: ``pg``, ``s3`` (moto), ``s3rver``, ``rclone_s3``, ``template_db`` (migrated + seeded once). Per test:
-``app_db`` (a copy of the template), ``bucket``, ``backup_env`` (the complete environment for the command line),
+``app_db`` (a copy of the template), ``bucket``, ``backup_env`` (the complete environment for the command line, signing
+with the session's ``signing_key``),
 ``run_cli`` and ``receiver`` (a heartbeat receiver).
 """
 
@@ -15,7 +16,7 @@ from typing import NamedTuple
 
 import pytest
 from support.django_project import migrate, seed
-from support.environment import backup_environment
+from support.environment import backup_environment, session_signing_key
 from support.heartbeat import Receiver
 from support.pg import PostgresCluster
 from support.s3 import MotoServer
@@ -114,12 +115,19 @@ def bucket(s3) -> str:
     return s3.create_bucket(f"cnb-test-{uuid.uuid4().hex[:12]}")
 
 
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory) -> str:
+    """The session's signing key (support.environment.session_signing_key): archives are signed, as a deployed host's
+    are, so restores accept them; a test of unsigned archives removes CHECKNINER_SIGNING_KEY."""
+    return session_signing_key(tmp_path_factory.mktemp("signing"))
+
+
 @pytest.fixture
-def backup_env(tmp_path, pg, app_db, s3, bucket) -> dict:
+def backup_env(tmp_path, pg, app_db, s3, bucket, signing_key) -> dict:
     """The whole environment for running the command line; nothing else leaks in from the caller."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return backup_environment(pg, s3, app_db.url, bucket, tmp_path / "backups", home)
+    return backup_environment(pg, s3, app_db.url, bucket, tmp_path / "backups", home, signing_key)
 
 
 @pytest.fixture

@@ -107,6 +107,7 @@ def cmd_restore(args, cfg):
         lock_timeout=args.lock_timeout,
         terminate_sessions=args.terminate_sessions,
         at=args.at,
+        allow_unsigned=args.allow_unsigned,
         spelling=api.CLI,
     )
     try:
@@ -122,7 +123,9 @@ def cmd_restore(args, cfg):
 
 
 def cmd_verify(args, cfg):
-    request = api.VerifyRequest(archive=args.archive, source=args.source, at=args.at, spelling=api.CLI)
+    request = api.VerifyRequest(
+        archive=args.archive, source=args.source, at=args.at, allow_unsigned=args.allow_unsigned, spelling=api.CLI
+    )
     try:
         result = api.verify(cfg, request)
     except api.ProofFailed as exc:  # the drill ran and a copy failed: reported in full, like a success
@@ -187,6 +190,12 @@ def build_parser():
     which = argparse.ArgumentParser(add_help=False)
     which.add_argument("--archive", default="latest", help="latest (default), an archive name, or a path to one")
     which.add_argument("--at", metavar="TIME", help=AT_HELP)
+    which.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="accept, with a warning, an archive that is unsigned or signed by a key not trusted (by default it is "
+        "refused: CHECKNINER_SIGNING_KEY signs, CHECKNINER_TRUSTED_KEYS and this host's own key are trusted)",
+    )
 
     p = sub.add_parser(
         "run", parents=[as_json], help="one iteration: snapshot, save if the business data changed, upload"

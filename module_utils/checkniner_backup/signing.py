@@ -3,7 +3,7 @@
 An archive carries `manifest.sig` (archive.SIGNATURE) right after `manifest.json`: an Ed25519 signature over the exact
 bytes of the manifest, which records every member's sha256 and size, so one signature covers the whole archive. The
 host that writes archives holds its own private key (CHECKNINER_SIGNING_KEY); hosts that restore hold the public keys
-they trust (CHECKNINER_TRUSTED_KEYS) and refuse anything else before a database is touched (restore/fetch.py).
+they trust (CHECKNINER_TRUSTED_KEYS, and their own) and refuse anything else before a database is touched (fetch.py).
 
 Why Ed25519 from `cryptography` and not GnuPG detached signatures (gpg is already used for encryption): a public key
 is one short line an operator can read, diff and paste into a role variable; verifying needs no keyring, no
@@ -160,9 +160,24 @@ def signing_key(config):
 
 
 def trusted_keys(config):
-    """The public keys restore and verify accept signatures from (CHECKNINER_TRUSTED_KEYS, a file), or None: not
-    set, unsigned archives are accepted with a warning. Raises ConfigError for a file that is malformed or empty."""
-    return load_trusted(config.trusted_keys_path) if config.trusted_keys_path else None
+    """The public keys restore and verify accept signatures from: those of CHECKNINER_TRUSTED_KEYS (a file) and this
+    host's own, derived from CHECKNINER_SIGNING_KEY (a host trusts what it signs itself, so keygen and the signing key
+    alone are a complete setup). An empty tuple when neither is set: every archive is refused (check). Raises
+    ConfigError for a file that is malformed or empty, or a signing key that cannot be used."""
+    keys = load_trusted(config.trusted_keys_path) if config.trusted_keys_path else ()
+    own = signing_key(config)
+    if own is not None and own.public.raw not in {key.raw for key in keys}:
+        keys += (own.public,)
+    return keys
+
+
+def unsigned_warning(config):
+    """What every line of `run` says on a host without a signing key, or None: its archives are written unsigned, and
+    restore and verify refuse them."""
+    if config.signing_key_path:
+        return None
+    return (f"archives are not signed ({SIGNING_KEY_VAR} is not set): restore and verify refuse them; create a key "
+            "with `checkniner-backup keygen PATH` and set it")  # fmt: skip
 
 
 def _create_new(path, data, mode):
@@ -277,27 +292,26 @@ def _parse_signature(data, name):
     return PublicKey(raw), sig
 
 
-def check(manifest_bytes, signature, trusted, name):
-    """Check an archive's signature before anything is restored from it.
+_HOW = f"sign archives ({SIGNING_KEY_VAR}) and trust the key ({TRUSTED_KEYS_VAR})"
+
+
+def check(manifest_bytes, signature, trusted, name, allow_unsigned=False, opt_out="--allow-unsigned"):
+    """Check an archive's signature before anything is restored from it: fail closed.
 
     manifest_bytes: the exact bytes of its manifest.json; signature: the bytes of its signature member, or None;
-    trusted: the PublicKeys of CHECKNINER_TRUSTED_KEYS, or None when it is not set. With trusted keys, an unsigned
-    archive, one signed by another key, or one whose manifest does not match its signature raises IntegrityError.
-    Without, an unsigned archive passes with a warning, and a signature that does not match its manifest still fails
-    (the archive was changed after it was signed). Returns a Verdict.
+    trusted: the PublicKeys accepted (trusted_keys; empty or None: none). An archive that is unsigned or signed by a
+    key not trusted raises IntegrityError, also when no key is configured: anyone who can write to a store can plant
+    an unsigned archive, so only a signature the host trusts makes an archive safe to replay. allow_unsigned (the
+    front door's opt-out, spelt `opt_out` in the message) accepts those with a warning, for one invocation. A
+    signature that does not match its manifest always fails (the archive was changed after it was signed). Returns
+    a Verdict.
     """
     refused = "refused before any database was touched"
     if signature is None:
-        if trusted is not None:
-            raise IntegrityError(
-                f"{name} is not signed, and {TRUSTED_KEYS_VAR} accepts signed archives only: {refused}"
-            )
-        return Verdict(None, (f"{name} is not signed: set {TRUSTED_KEYS_VAR} to refuse unsigned archives",))
+        if not allow_unsigned:
+            raise IntegrityError(f"{name} is not signed: {refused}; {_HOW}, or accept it once with {opt_out}")
+        return Verdict(None, (f"{name} is not signed: accepted because of {opt_out}; {_HOW} to make it safe",))
     key, sig = _parse_signature(signature, name)
-    if trusted is not None and key.raw not in {k.raw for k in trusted}:
-        raise IntegrityError(
-            f"{name} is signed by key {key.fingerprint}, which {TRUSTED_KEYS_VAR} does not list: {refused}"
-        )
     ed25519, _serialization, invalid, _unsupported = _crypto()
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(key.raw).verify(sig, manifest_bytes)
@@ -305,7 +319,13 @@ def check(manifest_bytes, signature, trusted, name):
         raise IntegrityError(
             f"{name}: its manifest does not match its signature by key {key.fingerprint} (tampered?): {refused}"
         ) from None
-    if trusted is None:
-        return Verdict(key.fingerprint, (f"{name} is signed by key {key.fingerprint}, but {TRUSTED_KEYS_VAR} is not "
-                                         "set: the signer was not checked against a trusted key",))  # fmt: skip
-    return Verdict(key.fingerprint)
+    if key.raw in {k.raw for k in trusted or ()}:
+        return Verdict(key.fingerprint)
+    untrusted = (
+        f"{name} is signed by key {key.fingerprint}, which is not trusted here (not in {TRUSTED_KEYS_VAR}, not this "
+        f"host's {SIGNING_KEY_VAR})"
+    )
+    if not allow_unsigned:
+        raise IntegrityError(f"{untrusted}: {refused}; add its public key to {TRUSTED_KEYS_VAR}, or accept it once "
+                             f"with {opt_out}")  # fmt: skip
+    return Verdict(key.fingerprint, (f"{untrusted}: accepted because of {opt_out}",))

@@ -295,6 +295,20 @@ def test_restore_drill(play, options):
     assert skipped.get("skipped") is True
 
 
+def test_an_unsigned_archive_fails_the_task_unless_allow_unsigned(play, options, host_env):
+    """Fail closed through the module too: the refusal names the module's option, and the opt-out warns."""
+    unsigned = {"CHECKNINER_SIGNING_KEY": ""}  # a host configured before signing
+    play.run("checkniner_snapshot", options, env=unsigned)
+    refused = play.run("checkniner_restore", dict(options, state="verified"), env=unsigned)
+    assert refused["failed"] is True
+    assert " is not signed: refused before any database was touched" in refused["msg"], refused["msg"]
+    assert refused["msg"].endswith("accept it once with allow_unsigned=true (playbook: -e allow_unsigned=yes)")
+    drill = play.run("checkniner_restore", dict(options, state="verified", allow_unsigned=True), env=unsigned)
+    assert drill.get("failed") is not True, drill
+    warnings = [w["event"]["msg"] if isinstance(w, dict) else w for w in drill["warnings"]]
+    assert any("is not signed: accepted because of allow_unsigned=true" in w for w in warnings), warnings
+
+
 def test_restore_at_takes_the_archive_of_that_time_locally_and_from_s3(play, options, pg, app_db, target_db):
     """Three archives of three states: `at` takes the newest saved at or before it, here and in S3, through
     checkniner_archive_info and checkniner_restore; a time before the oldest fails in one line."""

@@ -190,7 +190,7 @@ def test_a_live_database_with_a_dropped_table_is_restored_over(pg, app_db, run_c
     assert pg.psql("SELECT count(*) FROM checkouts_checkout;", db=app_db.name) == expected
     safety = os.path.join(backup_env["CHECKNINER_BACKUP_DIR"], doc["safety_archive"])
     with tarfile.open(safety) as tar:
-        assert tar.getnames() == ["manifest.json", f"{app_db.name}.sql"]
+        assert tar.getnames() == ["manifest.json", "manifest.sig", f"{app_db.name}.sql"]  # signed, as the host signs
     # the safety archive itself restores (by SQL, proven by row counts and schema)
     back = json.loads(run_cli("restore", "--json", "--archive", safety, "--target-database-url",
                               pg.app_url(f"{app_db.name}_back")).stdout)  # fmt: skip

@@ -142,13 +142,17 @@ def test_encryption_wraps_the_signed_archive(pg, app_db, run_cli, backup_env, ke
     assert result["ok"] and result["archive"] == name and result["signed_by"] == key.fingerprint
 
 
-def test_without_trusted_keys_an_unsigned_archive_restores_with_a_warning(pg, app_db, run_cli, scratch_dbs):
-    name = backup(run_cli)
+def test_an_unsigned_archive_restores_with_allow_unsigned_and_a_warning(pg, app_db, run_cli, scratch_dbs):
+    """Archives written before signing was configured still restore, once, and say so."""
+    name = backup(run_cli, CHECKNINER_SIGNING_KEY=None)
     target, url = new_db_url(pg)
     scratch_dbs.append(target)
-    result = restore_json(run_cli, env={"CHECKNINER_RESTORE_TARGET_DATABASE_URL": url})
+    proc = run_cli("restore", env={"CHECKNINER_RESTORE_TARGET_DATABASE_URL": url})
+    assert proc.returncode == 1 and first_error_line(proc).endswith("--allow-unsigned"), proc.stderr
+    assert not database_exists(pg, target)
+    result = restore_json(run_cli, "--allow-unsigned", env={"CHECKNINER_RESTORE_TARGET_DATABASE_URL": url})
     assert result["ok"] and result["signed_by"] is None
-    assert f"{name} is not signed: set CHECKNINER_TRUSTED_KEYS to refuse unsigned archives" in result["warnings"]
+    assert f"{name} is not signed: accepted because of --allow-unsigned; sign archives" in result["warnings"][0]
 
 
 # -- refused before anything is touched -------------------------------------------------------------------------
@@ -170,7 +174,10 @@ def test_unsigned_archive_planted_in_the_bucket_as_latest_is_refused(
     restoring = {"CHECKNINER_BACKUP_DIR": str(lost), "CHECKNINER_TRUSTED_KEYS": trusted}
     manage(["mutate_business"], app_db.url)
     before = table_digests(pg, app_db.name)
-    line = f"{planted} is not signed, and CHECKNINER_TRUSTED_KEYS accepts signed archives only: {REFUSED}"
+    line = (
+        f"{planted} is not signed: {REFUSED}; sign archives (CHECKNINER_SIGNING_KEY) and trust the key "
+        "(CHECKNINER_TRUSTED_KEYS), or accept it once with --allow-unsigned"
+    )
 
     for args, env in [
         (["verify"], {}),
@@ -186,8 +193,10 @@ def test_unsigned_archive_planted_in_the_bucket_as_latest_is_refused(
     assert not database_exists(pg, target) and scratch_databases(pg) == []
     assert not lost.exists()  # no pre-restore safety archive was taken either
 
-    # the control: without trusted keys the drill goes on, and this role's drill fails at CREATE DATABASE
-    proc = run_cli("verify", env={"CHECKNINER_BACKUP_DIR": str(lost), "DATABASE_URL": nocreatedb[0]})
+    # the control: with --allow-unsigned the drill goes on, and this role's drill fails at CREATE DATABASE
+    proc = run_cli(
+        "verify", "--allow-unsigned", env={"CHECKNINER_BACKUP_DIR": str(lost), "DATABASE_URL": nocreatedb[0]}
+    )
     assert proc.returncode == 2 and "lacks the CREATEDB privilege" in first_error_line(proc), proc.stderr
     # the host's own signed archive still passes, named
     result = restore_json(
@@ -203,7 +212,11 @@ def test_archive_signed_by_another_key_is_refused(pg, app_db, run_cli, backup_en
     manage(["mutate_business"], app_db.url)
     before = table_digests(pg, app_db.name)
     safety_before = sorted(os.listdir(backup_env["CHECKNINER_BACKUP_DIR"]))
-    line = f"is signed by key {other.fingerprint}, which CHECKNINER_TRUSTED_KEYS does not list: {REFUSED}"
+    line = (
+        f"is signed by key {other.fingerprint}, which is not trusted here (not in CHECKNINER_TRUSTED_KEYS, not this "
+        f"host's CHECKNINER_SIGNING_KEY): {REFUSED}; add its public key to CHECKNINER_TRUSTED_KEYS, or accept it once "
+        "with --allow-unsigned"
+    )
     for args, env in [(["restore", "--yes"], {}), (["verify"], {"DATABASE_URL": nocreatedb[0]})]:
         proc = run_cli(*args, env={"CHECKNINER_TRUSTED_KEYS": trusted, **env})
         assert proc.returncode == 1, proc.stderr
@@ -222,18 +235,21 @@ def _one_checkout_fewer(members, manifest):
     reseal(members, manifest, sql_name)
 
 
-@pytest.mark.parametrize("trusting", [True, False], ids=["trusted-keys", "no-trusted-keys"])
+@pytest.mark.parametrize("trusting", [True, False], ids=["trusted-keys", "allow-unsigned"])
 def test_tampered_manifest_with_its_original_signature_is_refused(
     pg, app_db, run_cli, backup_env, keys, tmp_path, trusting
 ):
     key, trusted = keys["app1"]
     backup(run_cli, CHECKNINER_SIGNING_KEY=key.private_key)
-    bad = repack(latest_file(backup_env), tmp_path / "2030-01-01T000000Z.tar.gz", _one_checkout_fewer)
+    bad = repack(latest_file(backup_env), tmp_path / "2030-01-01T000000Z.tar.gz", _one_checkout_fewer, resign=False)
     assert members_of(bad)[:2] == ["manifest.json", "manifest.sig"]
     manage(["mutate_business"], app_db.url)
     before = table_digests(pg, app_db.name)
     env = {"CHECKNINER_TRUSTED_KEYS": trusted} if trusting else {}
-    proc = run_cli("restore", "--yes", "--archive", bad, env=env)
+    opt_out = (
+        [] if trusting else ["--allow-unsigned"]
+    )  # the opt-out accepts an unknown signer, never a changed manifest
+    proc = run_cli("restore", "--yes", "--archive", bad, *opt_out, env=env)
     assert proc.returncode == 1, proc.stderr
     assert first_error_line(proc).endswith(
         f"failed: 2030-01-01T000000Z.tar.gz: its manifest does not match its signature by key {key.fingerprint} "

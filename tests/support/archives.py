@@ -7,7 +7,8 @@ import io
 import json
 import tarfile
 
-from checkniner_backup import archive
+from checkniner_backup import archive, signing
+from support.environment import signing_key_path
 
 
 def backup(run_cli, **env):
@@ -24,17 +25,23 @@ def first_error_line(proc):
     return lines[0]
 
 
-def repack(src, dest, edit):
-    """Rewrite an archive: edit(members: {name: bytes}, manifest) changes it in place; the manifest comes first."""
+def repack(src, dest, edit, resign=True):
+    """Rewrite an archive: edit(members: {name: bytes}, manifest) changes it in place; the manifest comes first.
+
+    A signed archive is signed again over the edited manifest with the session's key (resign), so the crafted archive
+    reaches the deeper check it was made for; resign False keeps the original signature (a tampered manifest)."""
     members = {}
     with tarfile.open(src, "r:gz") as tar:
         for member in tar:
             members[member.name] = tar.extractfile(member).read()
     manifest = json.loads(members.pop(archive.MANIFEST))
     edit(members, manifest)
+    manifest_bytes = json.dumps(manifest).encode()
+    if resign and archive.SIGNATURE in members:
+        members[archive.SIGNATURE] = signing.sign(signing.load_private(signing_key_path()), manifest_bytes)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in [(archive.MANIFEST, json.dumps(manifest).encode())] + list(members.items()):
+        for name, data in [(archive.MANIFEST, manifest_bytes)] + list(members.items()):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

@@ -1,5 +1,6 @@
-"""restore.yml and verify.yml hand `-e at=...` to the checkniner_restore module (the module and the engine decide what
-it means, tests/integration/test_restore_at.py); without it, the option is left out (the newest archive)."""
+"""restore.yml and verify.yml hand `-e at=...` and `-e allow_unsigned=...` to the checkniner_restore module (the
+module and the engine decide what they mean, tests/integration/test_restore_at.py); without `at`, the option is left
+out (the newest archive)."""
 
 import json
 import subprocess
@@ -25,7 +26,7 @@ def tasks(items):
 task = next(t for t in tasks(yaml.safe_load(open(path))) if "checkniner_restore" in t)
 templar = Templar(loader=DataLoader(), variables=variables)
 args = {}
-for key in ("state", "archive", "at"):
+for key in sys.argv[3].split(","):
     try:
         args[key] = templar.template(trust_as_template(task["checkniner_restore"][key]))
     except AnsibleValueOmittedError:  # `omit`: the option is left out of the module's arguments
@@ -34,8 +35,8 @@ print(json.dumps(args))
 """
 
 
-def module_args(playbook, **variables):
-    argv = [sys.executable, "-c", RENDER, str(PLAYBOOKS / playbook), json.dumps(variables)]
+def module_args(playbook, keys=("state", "archive", "at"), **variables):
+    argv = [sys.executable, "-c", RENDER, str(PLAYBOOKS / playbook), json.dumps(variables), ",".join(keys)]
     return json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
 
 
@@ -49,3 +50,11 @@ def test_at_is_passed_through_and_left_out_when_not_given(playbook, state):
     assert module_args(playbook, at="-2h")["at"] == "-2h"
     assert "at" not in module_args(playbook)  # omitted: the module's default, the newest archive
     assert "at" not in module_args(playbook, at="")
+
+
+@pytest.mark.parametrize("playbook", ["restore.yml", "verify.yml"])
+def test_allow_unsigned_is_off_unless_given(playbook):
+    """-e allow_unsigned=yes is the playbooks' opt-out of the signature check; without it the module refuses."""
+    assert module_args(playbook, keys=["allow_unsigned"]) == {"allow_unsigned": False}
+    assert module_args(playbook, keys=["allow_unsigned"], allow_unsigned="yes") == {"allow_unsigned": True}
+    assert module_args(playbook, keys=["allow_unsigned"], allow_unsigned="no") == {"allow_unsigned": False}

@@ -142,7 +142,25 @@ def test_trusted_keys_file_with_comments_and_blank_lines(key, tmp_path):
     keys = signing.trusted_keys(config.load({"CHECKNINER_TRUSTED_KEYS": str(path)}, require_database=False))
     assert [k.fingerprint for k in keys] == [made.fingerprint, other.fingerprint]
     assert keys[0] == signer.public and keys[0].comment == "app1"
-    assert signing.trusted_keys(config.load({}, require_database=False)) is None
+    assert signing.trusted_keys(config.load({}, require_database=False)) == ()
+
+
+def test_the_hosts_own_key_is_trusted_with_or_without_a_trusted_keys_file(key, tmp_path):
+    """A host trusts what it signs itself: keygen and CHECKNINER_SIGNING_KEY alone are a complete setup."""
+    made, signer = key
+    own = config.load({"CHECKNINER_SIGNING_KEY": made.private_key}, require_database=False)
+    assert signing.trusted_keys(own) == (signer.public,)
+    other = signing.keygen(str(tmp_path / "other.key"))
+    both = config.load(
+        {"CHECKNINER_SIGNING_KEY": made.private_key, "CHECKNINER_TRUSTED_KEYS": other.public_key},
+        require_database=False,
+    )
+    assert [k.fingerprint for k in signing.trusted_keys(both)] == [other.fingerprint, made.fingerprint]
+    listed = config.load(
+        {"CHECKNINER_SIGNING_KEY": made.private_key, "CHECKNINER_TRUSTED_KEYS": made.public_key},
+        require_database=False,
+    )
+    assert signing.trusted_keys(listed) == (signer.public,)  # listed once, not twice
 
 
 SECRET_B64 = base64.b64encode(b"x" * 32).decode()
@@ -189,37 +207,76 @@ def test_signed_manifest_passes_with_its_key_trusted(key):
     assert verdict == signing.Verdict(made.fingerprint, ())
 
 
-def test_without_trusted_keys_unsigned_and_signed_pass_with_a_warning(key):
+REFUSED = "refused before any database was touched"
+HOW = "sign archives (CHECKNINER_SIGNING_KEY) and trust the key (CHECKNINER_TRUSTED_KEYS)"
+
+
+@pytest.mark.parametrize("trusted", [None, ()], ids=["none", "empty"])
+def test_without_any_trusted_key_unsigned_and_signed_archives_are_refused(key, trusted):
+    """Fail closed: no trusted key configured is no reason to replay what anyone who can write a store planted."""
     _made, signer = key
-    unsigned = signing.check(MANIFEST, None, None, "a.tar.gz")
-    assert unsigned.signed_by is None
-    assert unsigned.warnings == ("a.tar.gz is not signed: set CHECKNINER_TRUSTED_KEYS to refuse unsigned archives",)
-    signed = signing.check(MANIFEST, signing.sign(signer, MANIFEST), None, "a.tar.gz")
-    assert signed.signed_by == signer.public.fingerprint and "signer was not checked" in signed.warnings[0]
+    with pytest.raises(IntegrityError) as exc:
+        signing.check(MANIFEST, None, trusted, "a.tar.gz")
+    assert one_line(exc) == f"a.tar.gz is not signed: {REFUSED}; {HOW}, or accept it once with --allow-unsigned"
+    with pytest.raises(IntegrityError) as exc:
+        signing.check(MANIFEST, signing.sign(signer, MANIFEST), trusted, "a.tar.gz")
+    assert one_line(exc).startswith(f"a.tar.gz is signed by key {signer.public.fingerprint}, which is not trusted")
 
 
-def test_refusals(key, tmp_path):
+def test_refusals_name_the_fix_in_the_front_doors_spelling(key, tmp_path):
     _made, signer = key
     other = signing.load_private(signing.keygen(str(tmp_path / "other.key")).private_key)
-    refused = "refused before any database was touched"
     with pytest.raises(IntegrityError) as exc:
-        signing.check(MANIFEST, None, (signer.public,), "a.tar.gz")
-    assert (
-        one_line(exc) == f"a.tar.gz is not signed, and CHECKNINER_TRUSTED_KEYS accepts signed archives only: {refused}"
-    )
+        signing.check(MANIFEST, None, (signer.public,), "a.tar.gz", opt_out="allow_unsigned=true")
+    assert one_line(exc) == f"a.tar.gz is not signed: {REFUSED}; {HOW}, or accept it once with allow_unsigned=true"
     with pytest.raises(IntegrityError) as exc:
         signing.check(MANIFEST, signing.sign(other, MANIFEST), (signer.public,), "a.tar.gz")
     assert one_line(exc) == (
-        f"a.tar.gz is signed by key {other.public.fingerprint}, which CHECKNINER_TRUSTED_KEYS does not list: {refused}"
+        f"a.tar.gz is signed by key {other.public.fingerprint}, which is not trusted here (not in "
+        f"CHECKNINER_TRUSTED_KEYS, not this host's CHECKNINER_SIGNING_KEY): {REFUSED}; add its public key to "
+        "CHECKNINER_TRUSTED_KEYS, or accept it once with --allow-unsigned"
     )
+
+
+@pytest.mark.parametrize("trusted", [None, "signer"], ids=["no-keys", "trusted-keys"])
+def test_allow_unsigned_accepts_unsigned_and_untrusted_with_a_warning(key, tmp_path, trusted):
+    _made, signer = key
+    trusted = (signer.public,) if trusted else None
+    other = signing.load_private(signing.keygen(str(tmp_path / "other.key")).private_key)
+    unsigned = signing.check(MANIFEST, None, trusted, "a.tar.gz", allow_unsigned=True)
+    assert unsigned == signing.Verdict(
+        None, (f"a.tar.gz is not signed: accepted because of --allow-unsigned; {HOW} to make it safe",)
+    )
+    foreign = signing.check(MANIFEST, signing.sign(other, MANIFEST), trusted, "a.tar.gz", allow_unsigned=True)
+    assert foreign.signed_by == other.public.fingerprint
+    assert foreign.warnings[0].endswith("not this host's CHECKNINER_SIGNING_KEY): accepted because of --allow-unsigned")
+    # a trusted signer needs no opt-out and gets no warning, with it or without
+    if trusted:
+        verdict = signing.check(MANIFEST, signing.sign(signer, MANIFEST), trusted, "a.tar.gz", allow_unsigned=True)
+        assert verdict == signing.Verdict(signer.public.fingerprint, ())
+
+
+def test_a_tampered_manifest_is_refused_even_with_allow_unsigned(key):
+    _made, signer = key
     tampered = MANIFEST.replace(b"{}", b'{"x.sql": {}}')
     for trusted in ((signer.public,), None):  # a signature that does not match fails whether or not keys are trusted
-        with pytest.raises(IntegrityError) as exc:
-            signing.check(tampered, signing.sign(signer, MANIFEST), trusted, "a.tar.gz")
-        assert one_line(exc) == (
-            f"a.tar.gz: its manifest does not match its signature by key {signer.public.fingerprint} (tampered?): "
-            f"{refused}"
-        )
+        for allow in (False, True):
+            with pytest.raises(IntegrityError) as exc:
+                signing.check(tampered, signing.sign(signer, MANIFEST), trusted, "a.tar.gz", allow_unsigned=allow)
+            assert one_line(exc) == (
+                f"a.tar.gz: its manifest does not match its signature by key {signer.public.fingerprint} (tampered?): "
+                f"{REFUSED}"
+            )
+
+
+def test_run_without_a_signing_key_says_so(key):
+    made, _signer = key
+    assert (
+        signing.unsigned_warning(config.load({"CHECKNINER_SIGNING_KEY": made.private_key}, require_database=False))
+        is None
+    )
+    text = signing.unsigned_warning(config.load({}, require_database=False))
+    assert text.startswith("archives are not signed (CHECKNINER_SIGNING_KEY is not set): restore and verify refuse")
 
 
 def _forged(signer):
@@ -240,7 +297,7 @@ def test_forged_signature_members_are_one_line(key):
     for name, data in _forged(signer).items():
         for trusted in ((signer.public,), None):
             with pytest.raises(IntegrityError) as exc:
-                signing.check(MANIFEST, data, trusted, "a.tar.gz")
+                signing.check(MANIFEST, data, trusted, "a.tar.gz", allow_unsigned=True)
             assert one_line(exc) == (
                 "a.tar.gz: its signature member is not an Ed25519 checkniner-backup signature (forged?)"
             ), name

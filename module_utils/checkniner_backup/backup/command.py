@@ -6,7 +6,7 @@ config -> preflight -> change detection (precheck, digests, fingerprint) -> snap
 import shutil
 import time
 
-from .. import archive_writer, health, lock, pg
+from .. import archive_writer, health, lock, pg, signing
 from ..errors import BackupError, Busy, os_error_line
 from ..fingerprint import business_fingerprint
 from ..local import BackupDir, pending_count
@@ -40,6 +40,8 @@ def run(config, dry_run=False) -> RunResult:
         result = RunResult.failed(exc, time.monotonic() - started)
         if not dry_run:
             result.warnings += health.write_metrics(config, None, result)
+    # in the line itself, the one an operator reads in the log and the heartbeat receives, whatever the outcome
+    result.unsigned = signing.unsigned_warning(config)
     if not dry_run:
         result.warnings += health.after_run(config, result)
     return result

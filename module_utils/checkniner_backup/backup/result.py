@@ -21,6 +21,8 @@ class RunResult:
     exit_code: int = 0
     warnings: List[str] = field(default_factory=list)  # lines for the user after the run's line (state set aside...)
     traceback: Optional[str] = None  # only for a bug: an exception the engine did not expect
+    # set when the host has no signing key: its archives are refused where they are restored, so every line says so
+    unsigned: Optional[str] = None
 
     @classmethod
     def failed(cls, exc, duration=0.0):
@@ -56,6 +58,8 @@ class RunResult:
             text += f"; {self.pending} archive(s) waiting in the outbox"
         if self.outcome == "saved" and self.error:
             text += f"; upload failed: {self.error}"
+        if self.unsigned:
+            text += f"; warning: {self.unsigned}"
         return text
 
     def as_dict(self):

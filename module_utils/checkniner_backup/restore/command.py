@@ -5,7 +5,7 @@ Order of work, so a bad archive never changes the target:
 1. the request's option rules, and the target (the live database needs confirmation);
 2. fetch: resolve the archive, download it into a private temp directory, check its sha256 against its record
    (state.json, the pointer, the object metadata), read its manifest and check its signature (an archive that is
-   unsigned, or signed by a key CHECKNINER_TRUSTED_KEYS does not list, is refused here, before any database is
+   unsigned, or signed by a key the host does not trust, is refused here, before any database is
    created, dropped or written);
 3. SQL mode: stream `<db>.sql` from the archive into psql inside an explicit transaction while checking the members
    (replay.py), and COMMIT only once they matched and every table holds the archive's row count; fixtures mode:
@@ -62,7 +62,10 @@ def restore(config, request) -> RestoreResult:
     with signals_raise(), workdir(request.workdir) as work:
         # the archive first, checksum and signature included: an archive that fails them never reaches the target
         with phase(result.timings, "fetch"):
-            fetched = fetch(config, request.archive, work, extract=request.mode != "sql", before=request.before())
+            fetched = fetch(
+                config, request.archive, work, request.mode != "sql", before=request.before(),
+                allow_unsigned=request.allow_unsigned, say=say,
+            )  # fmt: skip
         if live and fetched.manifest.database != target.name:
             raise BackupError(
                 f"{fetched.name} is a backup of database {fetched.manifest.database!r}, not of the live "

@@ -117,7 +117,7 @@ def _verify(config, request):
                     timings = {}
                     # fetch checks the signature: an archive the trusted keys refuse never gets a scratch database
                     with phase(timings, "fetch"):
-                        fetched = fetch_found(config, found, work, extract=False)
+                        fetched = fetch_found(config, found, work, False, request.allow_unsigned, request.spelling)
                     row.archive, row.sha256 = fetched.name, fetched.sha256
                     same = proven.get((fetched.name, fetched.sha256))
                     extra_warnings += fetched.warnings  # a copy proven by equality still says what fetch noticed

@@ -49,21 +49,22 @@ def _download(store, name, expected_sha, workdir):
     return path, recorded
 
 
-def fetch(config, ref, workdir, extract=True, location=None, before=None):
+def fetch(config, ref, workdir, extract=True, location=None, before=None, allow_unsigned=False, say=None):
     """Resolve `ref` (latest | NAME | PATH; latest.resolve), download and check it, check its signature; extract and
     check every member. Returns Fetched.
 
     extract False: only the manifest is read; the members are checked as they stream (replay.replay_sql).
     location: look in that location only ("local" or a destination's name); not for a PATH.
     before: the newest archive saved at or before that time instead of the newest (with ref latest).
+    allow_unsigned, say: the request's opt-out of signing.check, and its front door's Spelling.
     """
     # first: a malformed trusted-keys file is refused before anything is looked up or downloaded
     signing.trusted_keys(config)
     (found,) = latest.resolve(config, ref, location, before)
-    return fetch_found(config, found, workdir, extract)
+    return fetch_found(config, found, workdir, extract, allow_unsigned, say)
 
 
-def fetch_found(config, found, workdir, extract=True):
+def fetch_found(config, found, workdir, extract=True, allow_unsigned=False, say=None):
     """Bring in one archive latest.resolve answered (a latest.Found): download it when it is in a destination,
     check it against its record, check its signature, extract and check every member (see fetch).
 
@@ -88,7 +89,8 @@ def fetch_found(config, found, workdir, extract=True):
         )
     # the signature right after the manifest is read, before its content is believed or anything is extracted
     head = archive_mod.read_head(path)
-    verdict = signing.check(head.manifest_bytes, head.signature, trusted, name)
+    opt_out = say.allow_unsigned if say is not None else "--allow-unsigned"
+    verdict = signing.check(head.manifest_bytes, head.signature, trusted, name, allow_unsigned, opt_out)
     manifest = Manifest.check(head.manifest, name)
     # the signed manifest says which archive it is and where it was written to: an old genuine archive copied under a
     # later name (a rollback), or another host's under this prefix, is refused here

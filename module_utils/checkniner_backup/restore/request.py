@@ -29,6 +29,7 @@ class Spelling:
     terminate: str = "--terminate-sessions"
     source: str = "--from"
     at: str = "--at"
+    allow_unsigned: str = "--allow-unsigned"
 
 
 CLI = Spelling()
@@ -44,6 +45,7 @@ MODULE = Spelling(
     terminate="terminate_sessions=true (playbook: -e terminate_sessions=yes)",
     source="source",
     at="at",
+    allow_unsigned="allow_unsigned=true (playbook: -e allow_unsigned=yes)",
 )
 
 
@@ -55,7 +57,8 @@ class RestoreRequest:
     effect. workdir: where the private temp directory goes (default: the system's). SQL mode over an existing
     database: lock_timeout, the seconds to wait for other sessions that hold its tables (then fail, naming them);
     terminate_sessions, end the other sessions of the target first. at: TIME (latest.parse_at), the newest archive
-    saved at or before it instead of the newest (archive stays latest)."""
+    saved at or before it instead of the newest (archive stays latest). allow_unsigned: accept an archive that is
+    unsigned or signed by a key not trusted, with a warning (signing.check)."""
 
     archive: str = "latest"
     mode: str = "sql"
@@ -67,6 +70,7 @@ class RestoreRequest:
     lock_timeout: float = 30.0
     terminate_sessions: bool = False
     at: Optional[str] = None
+    allow_unsigned: bool = False
     spelling: Spelling = field(default=CLI, compare=False)
 
     def validate(self):
@@ -96,13 +100,14 @@ SOURCES = ("all", "local", "s3")  # the drill's locations: verify --from, the mo
 class VerifyRequest:
     """The restore drill of `archive` (latest | NAME | PATH) in a scratch database, from each location `source`
     names: all (default: the local directory and every destination), local, s3 (every destination), or one
-    destination's name (CHECKNINER_BACKUP_DESTINATIONS).. at:
-    TIME, each location's newest archive saved at or before it."""
+    destination's name (CHECKNINER_BACKUP_DESTINATIONS). at: TIME, each location's newest archive saved at or before
+    it. allow_unsigned: drill an archive that is unsigned or signed by a key not trusted, with a warning."""
 
     archive: str = "latest"
     source: str = "all"
     workdir: Optional[str] = None
     at: Optional[str] = None
+    allow_unsigned: bool = False
     spelling: Spelling = field(default=CLI, compare=False)
 
     def validate(self):

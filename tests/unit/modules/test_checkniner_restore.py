@@ -70,6 +70,14 @@ def test_restore_changed(monkeypatch, seen, base_args):
     request = seen["request"]
     assert (request.archive, request.mode, request.yes, request.check) == ("latest", "sql", True, False)
     assert request.spelling == api.MODULE  # engine messages name confirm=true, mode=fixtures, ...
+    assert request.allow_unsigned is False and api.MODULE.allow_unsigned.startswith("allow_unsigned=true")
+
+
+def test_restore_allow_unsigned_reaches_the_engine(monkeypatch, seen, base_args):
+    fake_restore(monkeypatch, seen, restore_result())
+    result, code, _ = run_module("checkniner_restore", dict(base_args, confirm=True, allow_unsigned=True))
+    assert code == 0, result
+    assert seen["request"].allow_unsigned is True
 
 
 def test_restore_already_matches_is_unchanged(monkeypatch, seen, base_args):
@@ -218,6 +226,9 @@ def test_verify_ok_is_unchanged(monkeypatch, seen, base_args):
     assert seen["request"].source == "all"  # every copy, local and off-site, unless told otherwise
     run_module("checkniner_restore", dict(base_args, state="verified", **{"from": "s3"}))
     assert seen["request"].source == "s3"
+    assert seen["request"].allow_unsigned is False  # fail closed unless the task says otherwise
+    run_module("checkniner_restore", dict(base_args, state="verified", allow_unsigned=True))
+    assert seen["request"].allow_unsigned is True
 
 
 def test_verify_failed_drill_fails(monkeypatch, base_args):

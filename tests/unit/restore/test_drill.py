@@ -38,7 +38,7 @@ def test_every_copys_warnings_reach_the_result_once(monkeypatch, tmp_path):
     }
     found = [SimpleNamespace(source="local", error=None), SimpleNamespace(source="s3", error=None)]
     monkeypatch.setattr(drill, "resolve", lambda config, ref, location, before: found)
-    monkeypatch.setattr(drill, "fetch_found", lambda config, found, work, extract: copies[found.source])
+    monkeypatch.setattr(drill, "fetch_found", lambda config, found, work, extract, *trust: copies[found.source])
     drilled = {"ok": True, "message": "ok", "archive": "a.tar.gz", "warnings": ["superuser", "a.tar.gz is not signed"]}
     monkeypatch.setattr(drill, "_drill", lambda config, fetched, work, timings: DrillResult(**drilled))
     result = drill._verify(cfg, VerifyRequest(workdir=str(tmp_path))).as_dict()
