@@ -186,8 +186,6 @@ def test_latest_follows_the_save_sequence_not_the_name(pg, app_db, run_cli, back
     assert pointer["name"] == second and pointer["sequence"] == 2
 
     for env in ({}, {"CHECKNINER_BACKUP_DIR": str(tmp_path / "lost")}):
-        proc = run_cli("restore", "--check", "--json", "--allow-unsigned", env=env)
-        if proc.returncode == 2 and "--allow-unsigned" in proc.stderr:  # before fail-closed landed
-            proc = run_cli("restore", "--check", "--json", env=env)
+        proc = run_cli("restore", "--check", "--json", env=env)
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["archive"] == second, env
