@@ -107,6 +107,59 @@ def test_swapped_sql_under_a_kept_signed_manifest_is_refused_from_s3(
         assert db_settings(pg, app_db.name) == before, args
 
 
+# -- case 5: fail closed ------------------------------------------------------------------------------------------
+
+
+def test_unsigned_archives_are_refused_by_default_and_restore_with_allow_unsigned(pg, app_db, run_cli, tmp_path):
+    unsigned = {"CHECKNINER_SIGNING_KEY": None}  # the harness signs; without a key, as a host configured before
+    name = backup(run_cli, **unsigned)  # no signing key, no trusted keys: the default configuration
+    for args in (["verify"], ["restore", "--check"], ["restore", "--yes"]):
+        proc = run_cli(*args)
+        assert proc.returncode == 1, (args, proc.stderr)
+        line = first_error_line(proc)
+        assert f"{name} is not signed" in line and "--allow-unsigned" in line, (args, line)
+    # every line `run` logs without a key says its archives will be refused
+    proc = run_cli("run", env=unsigned)
+    assert proc.returncode == 0, proc.stderr
+    assert "; warning: archives are not signed (CHECKNINER_SIGNING_KEY is not set)" in proc.stdout.splitlines()[0]
+    proc = run_cli("verify", "--allow-unsigned", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] and any("not signed" in w for w in doc["warnings"])
+
+
+def test_an_archive_signed_by_an_unknown_key_is_refused_without_trusted_keys(pg, app_db, run_cli, tmp_path):
+    other = signing.keygen(str(tmp_path / "attacker.key"), comment="attacker")
+    backup(run_cli, CHECKNINER_SIGNING_KEY=other.private_key)
+    mine = signing.keygen(str(tmp_path / "mine.key"), comment="host")
+    proc = run_cli("verify", env={"CHECKNINER_SIGNING_KEY": mine.private_key})
+    assert proc.returncode == 1, proc.stderr
+    assert other.fingerprint in first_error_line(proc)
+
+
+def test_the_hosts_own_key_is_trusted_without_a_trusted_keys_file(pg, app_db, run_cli, host_key):
+    key, _ = host_key
+    backup(run_cli, CHECKNINER_SIGNING_KEY=key.private_key)
+    proc = run_cli("verify", "--json", env={"CHECKNINER_SIGNING_KEY": key.private_key})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] and doc["signed_by"] == key.fingerprint and doc["warnings"] == []
+
+
+def test_the_daily_drill_of_an_unsigned_host_fails_loudly(pg, app_db, run_cli, receiver):
+    """A host deployed before signing: its drill must not report "passed" over archives anyone could have planted."""
+    unsigned = {"CHECKNINER_SIGNING_KEY": None, "CHECKNINER_VERIFY_HEALTHCHECK_URL": receiver.url}
+    name = backup(run_cli, **unsigned)
+    proc = run_cli("verify", env=unsigned)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{name} is not signed: refused before any database was touched" in first_error_line(proc)
+    path, body, outcome = receiver.calls[-1]
+    assert path.endswith("/fail") and outcome == "failed" and f"{name} is not signed" in body
+    doc = json.loads(run_cli("status", "--json").stdout)
+    assert doc["last_drill"]["outcome"] == "failed" and doc["last_drill_success"] is None
+    assert pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'cnb\\_verify\\_%';").strip() == "0"
+
+
 # -- case 6: an old genuine archive under a new name ---------------------------------------------------------------
 
 
