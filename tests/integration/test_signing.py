@@ -164,7 +164,12 @@ def test_unsigned_archive_planted_in_the_bucket_as_latest_is_refused(
     key, trusted = keys["app1"]
     real = backup(run_cli, CHECKNINER_SIGNING_KEY=key.private_key)
     planted = later_name(real, minutes=5)
-    unsigned = repack(latest_file(backup_env), tmp_path / "unsigned.tar.gz", lambda m, _doc: m.pop("manifest.sig"))
+
+    def unsign(members, doc):  # unsigned, its manifest free to name the archive it is planted as
+        members.pop("manifest.sig")
+        doc["name"] = planted
+
+    unsigned = repack(latest_file(backup_env), tmp_path / "unsigned.tar.gz", unsign)
     assert "manifest.sig" not in members_of(unsigned)
     plant(s3, bucket, unsigned, planted)
 
