@@ -103,8 +103,9 @@ def secrets_of(cfg):
     found = set()
     if cfg.database is not None and cfg.database.password:
         found.add(cfg.database.password)
-    if cfg.restore_target_url:
-        found |= {cfg.restore_target_url} | url_secrets(cfg.restore_target_url)
+    for url in (cfg.restore_target_url, cfg.verify_database_url):
+        if url:
+            found |= {url} | url_secrets(url)
     for dest in cfg.destinations:
         if getattr(dest, "secret_key", None):  # a directory destination has none
             found.add(dest.secret_key)

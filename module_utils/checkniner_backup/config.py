@@ -59,6 +59,8 @@ class Config:
     signing_key_path: Optional[str] = None
     trusted_keys_path: Optional[str] = None
     restore_target_url: Optional[str] = field(default=None, repr=False)
+    # parsed by the drill (restore/drill.py drill_server): a typo in it stops the drill, not the backups
+    verify_database_url: Optional[str] = field(default=None, repr=False)
     keep: Dict[str, str] = field(default_factory=dict)  # {CHECKNINER_KEEP_*: text}, as set
     prune_remote_text: str = ""
     # The environment without the engine's secrets: read by child_env.py only, which narrows it per kind of child.
@@ -133,6 +135,7 @@ def load(env=None, require_database=True):
         signing_key_path=(get("CHECKNINER_SIGNING_KEY") or "").strip() or None,
         trusted_keys_path=(get("CHECKNINER_TRUSTED_KEYS") or "").strip() or None,
         restore_target_url=get("CHECKNINER_RESTORE_TARGET_DATABASE_URL") or None,
+        verify_database_url=get("CHECKNINER_VERIFY_DATABASE_URL") or None,
         keep={var: env[var] for var in options.RETENTION_VARS.values() if var in env},
         prune_remote_text=get("CHECKNINER_PRUNE_REMOTE") or "",
         inherited=child_env.inherited(env),

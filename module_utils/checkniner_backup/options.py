@@ -92,6 +92,9 @@ OPTIONS = (
     Option("CHECKNINER_SIGNING_KEY", "path", role_var="checkniner_backup_signing_key"),
     Option("CHECKNINER_TRUSTED_KEYS", "path", role_var="checkniner_backup_trusted_keys_file"),
     Option("CHECKNINER_RESTORE_TARGET_DATABASE_URL", "database_url", secret=True),
+    # the drill's own role (CREATEDB, owning nothing of production): restore/drill.py drill_server
+    Option("CHECKNINER_VERIFY_DATABASE_URL", "database_url", secret=True,
+           role_var="checkniner_backup_verify_database_url"),
     Option("CHECKNINER_PRUNE_REMOTE", "bool", "1", role_var="checkniner_backup_prune_remote"),
     *(Option(f"CHECKNINER_KEEP_{tier.upper()}", "duration" if tier == "within" else "count", _RETENTION_DEFAULTS[tier],
              role_var=RETENTION_ROLE_VAR)

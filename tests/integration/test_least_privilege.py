@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from support.archives import backup, first_error_line, repack, reseal
 from support.django_project import manage
+from support.pg import APP_USER
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -85,3 +88,72 @@ def test_bad_prune_remote_value_is_a_configuration_error(run_cli):
     result = run_cli("prune", env={"CHECKNINER_PRUNE_REMOTE": "maybe"})
     assert result.returncode == 2, result.stdout + result.stderr
     assert "CHECKNINER_PRUNE_REMOTE must be 1" in result.stderr.splitlines()[0], result.stderr
+
+
+# -- the drill's own role (CHECKNINER_VERIFY_DATABASE_URL) -----------------------------------------------------------
+
+DRILL_ROLE, DRILL_SECRET = "cnb_drill", "cnb-drill-secret-9a41"
+
+
+@pytest.fixture
+def drill_url(pg):
+    """A role with CREATEDB that owns nothing of production, and the URL the drill connects with as it."""
+    pg.psql(
+        f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DRILL_ROLE}') THEN "
+        f"CREATE ROLE {DRILL_ROLE} LOGIN CREATEDB PASSWORD '{DRILL_SECRET}'; END IF; END$$"
+    )
+    return pg.url(DRILL_ROLE, DRILL_SECRET, "postgres")
+
+
+def database_settings(pg, db):
+    return pg.psql(
+        "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+        f"WHERE d.datname = '{db}'"
+    )
+
+
+def test_the_drill_replays_as_its_own_role_and_cannot_touch_production(
+    pg, app_db, run_cli, backup_env, tmp_path, drill_url
+):
+    """An archive signed by a trusted key (a host that was broken into) whose SQL alters the production database its
+    role owns: the drill as the drill's role fails on it and production keeps its settings; as the application's role
+    (the control) the same drill commits it. A genuine archive's drill passes as the drill's role."""
+    name = backup(run_cli)
+    own = {"CHECKNINER_VERIFY_DATABASE_URL": drill_url}
+    proc = run_cli("verify", "--json", env=own)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] and not any("owner" in w for w in doc["warnings"]), doc["warnings"]
+    assert DRILL_SECRET not in proc.stdout + proc.stderr
+
+    statement = f'ALTER DATABASE "{app_db.name}" SET default_transaction_read_only = on;\n'.encode()
+
+    def hostile(members, manifest):
+        sql = f"{app_db.name}.sql"
+        members[sql] = statement + members[sql]
+        reseal(members, manifest, sql)
+
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    path = repack(Path(backup_env["CHECKNINER_BACKUP_DIR"]) / name, crafted / name, hostile)
+    before = database_settings(pg, app_db.name)
+    proc = run_cli("verify", "--archive", path, env=own)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = first_error_line(proc)
+    assert "must be owner of database" in line and "rolled back" in line, line
+    assert "Traceback" not in proc.stderr and DRILL_SECRET not in proc.stdout + proc.stderr
+    assert database_settings(pg, app_db.name) == before
+    assert pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'cnb\\_verify\\_%'").strip() == "0"
+
+    # the control: the application's role owns production, and the same drill changes it
+    proc = run_cli("verify", "--archive", path)
+    assert "default_transaction_read_only=on" in database_settings(pg, app_db.name), proc.stdout + proc.stderr
+
+
+def test_the_drill_warns_when_its_own_role_owns_production(pg, app_db, run_cli, backup_env):
+    backup(run_cli)
+    as_owner = pg.url(APP_USER, pg.app_password, "postgres")
+    proc = run_cli("verify", "--json", env={"CHECKNINER_VERIFY_DATABASE_URL": as_owner})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    warnings = json.loads(proc.stdout)["warnings"]
+    assert any("can act as the owner of the production database" in w for w in warnings), warnings

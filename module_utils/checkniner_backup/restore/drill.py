@@ -10,6 +10,7 @@ import re
 import time
 
 from .. import health
+from ..database_url import Database
 from ..errors import BackupError, ConfigError, Interrupted, ProofFailed
 from ..latest import resolve
 from ..pg_admin import connect_maintenance, create_database, drop_database
@@ -58,6 +59,51 @@ def drop_stale_scratch(database, now=None):
     return stale
 
 
+def drill_server(config):
+    """The server and role the drill makes its scratch databases with, replays as and proves through: the role of
+    CHECKNINER_VERIFY_DATABASE_URL when it is set (its database is only where the drill connects to create and drop
+    them), else the application's own (DATABASE_URL).
+
+    Why a role of its own: the replay runs the archive's SQL, and an archive signed by a trusted key may still come
+    from a host that was broken into. As the application's role, that SQL could alter the production database it owns
+    (ALTER DATABASE ... SET, its tables through a schema-qualified name it can reach); as a role with CREATEDB that
+    owns nothing of production, it can touch only the scratch database it created."""
+    if config.verify_database_url:
+        return Database.from_url(config.verify_database_url, what="CHECKNINER_VERIFY_DATABASE_URL")
+    if config.database is None:
+        raise ConfigError(
+            "DATABASE_URL is not set: verify restores into a scratch database on that server "
+            "(or on CHECKNINER_VERIFY_DATABASE_URL's)"
+        )
+    return config.database
+
+
+def privilege_warning(server, production):
+    """[one warning] when the drill's own role (CHECKNINER_VERIFY_DATABASE_URL) can act on the production database
+    (it owns it or is a member of its owner; a superuser has superuser_warning), else []. `production`: DATABASE_URL's
+    Database or None."""
+    if production is None or server is production:
+        return []
+    conn = connect_maintenance(server)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_catalog.pg_has_role(r.oid, d.datdba, 'USAGE') FROM pg_catalog.pg_roles r, "
+                "pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = %s",
+                [production.name],
+            )
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    if not row or not row[0]:
+        return []  # the production database is elsewhere, or this role holds no power over it
+    return [
+        f"CHECKNINER_VERIFY_DATABASE_URL's role {server.user or '(default)'} can act as the owner of the production "
+        f"database {production.name!r}: the drill replays archives as it; give it a role with CREATEDB that owns "
+        "nothing of production (README: A role of its own for the drill)"
+    ]
+
+
 def verify(config, request) -> DrillResult:
     """The restore drill (see _verify), reported like every scheduled job: its record in state.json (when there is a
     backup directory), the metrics file, and CHECKNINER_VERIFY_HEALTHCHECK_URL (URL/fail with the reason on failure).
@@ -98,8 +144,7 @@ def _verify(config, request):
     """
     started = time.monotonic()
     request.validate()
-    if config.database is None:
-        raise ConfigError("DATABASE_URL is not set: verify restores into a scratch database on that server")
+    server = drill_server(config)
     config.django.require()
     # which archive each location proves; a location that has none (or cannot be reached) fails alone
     locations = resolve(config, request.archive, request.source, request.before())
@@ -125,7 +170,7 @@ def _verify(config, request):
                         message = f"{fetched.name} is byte for byte the copy {same} restored (sha256), proven with it"
                         row.ok, row.proven_with, row.message = True, same, message
                         continue
-                    drilled = _drill(config, fetched, work, timings)
+                    drilled = _drill(config, server, fetched, work, timings)
             except (ConfigError, Interrupted):
                 raise  # the drill itself cannot run (CREATEDB, Django) or was stopped: no location is proven
             except BackupError as exc:
@@ -164,15 +209,15 @@ def _message(rows):
     return text
 
 
-def _drill(config, fetched, work, timings):
-    """Restore one fetched archive into a scratch database, prove it, drop the scratch database. Returns the drill's
-    DrillResult for it (see _verify)."""
-    stale = drop_stale_scratch(config.database)
-    scratch = config.database.with_name(scratch_name())
+def _drill(config, server, fetched, work, timings):
+    """Restore one fetched archive into a scratch database on `server` (drill_server), prove it, drop the scratch
+    database. Returns the drill's DrillResult for it (see _verify)."""
+    stale = drop_stale_scratch(server)
+    scratch = server.with_name(scratch_name())
     result = DrillResult(archive=fetched.name, source=fetched.source, scratch_database=scratch.name, timings=timings)
     result.fingerprint = {"expected": fetched.manifest.fingerprint, "actual": None}
     result.stale_dropped, result.signed_by = stale, fetched.signed_by
-    result.warnings = list(fetched.warnings) + superuser_warning(config.database)
+    result.warnings = list(fetched.warnings) + superuser_warning(server) + privilege_warning(server, config.database)
     try:
         create_database(scratch, purpose="the restore drill")
         with phase(timings, "replay"):
