@@ -9,6 +9,7 @@ else of the engine, so every behaviour is written once, behind these names.
     prune(config, dry_run, policy) -> PruneResult      tiered retention (retention.py)
     local_archives / remote_archives / remote_pointers / status    read-only views (listing.py)
     keygen(path, comment=None) -> KeyPair              a signing key pair: path (0600) and path.pub (signing.py)
+    publish_public(path, comment=None) -> KeyPair      path.pub from the private key at path (signing.py)
     parse_at(TIME) / archives_at(rows, before)         `--at`: a time, and the archive of each location at it
     preflight(config) -> Preflight                     the server answers and pg_dump can dump it (pg.py), read-only
     show_progress(stream)                              one progress line on a terminal (progress.py)
@@ -48,7 +49,7 @@ from .restore.result import DrillResult, RestoreResult
 from .restore.target import TARGET_ENV, argv_password_warning
 from .retention import PruneResult, prune
 from .retention_policy import RETENTION_VARS, Retention, parse_policy
-from .signing import KeyPair, keygen
+from .signing import KeyPair, keygen, publish_public
 from .units import human_size, utcnow
 
 
@@ -116,6 +117,7 @@ __all__ = [
     "argv_password_warning",
     "human_size",
     "keygen",
+    "publish_public",
     "load_config",
     "local_archives",
     "local_latest",

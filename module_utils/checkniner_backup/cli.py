@@ -158,6 +158,15 @@ def cmd_prune(args, cfg):
 
 
 def cmd_keygen(args, _cfg):
+    if args.public:
+        made = api.publish_public(args.path, comment=args.comment)
+        if args.json:
+            emit_json(made.as_dict())
+        else:
+            print(f"public key  {made.public_key} ({'written' if made.changed else 'unchanged'})")
+            print(made.line)
+            print(f"fingerprint {made.fingerprint}")
+        return 0
     made = api.keygen(args.path, comment=args.comment)
     if args.json:
         emit_json(made.as_dict())
@@ -280,6 +289,11 @@ def build_parser():
     )
     p.add_argument("path", metavar="PATH", help="where the private key goes; the public key goes to PATH.pub")
     p.add_argument("--comment", help="the public key's comment (default: checkniner-backup@HOSTNAME)")
+    p.add_argument(
+        "--public",
+        action="store_true",
+        help="write PATH.pub from the private key already at PATH (a key given as text); nothing else is touched",
+    )
     p.set_defaults(func=cmd_keygen, needs_db=False, needs_config=False)
     return parser
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from .errors import ConfigError, IntegrityError
-from .fsutil import fsync_dir
+from .fsutil import atomic_write_bytes, fsync_dir
 
 ALGORITHM = "ed25519"
 SIGNATURE_FORMAT = "checkniner-backup-signature"
@@ -228,10 +228,11 @@ class KeyPair:
     public_key: str
     fingerprint: str
     line: str
+    changed: bool = True  # a file was written (publish_public leaves a PATH.pub that already says it alone)
 
     def as_dict(self):
         return {"private_key": self.private_key, "public_key": self.public_key, "fingerprint": self.fingerprint,
-                "line": self.line}  # fmt: skip
+                "line": self.line, "changed": self.changed}  # fmt: skip
 
 
 def keygen(path, comment=None) -> KeyPair:
@@ -255,6 +256,28 @@ def keygen(path, comment=None) -> KeyPair:
         os.unlink(path)  # no private key without its public line
         raise
     return KeyPair(path, public_path, public.fingerprint, public.line())
+
+
+def publish_public(path, comment=None) -> KeyPair:
+    """PATH.pub (0644) from the private key already at `path`: for a key given as text (the role writes it from the
+    vault), so that its public line is published as a generated key's is, and every host of the play trusts it.
+    Rewritten only when it does not hold that line already. Returns a KeyPair (changed: PATH.pub was written)."""
+    key = load_private(path)
+    public = PublicKey(key.public.raw, " ".join((comment or f"checkniner-backup@{socket.gethostname()}").split()))
+    public_path, data = f"{path}.pub", (public.line() + "\n").encode()
+    try:
+        with open(public_path, "rb") as handle:
+            same = handle.read(len(data) + 1) == data
+    except FileNotFoundError:
+        same = False
+    except OSError as exc:
+        raise ConfigError(f"cannot read {public_path} ({exc.strerror})") from None
+    if not same:
+        try:
+            atomic_write_bytes(public_path, data, 0o644)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {public_path} ({exc.strerror or exc.__class__.__name__})") from None
+    return KeyPair(path, public_path, public.fingerprint, public.line(), changed=not same)
 
 
 def sign(key, manifest_bytes):

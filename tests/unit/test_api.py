@@ -8,7 +8,7 @@ import pytest
 from checkniner_backup import api
 
 COMMANDS = ("run", "upload", "restore", "verify", "prune", "local_archives", "remote_archives", "remote_pointers",
-            "status", "keygen", "preflight")  # fmt: skip
+            "status", "keygen", "publish_public", "preflight")  # fmt: skip
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -56,7 +56,7 @@ def test_the_other_results_keys():
     assert list(prune.as_dict()) == ["ok", "busy", "dry_run", "policy", "locations", "deleted", "warnings"]
     assert api.UploadResult("a", False).as_dict() == {"name": "a", "changed": False, "destinations": {}}
     assert list(api.KeyPair("k", "k.pub", "SHA256:x", "ed25519 AAAA c").as_dict()) == [
-        "private_key", "public_key", "fingerprint", "line"]  # fmt: skip
+        "private_key", "public_key", "fingerprint", "line", "changed"]  # fmt: skip
     assert list(api.LocalArchive("a", 1, None, [], "local", True, False).as_dict()) == [
         "name", "size", "fingerprint", "pending_upload", "location", "latest", "future"]  # fmt: skip
     assert list(api.RemoteArchive("a", 1, "t", "s3", True, False).as_dict()) == [

@@ -301,3 +301,27 @@ def test_forged_signature_members_are_one_line(key):
             assert one_line(exc) == (
                 "a.tar.gz: its signature member is not an Ed25519 checkniner-backup signature (forged?)"
             ), name
+
+
+def test_publish_public_writes_the_public_line_of_a_key_given_as_text(tmp_path):
+    """A key the role wrote from the vault has no PATH.pub: publish_public derives it, so that the play's hosts trust
+    it as they trust generated keys; a second call changes nothing."""
+    made = signing.keygen(str(tmp_path / "k"), comment="app1")
+    os.unlink(made.public_key)  # as the role's copy of a vault text leaves it: the private key alone
+    published = signing.publish_public(made.private_key, comment="app1")
+    assert published.changed and published.line == made.line and published.fingerprint == made.fingerprint
+    assert (tmp_path / "k.pub").read_text() == made.line + "\n"
+    assert os.stat(tmp_path / "k.pub").st_mode & 0o777 == 0o644
+    assert not signing.publish_public(made.private_key, comment="app1").changed
+    (tmp_path / "k.pub").write_text("ed25519 planted\n")  # a stale or planted line is replaced by the key's own
+    assert signing.publish_public(made.private_key, comment="app1").changed
+    assert (tmp_path / "k.pub").read_text() == made.line + "\n"
+
+
+def test_publish_public_refuses_a_missing_or_open_key(tmp_path):
+    with pytest.raises(ConfigError, match="cannot be read"):
+        signing.publish_public(str(tmp_path / "missing"))
+    made = signing.keygen(str(tmp_path / "k"))
+    os.chmod(made.private_key, 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        signing.publish_public(made.private_key)
