@@ -17,6 +17,7 @@ from typing import NamedTuple
 import pytest
 from support.django_project import migrate, seed
 from support.environment import backup_environment, session_signing_key
+from support.gnupg import stop_agents
 from support.heartbeat import Receiver
 from support.pg import PostgresCluster
 from support.s3 import MotoServer
@@ -35,6 +36,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if INTEGRATION_DIR in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _stop_gpg_agents(request):
+    """Tests stop what they start: the gpg-agents of the keyrings a test made under its tmp_path."""
+    # taken before the test, so that tmp_path is torn down after this fixture, not before
+    root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if root is not None:
+        stop_agents(root)
 
 
 @pytest.fixture(scope="session")

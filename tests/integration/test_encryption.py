@@ -12,33 +12,9 @@ from pathlib import Path
 
 import pytest
 from support.django_project import manage
+from support.gnupg import gpg, make_key
 
 from .test_restore import SLOW_REPLAY
-
-
-def gpg(home, *args, input=None):
-    return subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "", *args],
-        capture_output=True,
-        input=input,
-        check=True,
-    )
-
-
-def make_key(tmp_path, name, expires="never"):
-    """A throwaway key pair: (keyring with only the public key, keyring with the private key, fingerprint)."""
-    private, public = tmp_path / f"{name}-private", tmp_path / f"{name}-public"
-    for home in (private, public):
-        home.mkdir(mode=0o700)
-    uid = f"{name} <{name}@backup.test>"
-    gpg(private, "--quick-gen-key", uid, "future-default", "default", expires)
-    fpr = [
-        line.split(":")[9]
-        for line in gpg(private, "--with-colons", "--list-keys", uid).stdout.decode().splitlines()
-        if line.startswith("fpr:")
-    ][0]
-    gpg(public, "--import", input=gpg(private, "--export", fpr).stdout)
-    return public, private, fpr
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def test_signed_archives_restore_and_verify_with_trusted_keys(pg, app_db, run_cl
 
 
 def test_encryption_wraps_the_signed_archive(pg, app_db, run_cli, backup_env, keys, scratch_dbs, tmp_path):
-    from .test_encryption import make_key
+    from support.gnupg import make_key
 
     key, trusted = keys["app1"]
     public, private, fpr = make_key(tmp_path, "backup")
