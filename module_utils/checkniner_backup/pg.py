@@ -127,6 +127,7 @@ def exported_snapshot(database):
     flight at the snapshot (every transaction before it finished and is visible), else None. A later next_xid()
     equal to it proves nothing was committed since this snapshot.
     """
+    psycopg2 = psycopg2_module()
     conn = connect(database, autocommit=False)
     try:
         with conn.cursor() as cur:
@@ -134,12 +135,37 @@ def exported_snapshot(database):
             cur.execute("SELECT pg_export_snapshot(), pg_current_snapshot()::text")
             snapshot_id, snap = cur.fetchone()
         xmin, xmax, xip = snap.split(":")
-        yield snapshot_id, (xmax if xmin == xmax and not xip else None)
+        try:
+            yield snapshot_id, (xmax if xmin == xmax and not xip else None)
+        except Exception as exc:
+            # whatever failed first (pg_dump, the Django helper, a digest query) names the symptom; the snapshot's own
+            # session, dead too, says the cause: the server went away (restarted, crashed, ended our sessions)
+            if _alive(conn, psycopg2):
+                raise
+            first = next((line for line in str(exc).splitlines() if line.strip()), exc.__class__.__name__)
+            raise BackupError(
+                "the database server closed the connection during the dump: "
+                f"{' '.join(masked(first, database.password).split())}; nothing was saved"
+            ) from None
     finally:
         try:
             conn.rollback()
+        except psycopg2.Error:
+            pass  # a dead session has nothing to roll back; what the dump read is complete or has failed already
         finally:
             conn.close()
+
+
+def _alive(conn, psycopg2):
+    """Whether a session still answers (a session the server closed raises, or is marked closed)."""
+    if conn.closed:
+        return False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+    except psycopg2.Error:
+        return False
 
 
 def find_program(name, env):

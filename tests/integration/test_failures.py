@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,45 @@ def test_malformed_state_is_set_aside_and_the_run_goes_on(run_cli, backup_env, t
     warning = first_line(result.stderr)
     assert warning.startswith(f"warning: {directory / 'state.json'} was ") and f"set aside as {bad.name}" in warning
     assert json.loads(run_cli("status", "--json").stdout)["last_run"]["outcome"] == "saved"
+
+
+def test_a_server_restarted_during_the_dump_is_one_line_and_the_next_run_saves(
+    pg, app_db, run_cli, backup_env, tmp_path
+):
+    """The dump waits on a table lock another session holds; the server restarts meanwhile (every session ends): the run
+    fails with one line saying so, saves nothing, and the next run is a normal one."""
+    import sys
+
+    from checkniner_backup import pg as pg_mod
+
+    psycopg2 = pg_mod.psycopg2_module()
+    directory = Path(backup_env["CHECKNINER_BACKUP_DIR"])
+    holder = psycopg2.connect(pg.superuser_url(app_db.name))
+    try:
+        with holder.cursor() as cur:
+            cur.execute("BEGIN; LOCK TABLE checkouts_checkout IN ACCESS EXCLUSIVE MODE")
+        argv = [sys.executable, "-m", "checkniner_backup.cli", "run"]
+        proc = subprocess.Popen(argv, env=backup_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        waiting = "0"
+        for _ in range(300):  # the dump (pg_dump or the fixtures) waits for the lock: it has started
+            waiting = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").strip()
+            if waiting != "0" or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert waiting != "0", "the run never waited on the lock"
+        pg.restart()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        holder.close()
+    assert proc.returncode == 1, out + err
+    assert "Traceback" not in err and "a bug" not in out + err, out + err
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    line = first_line(out + err)
+    assert "the database server closed the connection during the dump" in line and "nothing was saved" in line, line
+    assert pg.app_password not in line
+    assert not list(directory.glob("*.tar.gz")), list(directory.iterdir())
+    proc = run_cli("run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "saved" in first_line(proc.stdout + proc.stderr)

@@ -187,6 +187,13 @@ class PostgresCluster:
             hba += ["host all all 0.0.0.0/0 scram-sha-256", "host all all ::/0 scram-sha-256"]
         (self.datadir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
 
+    def restart(self) -> None:
+        """pg_ctl restart -m fast on the same port: every session is ended, as when the operator restarts the server."""
+        self._run_server(
+            [self.bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "-m", "fast",
+             "-o", f"-p {self.port}", "restart"],
+        )  # fmt: skip
+
     def stop(self) -> None:
         if self.dir is None:
             return
