@@ -47,6 +47,10 @@ class Suffix:
 
 
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+SSE_MODES = ("AES256", "aws:kms")
+# classes whose objects read back at once: a restore, a drill and prune's reads of an archive's head need that, so the
+# archive classes (GLACIER, DEEP_ARCHIVE) are not offered (a lifecycle rule may move old archives there instead)
+STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "REDUCED_REDUNDANCY")
 
 S3_SUFFIXES = (
     Suffix("BUCKET_NAME", role_var="checkniner_backup_s3_bucket", option="s3_bucket"),
@@ -58,6 +62,12 @@ S3_SUFFIXES = (
     Suffix("OBJECT_LOCK_DAYS", "count", default="0", role_var="checkniner_backup_s3_object_lock_days"),
     Suffix("OBJECT_LOCK_MODE", "choice", "GOVERNANCE", role_var="checkniner_backup_s3_object_lock_mode",
            choices=OBJECT_LOCK_MODES),
+    # what each PUT asks of the bucket (stores/destinations.py checks them, stores/s3.py sends them)
+    Suffix("SSE", "choice", "", role_var="checkniner_backup_s3_sse", choices=("", *SSE_MODES)),
+    Suffix("SSE_KMS_KEY_ID", role_var="checkniner_backup_s3_sse_kms_key_id"),
+    Suffix("STORAGE_CLASS", "choice", "", role_var="checkniner_backup_s3_storage_class",
+           choices=("", *STORAGE_CLASSES)),
+    Suffix("MAX_BANDWIDTH", "count", "0", role_var="checkniner_backup_s3_max_bandwidth"),
 )  # fmt: skip
 
 # prefix -> suffixes: the kinds of destination a name in CHECKNINER_BACKUP_DESTINATIONS can be

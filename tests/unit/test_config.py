@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from checkniner_backup import config, database_url
@@ -147,3 +149,36 @@ def test_object_lock_per_destination():
 def test_bad_object_lock_settings(env, message):
     with pytest.raises(ConfigError, match=message):
         config.load({"DATABASE_URL": "postgres://h/db", "S3_BUCKET_NAME": "b", **env})
+
+
+def test_put_options_per_destination():
+    cfg = config.load({
+        "DATABASE_URL": "postgres://u@h/db",
+        "S3_BUCKET_NAME": "b", "S3_SSE": "aws:KMS", "S3_SSE_KMS_KEY_ID": "alias/backups",
+        "S3_STORAGE_CLASS": "standard_ia", "S3_MAX_BANDWIDTH": "1048576",
+        "CHECKNINER_BACKUP_DESTINATIONS": "offsite", "S3_OFFSITE_BUCKET_NAME": "o", "S3_OFFSITE_SSE": "AES256",
+    })  # fmt: skip
+    primary, offsite = cfg.destinations
+    assert primary.put_args() == {
+        "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/backups", "StorageClass": "STANDARD_IA"
+    }  # fmt: skip
+    assert primary.max_bandwidth == 1048576
+    assert offsite.put_args() == {"ServerSideEncryption": "AES256"} and offsite.max_bandwidth == 0
+    plain = config.load({"DATABASE_URL": "postgres://u@h/db", "S3_BUCKET_NAME": "b"}).destinations[0]
+    assert plain.put_args() == {} and plain.max_bandwidth == 0
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"S3_SSE": "yes"}, "S3_SSE must be AES256 (SSE-S3) or aws:kms"),
+        ({"S3_SSE_KMS_KEY_ID": "k"}, "S3_SSE_KMS_KEY_ID is a KMS key: set S3_SSE=aws:kms"),
+        ({"S3_SSE": "AES256", "S3_SSE_KMS_KEY_ID": "k"}, "set S3_SSE=aws:kms"),
+        ({"S3_STORAGE_CLASS": "GLACIER"}, "S3_STORAGE_CLASS must be one of STANDARD"),
+        ({"S3_MAX_BANDWIDTH": "10MB"}, "S3_MAX_BANDWIDTH must be a whole number of bytes per second"),
+        ({"CHECKNINER_BACKUP_DESTINATIONS": "o", "S3_O_BUCKET_NAME": "o", "S3_O_SSE": "kms"}, "S3_O_SSE must be"),
+    ],
+)
+def test_bad_put_options(env, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.load({"DATABASE_URL": "postgres://u@h/db", "S3_BUCKET_NAME": "b", **env})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import ConfigError
+from ..options import SSE_MODES, STORAGE_CLASSES
 
 DEFAULT_PREFIX = "db/"
 DEFAULT_REGION = "us-east-1"
@@ -27,7 +28,23 @@ class S3Destination:
     name: str = "s3"
     object_lock_days: int = 0  # S3 Object Lock retention set on each uploaded archive; 0: none
     object_lock_mode: str = "GOVERNANCE"
+    sse: Optional[str] = None  # server-side encryption each PUT asks for: AES256 (SSE-S3) or aws:kms (SSE-KMS)
+    sse_kms_key_id: Optional[str] = None  # with aws:kms: the key; none: the account's default KMS key
+    storage_class: Optional[str] = None  # none: the bucket's default (STANDARD)
+    max_bandwidth: int = 0  # bytes per second an upload may use; 0: no limit
     kind = "s3"
+
+    def put_args(self):
+        """What every PUT of this destination carries beside its body (archives and latest.json alike: a bucket
+        policy that requires encryption refuses the pointer too)."""
+        args = {}
+        if self.sse:
+            args["ServerSideEncryption"] = self.sse
+        if self.sse_kms_key_id:
+            args["SSEKMSKeyId"] = self.sse_kms_key_id
+        if self.storage_class:
+            args["StorageClass"] = self.storage_class
+        return args
 
     def describe(self):
         where = self.endpoint_url or "AWS"
@@ -119,7 +136,31 @@ def _s3(env, var, name):
         name=name,
         object_lock_days=_lock_days(env, var("OBJECT_LOCK_DAYS")),
         object_lock_mode=_lock_mode(env, var("OBJECT_LOCK_MODE")),
+        **_put_options(env, var),
     )
+
+
+def _put_options(env, var):
+    """SSE, SSE_KMS_KEY_ID, STORAGE_CLASS and MAX_BANDWIDTH of one S3 destination, checked."""
+    sse = (env.get(var("SSE")) or "").strip()
+    if sse and sse.lower() not in [m.lower() for m in SSE_MODES]:
+        raise ConfigError(f"{var('SSE')} must be AES256 (SSE-S3) or aws:kms (SSE-KMS), not {sse!r}")
+    sse = next((m for m in SSE_MODES if m.lower() == sse.lower()), None) if sse else None
+    key_id = (env.get(var("SSE_KMS_KEY_ID")) or "").strip() or None
+    if key_id and sse != "aws:kms":
+        raise ConfigError(f"{var('SSE_KMS_KEY_ID')} is a KMS key: set {var('SSE')}=aws:kms with it")
+    storage = (env.get(var("STORAGE_CLASS")) or "").strip().upper() or None
+    if storage and storage not in STORAGE_CLASSES:
+        raise ConfigError(
+            f"{var('STORAGE_CLASS')} must be one of {', '.join(STORAGE_CLASSES)}, not {storage!r} (restores and the "
+            "drill read archives at once: move old ones to an archive class with a lifecycle rule instead)"
+        )
+    raw = (env.get(var("MAX_BANDWIDTH")) or "").strip()
+    if raw and not raw.isdigit():
+        raise ConfigError(
+            f"{var('MAX_BANDWIDTH')} must be a whole number of bytes per second (0: no limit), not {raw!r}"
+        )
+    return {"sse": sse, "sse_kms_key_id": key_id, "storage_class": storage, "max_bandwidth": int(raw or 0)}
 
 
 def _lock_days(env, name):

@@ -142,11 +142,16 @@ class S3Store:
         meta = {k: str(v) for k, v in metadata.items()}
         meta["sha256"] = sha256
         extra = {"Metadata": meta, "ChecksumAlgorithm": "SHA256", "ContentType": "application/gzip"}
+        extra.update(self.dest.put_args())
         if self.dest.object_lock_days:
             # the bucket must have Object Lock enabled; the host needs s3:PutObjectRetention, never a delete right
             extra["ObjectLockMode"] = self.dest.object_lock_mode
             extra["ObjectLockRetainUntilDate"] = utcnow() + dt.timedelta(days=self.dest.object_lock_days)
-        transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
+        transfer = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_THRESHOLD,
+            max_bandwidth=self.dest.max_bandwidth or None,
+        )
         import botocore.exceptions as bx
 
         with s3_errors(self.dest, f"uploading {name}"):
@@ -185,6 +190,7 @@ class S3Store:
                 Key=self.key(POINTER),
                 Body=body,
                 ContentType="application/json",
+                **self.dest.put_args(),
             )
 
     def iter_archives(self):
