@@ -122,7 +122,9 @@ def _job_series(out, state, job, what):
     runs = {r: counted.get(r, 0) for r in JOB_RESULTS[job]}
     out.counter(f"{JOB_COUNTERS[job]}_total", f"Each {what} that ended, by result.", runs, by="result")
     if job == "prune":
-        out.counter("pruned_archives_total", "Archives prune deleted.", state.counters.get("pruned_archives", 0))
+        out.counter(
+            "pruned_archives_total", "Archives prune deleted, all locations.", state.counters.get("pruned_archives", 0)
+        )
 
 
 def _destination_series(out, state, destinations):
