@@ -3,8 +3,12 @@ file of real runs, a drill and a prune (real PostgreSQL, moto) passes `promtool 
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +98,48 @@ def test_an_upload_that_fails_is_counted_and_the_archive_pending(run_cli, promto
     assert got[("checkniner_backup_upload_failures_total", ())] == 1
     assert got[("checkniner_backup_uploads_total", ())] == 0
     assert got[("checkniner_backup_pending_uploads", ())] == 1
+
+
+PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: checkniner_backup
+        tasks_from: prometheus
+      vars:
+        checkniner_backup_prometheus_rules_dir: {rules_dir}
+"""
+
+
+def play(tmp_path, rules_dir, *flags):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAY.format(rules_dir=json.dumps(str(rules_dir))))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOCALHOST_WARNING": "false"}
+    argv = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", str(playbook), *flags]
+    argv += ["-e", f"ansible_python_interpreter={sys.executable}"]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", proc.stdout)
+    return proc, recap and {"changed": int(recap.group(2)), "failed": int(recap.group(3))}
+
+
+def test_the_role_installs_the_rules_where_asked_once(tmp_path):
+    rules_dir = tmp_path / "rules.d"
+    rules_dir.mkdir()
+    proc, recap = play(tmp_path, rules_dir, "--check")
+    assert recap == {"changed": 1, "failed": 0}, proc.stdout
+    assert list(rules_dir.iterdir()) == []  # check mode touched nothing
+    proc, recap = play(tmp_path, rules_dir)
+    assert recap == {"changed": 1, "failed": 0}, proc.stdout
+    installed = rules_dir / RULES.name
+    assert installed.read_bytes() == RULES.read_bytes() and installed.stat().st_mode & 0o777 == 0o644
+    proc, recap = play(tmp_path, rules_dir)
+    assert recap == {"changed": 0, "failed": 0}, proc.stdout
+
+
+def test_the_role_refuses_a_rules_directory_that_does_not_exist(tmp_path):
+    proc, recap = play(tmp_path, tmp_path / "no-such-dir")
+    assert recap and recap["failed"] == 1, proc.stdout
+    assert "is not a directory on this host: give the directory the Prometheus server loads" in proc.stdout
+    assert not (tmp_path / "no-such-dir").exists()
