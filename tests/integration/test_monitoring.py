@@ -51,6 +51,20 @@ def test_the_rule_unit_tests_pass(promtool):
     assert code == 0, out
 
 
+def test_every_dashboard_query_is_valid_promql(promtool, tmp_path):
+    """Grafana would show a broken query as an empty panel: each target goes through promtool's parser, as a recording
+    rule with the dashboard's variables filled in."""
+    doc = json.loads((ROOT / "monitoring" / "checkniner-backup.dashboard.json").read_text())
+    exprs = [target["expr"] for panel in doc["panels"] for target in panel.get("targets", [])]
+    assert len(exprs) > 10
+    rules = [{"record": f"dashboard:query{i}", "expr": e.replace("$instance", ".*").replace("$database", ".*")}
+             for i, e in enumerate(exprs)]  # fmt: skip
+    path = tmp_path / "dashboard.rules.yml"
+    path.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": rules}]}))  # JSON is YAML
+    code, out = promtool_run(promtool, "check", "rules", str(path))
+    assert code == 0 and f"SUCCESS: {len(exprs)} rules found" in out, out
+
+
 def test_a_rule_test_that_expects_the_wrong_alert_fails(promtool, tmp_path):
     """The rule tests can fail: the same tests against rules whose threshold is off by an hour do."""
     rules = tmp_path / RULES.name
