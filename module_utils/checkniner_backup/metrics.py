@@ -128,7 +128,9 @@ def _job_series(out, state, job, what):
 
 
 def _destination_series(out, state, destinations):
-    found = state.unauthenticated if state else {}
+    if state is None:  # a run that could not read its state knows nothing of them: a 0 would resolve the alert
+        return
+    found = state.unauthenticated
     names = list(dict.fromkeys([*destinations, *found]))
     if not names:
         return

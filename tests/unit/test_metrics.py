@@ -94,10 +94,12 @@ def test_unauthenticated_objects_are_zero_until_prune_counts_them(tmp_path):
 
 
 def test_a_run_that_failed_before_reading_its_state_still_says_when(tmp_path):
-    got = render(None, RunResult("failed", error="no backup directory", exit_code=2, duration=0.1))
+    got = render(None, RunResult("failed", error="no backup directory", exit_code=2, duration=0.1), ["s3"])
     assert got[("checkniner_backup_last_run_result", DB + (("result", "failed"),))] == 1
     assert got[("checkniner_backup_last_run_timestamp_seconds", DB)] > 1.7e9
     assert not any(name.endswith("_total") for name, _ in got)  # nothing to count from
+    # nor to say of the destinations: a 0 would resolve an alert on objects prune found
+    assert not any(name == "checkniner_backup_unauthenticated_objects" for name, _ in got)
 
 
 def test_a_drill_without_a_backup_directory_counts_nothing():
