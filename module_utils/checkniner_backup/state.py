@@ -17,7 +17,8 @@
                    uploads, upload_failures,           (metrics.py); missing (an older file): they start at 0
                    drills: {result: n}, prunes: {result: n}, pruned_archives}
     unauthenticated  {destination: n}                  objects prune found in a destination that no trusted
-                                                       signature vouches for (the metrics' gauge; missing: 0)
+                                                       signature vouches for (the metrics' gauge; missing: 0); set
+                                                       from the prune record's `unauthenticated` {destination: n}
     precheck      {fingerprint, identity, xmax}        change detection, tier 1 (backup/detect.py)
     digests       {fingerprint, identity, tables, migrations}   change detection, tier 2
 
@@ -263,6 +264,11 @@ class State:
         self.count(JOB_COUNTERS[job], record.get("outcome", "unknown"))
         if job == "prune" and isinstance(record.get("deleted"), int):
             self.count("pruned_archives", by=record["deleted"])
+        # prune's count per destination it listed: a destination it could not list keeps its last count
+        found = record.get("unauthenticated") if job == "prune" else None
+        for destination, count in (found if isinstance(found, dict) else {}).items():
+            if _count(count):
+                self.record_unauthenticated(destination, count)
 
     # -- running totals (metrics.py renders them as *_total counters) -----------------------------------------
 

@@ -122,3 +122,14 @@ def test_the_metrics_file_is_written_whole_and_readable(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o644
     assert ("checkniner_backup_runs_total", (("result", "saved"),)) in samples(path.read_text())
     assert list(tmp_path.glob("*.tmp*")) == []
+
+
+def test_prune_reports_unauthenticated_objects_through_its_record(tmp_path):
+    state = State(BackupDir(tmp_path))
+    state.record_job("prune", {"outcome": "pruned", "deleted": 0, "unauthenticated": {"s3": 2, "nas": 0}}, ok=True)
+    state.record_job("prune", {"outcome": "failed", "deleted": 0, "unauthenticated": {"nas": 1}}, ok=False)
+    assert state.unauthenticated == {"s3": 2, "nas": 1}  # s3 not listed the second time: its count stands
+    got = render(state, destinations=["s3", "nas"])
+    assert got[("checkniner_backup_unauthenticated_objects", DB + (("destination", "s3"),))] == 2
+    state.save()
+    assert State.load(BackupDir(tmp_path, create=False)).warnings == []  # the shape check accepts what it wrote
