@@ -1,4 +1,5 @@
-"""Heartbeats (healthchecks.io style), the Prometheus textfile metrics, and staleness: how unattended jobs are watched.
+"""Heartbeats (healthchecks.io style), the Prometheus textfile metrics (metrics.py), and staleness: how unattended
+jobs are watched.
 
 Every scheduled job reports: `run` (CHECKNINER_BACKUP_HEALTHCHECK_URL), the restore drill `verify`
 (CHECKNINER_VERIFY_HEALTHCHECK_URL) and `prune` (CHECKNINER_PRUNE_HEALTHCHECK_URL). Success pings the URL, failure
@@ -15,13 +16,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from . import state as state_mod
 from .database_url import ENCODE_CREDENTIALS, credentials_spill
 from .errors import BackupError, Busy, describe
-from .fsutil import atomic_write_bytes
 from .local import BackupDir
+from .metrics import write_metrics  # the jobs' reports below rewrite the file; backup/command.py calls it here too
 from .state import State
 
 TIMEOUT = 5
-RESULTS = ("saved", "unchanged", "failed", "busy")
-JOB_RESULTS = {"drill": ("passed", "failed"), "prune": ("pruned", "failed")}
 DRILL_STALE_SECONDS = 2 * 86400  # the drill runs daily: two days without a passed drill is one missed day too many
 
 
@@ -133,70 +132,6 @@ def _scrub(text, url):
         if len(secret) > 1:  # one character (a '/' path) would garble the text, and hides nothing
             text = text.replace(secret, "...")
     return text
-
-
-def _ts(iso):
-    if not iso:
-        return None
-    return dt.datetime.fromisoformat(iso).timestamp()
-
-
-def metrics_text(state, labels, result=None):
-    """The Prometheus text exposition (textfile collector format) of every job state.json remembers. result: the run
-    that just ended (its outcome, duration and pending count win over the state's record; state may then be None)."""
-    label = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-    lines = []
-
-    def gauge(name, help_text, value, extra=""):
-        if value is None:
-            return
-        lines.append(f"# HELP checkniner_backup_{name} {help_text}")
-        lines.append(f"# TYPE checkniner_backup_{name} gauge")
-        if isinstance(value, dict):
-            for key, val in value.items():
-                lines.append(f'checkniner_backup_{name}{{{label},{extra}="{key}"}} {val}')
-        else:
-            lines.append(f"checkniner_backup_{name}{{{label}}} {value}")
-
-    last_run = dict((state.last_run if state else None) or {})
-    if result is not None:
-        last_run.update(outcome=result.outcome, duration=round(result.duration, 3), pending=result.pending)
-    gauge("last_run_timestamp_seconds", "When the last run ended (Unix time).", _ts(last_run.get("at")))
-    gauge("last_success_timestamp_seconds", "When the last successful run ended.", _ts(state and state.last_success))
-    gauge("last_change_timestamp_seconds", "When the last new archive was saved.", _ts(state and state.last_change))
-    gauge("last_archive_size_bytes", "Size of the newest archive.", state.last.get("size") if state else None)
-    gauge("run_duration_seconds", "Duration of the last run.", last_run.get("duration"))
-    gauge("pending_uploads", "Archives waiting for upload, all destinations.", last_run.get("pending"))
-    if last_run.get("outcome"):
-        outcome = last_run["outcome"]
-        results = {r: int(r == outcome) for r in RESULTS}
-        gauge("last_run_result", "1 for the outcome of the last run, 0 for the others.", results, extra="result")
-    for job, what in (("drill", "restore drill (verify)"), ("prune", "retention run (prune)")):
-        record, success = state.job(job) if state else ({}, None)
-        if not record:
-            continue
-        gauge(f"{job}_last_run_timestamp_seconds", f"When the last {what} ended.", _ts(record.get("at")))
-        gauge(f"{job}_last_success_timestamp_seconds", f"When the last successful {what} ended.", _ts(success))
-        results = {r: int(r == record.get("outcome")) for r in JOB_RESULTS[job]}
-        gauge(f"{job}_last_result", f"1 for the outcome of the last {what}, 0 for the others.", results, "result")
-    return "\n".join(lines) + "\n"
-
-
-def _escape(value):
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def write_metrics(config, state, result=None):
-    """Rewrite the metrics file (when one is configured). Returns a list of warnings."""
-    if not config.metrics_file:
-        return []
-    labels = {"database": config.database.name} if config.database else {}
-    try:
-        text = metrics_text(state, labels, result)
-        atomic_write_bytes(config.metrics_file, text.encode(), mode=0o644)
-    except OSError as exc:
-        return [f"cannot write metrics file {config.metrics_file}: {exc.strerror}"]
-    return []
 
 
 def after_run(config, result):

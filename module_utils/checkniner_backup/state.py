@@ -13,6 +13,12 @@
     last_drill_success  ISO time                       the last drill that passed (drill staleness)
     last_prune    {at, outcome, deleted, error}        the last retention run (outcome pruned | failed)
     last_prune_success  ISO time
+    counters      {runs: {result: n}, archives_saved,   running totals behind the metrics' *_total counters
+                   uploads, upload_failures,           (metrics.py); missing (an older file): they start at 0
+                   drills: {result: n}, prunes: {result: n}, pruned_archives}
+    unauthenticated  {destination: n}                  objects prune found in a destination that no trusted
+                                                       signature vouches for (the metrics' gauge; missing: 0); set
+                                                       from the prune record's `unauthenticated` {destination: n}
     precheck      {fingerprint, identity, xmax}        change detection, tier 1 (backup/detect.py)
     digests       {fingerprint, identity, tables, migrations}   change detection, tier 2
 
@@ -31,6 +37,7 @@ from .fsutil import atomic_write_json
 from .units import utcnow
 
 STATE = "state.json"
+JOB_COUNTERS = {"drill": "drills", "prune": "prunes"}  # the counters' key in state.json of each job
 
 
 def _iso(value):
@@ -61,6 +68,16 @@ def _fields(**checks):
 
 
 _STR, _INT = _opt(str), _opt(int)
+
+
+def _count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _counter(value):
+    return _count(value) or _entries(_count)(value)
+
+
 _ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR, sequence=_INT)
 _DIGESTS = _fields(fingerprint=_STR, tables=_entries(_entries(_opt(dict))), migrations=_opt(dict))
 # what each top-level key must look like; a key not listed here is kept as it is
@@ -76,6 +93,8 @@ SHAPE = {
     "last_drill_success": _iso,
     "last_prune": _fields(at=_iso, outcome=_STR, deleted=_INT, error=_STR),
     "last_prune_success": _iso,
+    "counters": _entries(_counter),
+    "unauthenticated": _entries(_count),
     "precheck": _fields(fingerprint=_STR),
     "digests": lambda value: value == {} or (_DIGESTS(value) and "tables" in value and "migrations" in value),
 }
@@ -172,6 +191,7 @@ class State:
         self.doc.setdefault("archives", {})[name] = record
         self.doc["last"] = {"name": name, "fingerprint": fingerprint, "sha256": sha256, "size": size}
         self.doc["last_change"] = utcnow().isoformat()
+        self.count("archives_saved")
 
     # -- destinations this directory was reconciled with (backup/reconcile.py) --------------------------------
 
@@ -224,6 +244,10 @@ class State:
         }
         if result.exit_code == 0:
             self.doc["last_success"] = now
+        self.count("runs", result.outcome)
+        self.count("uploads", by=len(result.uploaded))
+        if result.upload_failed:
+            self.count("upload_failures")
 
     # -- the other scheduled jobs: the drill and prune (health.py reports them) --------------------------------
 
@@ -237,6 +261,40 @@ class State:
         self.doc[f"last_{job}"] = {"at": now, **record}
         if ok:
             self.doc[f"last_{job}_success"] = now
+        self.count(JOB_COUNTERS[job], record.get("outcome", "unknown"))
+        if job == "prune" and isinstance(record.get("deleted"), int):
+            self.count("pruned_archives", by=record["deleted"])
+        # prune's count per destination it listed: a destination it could not list keeps its last count
+        found = record.get("unauthenticated") if job == "prune" else None
+        for destination, count in (found if isinstance(found, dict) else {}).items():
+            if _count(count):
+                self.record_unauthenticated(destination, count)
+
+    # -- running totals (metrics.py renders them as *_total counters) -----------------------------------------
+
+    @property
+    def counters(self):
+        return self._section("counters")
+
+    def count(self, name, key=None, by=1):
+        """Add `by` to counter `name` (to its `key` entry when given: runs by result)."""
+        counters = self.doc.setdefault("counters", {})
+        if key is None:
+            counters[name] = (counters.get(name) if _count(counters.get(name)) else 0) + by
+            return
+        entries = counters.get(name) if isinstance(counters.get(name), dict) else {}
+        entries[key] = entries.get(key, 0) + by
+        counters[name] = entries
+
+    # -- what prune found in each destination -----------------------------------------------------------------
+
+    @property
+    def unauthenticated(self):
+        """{destination: objects no trusted signature vouches for}, as prune last counted them."""
+        return self._section("unauthenticated")
+
+    def record_unauthenticated(self, destination, count):
+        self.doc.setdefault("unauthenticated", {})[destination] = count
 
     # -- change detection's memory (backup/detect.py) ----------------------------------------------------------
 

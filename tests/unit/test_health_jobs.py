@@ -6,7 +6,7 @@ import json
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from checkniner_backup import config, health, listing
+from checkniner_backup import config, listing, metrics
 from checkniner_backup.backup.result import RunResult
 from checkniner_backup.local import BackupDir
 from checkniner_backup.state import State
@@ -30,7 +30,7 @@ def test_every_job_has_its_series_and_a_run_keeps_the_others():
     state.record_run(RunResult("unchanged", reason="precheck", duration=0.5))
     state.record_job("drill", {"outcome": "failed", "archive": "a", "error": "boom", "locations": []}, ok=False)
     state.record_job("prune", {"outcome": "pruned", "deleted": 2, "error": None}, ok=True)
-    text = health.metrics_text(state, {"database": "app"}, RunResult("failed", error="disk", duration=1.25))
+    text = metrics.metrics_text(state, {"database": "app"}, RunResult("failed", error="disk", duration=1.25))
     got = families(text)
     db = (("database", "app"),)
     assert got["checkniner_backup_last_run_result"][db + (("result", "failed"),)] == 1
@@ -43,7 +43,7 @@ def test_every_job_has_its_series_and_a_run_keeps_the_others():
     assert got["checkniner_backup_prune_last_result"][db + (("result", "pruned"),)] == 1
     assert got["checkniner_backup_prune_last_success_timestamp_seconds"][db] > 1.7e9
     # the drill rewriting the file (no run result at hand) keeps the run's series from state.json
-    again = families(health.metrics_text(state, {"database": "app"}))
+    again = families(metrics.metrics_text(state, {"database": "app"}))
     assert again["checkniner_backup_last_run_result"][db + (("result", "unchanged"),)] == 1
 
 

@@ -23,6 +23,7 @@ class RunResult:
     traceback: Optional[str] = None  # only for a bug: an exception the engine did not expect
     # set when the host has no signing key: its archives are refused where they are restored, so every line says so
     unsigned: Optional[str] = None
+    upload_failed: bool = False  # a destination failed this run (the metrics count it, whatever else failed)
 
     @classmethod
     def failed(cls, exc, duration=0.0):
@@ -33,6 +34,7 @@ class RunResult:
     def stores_failed(self, exc):
         """A destination failed after the snapshot phase: a saved archive stays "saved" (it waits in the outbox), an
         unchanged run becomes a failure; the first failure's line is the one kept."""
+        self.upload_failed = True
         if self.outcome == "failed":
             return
         self.error, self.exit_code, self.traceback = describe(exc)  # 2 for missing credentials: configuration
