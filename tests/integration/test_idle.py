@@ -46,6 +46,7 @@ def test_an_idle_run_never_imports_boto3(run_cli, backup_env, tmp_path):
     first = run_cli("run")
     assert first.returncode == 0 and "uploaded" in first.stdout, first.stdout + first.stderr
     assert json.loads(_state_path(backup_env).read_text())["destinations"]["s3"]["probed"]  # the upload answered
+    assert "unchanged (" in run_cli("run").stdout  # settled: the precheck recorded
     proc, modules = _run_measured(backup_env, tmp_path)
     assert proc.returncode == 0 and "unchanged (precheck" in proc.stdout, proc.stdout + proc.stderr[-2000:]
     assert "checkniner_backup" in modules and "psycopg2" in modules  # the measurement sees what the run imports

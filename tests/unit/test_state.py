@@ -33,8 +33,10 @@ GOOD = {
         ({"digests": {"fingerprint": "f", "tables": [], "migrations": None}}, "of the wrong shape (digests)"),
         ({"statistics": {"skipped": "many"}}, "of the wrong shape (statistics)"),
         ({"statistics": []}, "of the wrong shape (statistics)"),
-        ({"destinations": {"s3": {"reconciled": "2026-01-01T00:00:00+00:00", "probed": "soon"}}},
-         "of the wrong shape (destinations)"),
+        (
+            {"destinations": {"s3": {"reconciled": "2026-01-01T00:00:00+00:00", "probed": "soon"}}},
+            "of the wrong shape (destinations)",
+        ),
         ({"statistics": {"fingerprint": "f", "skipped": 3, "why": "x", "epoch": {}, "tables": {}}}, None),
     ],
 )

@@ -114,7 +114,7 @@ def _iterate(config, bdir, state, dry_run=False):
     # 2. statistics: something was committed somewhere; were the business tables written? Read before the snapshot,
     # so that what they count is in it, and what they do not count yet moves them by the next run
     evidence = detect.statistics_now(config, recorded) if recorded else None
-    why = detect.digests_needed(config, state, known, identity, evidence) if evidence else "no digests recorded"
+    why = detect.digests_needed(config, state, known, identity, evidence) if recorded else "no digests recorded"
     if why is None:
         if not dry_run:
             state.skipped_digests()

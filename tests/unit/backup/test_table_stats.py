@@ -85,3 +85,23 @@ def test_a_recorded_table_of_another_shape_is_a_difference():
                                                  (1, 1, "the digests run at least every 1 runs")])  # fmt: skip
 def test_the_digests_run_at_least_every_n_runs(skipped, every, why):
     assert uncertain(RECORDED, _now(), skipped, every) == why
+
+
+def test_statistics_the_server_refuses_leave_the_decision_to_the_digests(monkeypatch, tmp_path):
+    import psycopg2
+
+    from checkniner_backup import config
+    from checkniner_backup.backup import detect, table_stats
+    from checkniner_backup.local import BackupDir
+    from checkniner_backup.state import State
+
+    def refused(database, tables):
+        raise psycopg2.errors.InsufficientPrivilege("permission denied for view pg_stat_archiver")
+
+    monkeypatch.setattr(table_stats, "read", refused)
+    cfg = config.load({"DATABASE_URL": "postgres://app@127.0.0.1:1/app"})
+    recorded = {"tables": {"checkouts": {"checkouts_checkout": {}}}, "migrations": {}}
+    evidence = detect.statistics_now(cfg, recorded)
+    assert evidence is None
+    state = State(BackupDir(str(tmp_path / "b")))
+    assert detect.digests_needed(cfg, state, "f", {}, evidence) == "the statistics could not be read"
