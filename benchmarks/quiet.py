@@ -31,9 +31,7 @@ class Quiet:
 
     def env(self, **extra):
         b = self.bench
-        return b.ours_env(
-            DATABASE_URL=b.pg.app_url(self.db),
-            CHECKNINER_BACKUP_DIR=str(b.dir / "quiet"),
+        env = b.ours_env(
             S3_BUCKET_NAME=BUCKET,
             S3_ENDPOINT_URL=self.s3.endpoint_url,
             S3_ACCESS_KEY=ACCESS_KEY,
@@ -41,6 +39,8 @@ class Quiet:
             S3_REGION=REGION,
             **extra,
         )
+        env.update(DATABASE_URL=b.pg.app_url(self.db), CHECKNINER_BACKUP_DIR=str(b.dir / "quiet"))
+        return env
 
     def prime(self):
         """The copy, the endpoint, and a first archive uploaded (which counts as the destination's answer)."""

@@ -245,8 +245,8 @@ TARGETS = (
         "ours_idle", ("raw",), "cpu", "<=", 0.05, flat=None, judge=_quiet, shape="narrow",
     ),
     Target(
-        "Process start-up (`status`) ≤ 0.40 s CPU",
-        "startup_status", (), "cpu seconds", "<=", 0.40, flat=None, judge=_budget, shape="narrow",
+        "Process start-up (`status`) ≤ 0.25 s CPU",
+        "startup_status", (), "cpu seconds", "<=", 0.25, flat=None, judge=_budget, shape="narrow",
     ),
     Target(
         "Restore (SQL mode) within 1.2× of psql --single-transaction -f",
