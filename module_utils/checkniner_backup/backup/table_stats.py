@@ -17,7 +17,8 @@ digests still run whenever that is not certain:
 - PostgreSQL before 15 (the counters travel over UDP there and can be lost), a standby (replayed writes are not
   counted), track_counts off;
 - and every CHECKNINER_FULL_DIGEST_EVERY runs decided by statistics alone, whatever they say: the bound on what no
-  signal shows (a superuser session with track_counts off, a procedure whose commits are counted when it returns).
+  signal shows (a superuser session with track_counts off, a procedure whose commits are counted when it returns);
+  0 turns the statistics tier off.
 
 Counters are read before the run's snapshot is taken: a write committed before they are read is counted in them and
 in the snapshot the digests check; one they have not counted yet (a backend flushes its counters up to a second or
@@ -74,6 +75,8 @@ def uncertain(recorded, now, skipped, every):
     snapshot whose digests state.json holds), or None when they prove it. skipped: the runs statistics decided since
     those digests; every: CHECKNINER_FULL_DIGEST_EVERY."""
     epoch = now["epoch"]
+    if every <= 0:
+        return "CHECKNINER_FULL_DIGEST_EVERY is 0: the digests decide every run"
     if epoch["version"] < OLDEST:
         return "PostgreSQL before 15 can lose statistics"
     if epoch["recovery"]:

@@ -81,8 +81,15 @@ def test_a_recorded_table_of_another_shape_is_a_difference():
     assert uncertain(recorded, _now(), 0, 12) == "checkouts_checkout was created again"
 
 
-@pytest.mark.parametrize("skipped, every, why", [(11, 12, None), (12, 12, "the digests run at least every 12 runs"),
-                                                 (1, 1, "the digests run at least every 1 runs")])  # fmt: skip
+@pytest.mark.parametrize(
+    "skipped, every, why",
+    [
+        (11, 12, None),
+        (12, 12, "the digests run at least every 12 runs"),
+        (1, 1, "the digests run at least every 1 runs"),
+        (0, 0, "CHECKNINER_FULL_DIGEST_EVERY is 0: the digests decide every run"),
+    ],
+)
 def test_the_digests_run_at_least_every_n_runs(skipped, every, why):
     assert uncertain(RECORDED, _now(), skipped, every) == why
 
@@ -105,3 +112,20 @@ def test_statistics_the_server_refuses_leave_the_decision_to_the_digests(monkeyp
     assert evidence is None
     state = State(BackupDir(str(tmp_path / "b")))
     assert detect.digests_needed(cfg, state, "f", {}, evidence) == "the statistics could not be read"
+
+
+@pytest.mark.parametrize("value, parsed", [(None, 12), ("0", 0), ("24", 24)])
+def test_full_digest_every_is_a_count(value, parsed):
+    from checkniner_backup import config
+
+    env = {} if value is None else {"CHECKNINER_FULL_DIGEST_EVERY": value}
+    assert config.load(env, require_database=False).full_digest_every == parsed
+
+
+@pytest.mark.parametrize("value", ["-1", "hourly", "1.5"])
+def test_a_bad_full_digest_every_is_one_line_naming_the_variable(value):
+    from checkniner_backup import config
+
+    with pytest.raises(config.ConfigError) as exc:
+        config.load({"CHECKNINER_FULL_DIGEST_EVERY": value}, require_database=False)
+    assert str(exc.value) == f"CHECKNINER_FULL_DIGEST_EVERY must be a whole number (0 allowed), not {value!r}"
