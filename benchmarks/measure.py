@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import meter
+from quiet import Quiet
 from results import ORDER, save_size
 
 # the tests' harness: tests/ is on sys.path (run.py puts it there)
@@ -32,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / ".work"
 BUSINESS_APPS = ("auth", "checkouts")
-GROUPS = ("raw", "old", "dbbackup", "dumpdata", "ours", "restore")  # Bench methods, run in this order, rotated
+GROUPS = ("raw", "old", "dbbackup", "dumpdata", "ours", "quiet", "restore")  # Bench methods, run in this order, rotated
 
 
 def log(text):
@@ -280,6 +281,10 @@ class Bench:
         self.sessions_change()
         self._ours("ours_sessions", "unchanged")
 
+    def quiet(self):
+        """The busy site's and the idle site's unchanged runs and the start-up, on their own database (quiet.py)."""
+        self.quiet_runs.round()
+
     def restore(self, round_no):
         order = ("psql", "ours", "ours_path")
         shift = round_no % len(order)
@@ -334,11 +339,23 @@ class Bench:
         self.sql = restore_dir / f"{self.db}.sql"
         self.meta["sql_bytes"] = self.sql.stat().st_size
         self.meta["archive_bytes"] = self.archive.stat().st_size
+        if "quiet" in self.only:
+            self.quiet_runs = Quiet(self)
+            self.quiet_runs.prime()
 
     def run(self, only):
         self.only = only
+        self.quiet_runs = None
         self.build()
+        try:
+            return self._rounds()
+        finally:
+            if self.quiet_runs is not None:
+                self.quiet_runs.close()
+
+    def _rounds(self):
         self.prime()
+        only = self.only
         for r in range(self.rounds):
             groups = [g for g in GROUPS if g in only]
             shift = r % len(groups)

@@ -115,7 +115,10 @@ def write_report(results, info, notes=""):
         "- CPU × raw and CPU × old: the same ratios on CPU seconds (tree + server), the figure the verdicts use "
         "(the restore's verdict names both: its extra CPU runs on another core beside the replay): "
         "on a shared machine, wall time says as much about the neighbours as about the contender.",
-        "- No S3 for any contender: the local archive is the product compared.",
+        "- No S3 for any contender but the quiet ones: the local archive is the product compared. The quiet rows "
+        "(busy site unchanged, idle, start-up) run on a copy of the database no other contender writes to, with an "
+        "S3 destination (moto) as on a deployed host: the idle run is one whose destination answered within "
+        "`CHECKNINER_PROBE_INTERVAL`, the busy one follows a session row written between two runs.",
         "- A *business change* is one airstrip renamed (one row); a *sessions write* is `touch_sessions` (one "
         "django_session row). The restore archive is the one `checkniner-backup run` made at that size; psql gets "
         "its SQL already extracted.",

@@ -10,6 +10,8 @@ into the working database. Then, in rounds whose order rotates (A B C ..., B C .
 - dbbackup   django-dbbackup's `dbbackup --compress`
 - dumpdata   one `manage.py dumpdata auth checkouts` process (the business apps, once)
 - ours       `checkniner-backup run` after a business change, with nothing changed, after a sessions write
+- quiet      on a database of its own with an S3 destination (moto): the busy site's unchanged run (a session row
+             between runs), the idle run, and the start-up of `status` (benchmarks/quiet.py)
 - restore    `psql --single-transaction -f <db>.sql` and `checkniner-backup restore --mode sql`, each into a new
              empty database, from the same archive (psql gets the SQL already extracted); ours restores it by name
              from the backup directory (checksum recorded when saved, as `latest` or a name from S3 is), and once
@@ -61,7 +63,9 @@ def publish(notes):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="MB of business data of the wide shape, comma-separated")
-    parser.add_argument("--narrow-sizes", default="48", help="MB of row data of the narrow shape (48: 1.2 M checkouts)")
+    parser.add_argument(
+        "--narrow-sizes", default="12,48", help="MB of row data of the narrow shape (48: 1.2 M checkouts)"
+    )
     parser.add_argument("--shapes", default="wide,narrow", help="shapes to run, of wide,narrow")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size-rounds", default="", help="per-size rounds overriding --rounds, e.g. 100=2,1000=1")

@@ -167,6 +167,38 @@ def _restore(t, big, small):
     )
 
 
+def _quiet(t, big, small):
+    """A quiet iteration against raw pg_dump|gzip at the largest size, by CPU (tree + server), with the growth of its
+    own CPU from the smallest size when flatness is judged, and the tiers that decided its runs."""
+    runs = big["runs"]
+    ours, base = runs[t.contender], runs[t.baseline[0]]
+    cpu, wall = ratios(ours, base)
+    ok = t.met(cpu)
+    reasons = sorted({r.get("reason", "") for r in ours})
+    text = (
+        f"CPU {cpu:.3f}× ({fmt_s(total_cpu(ours))} s vs {fmt_s(total_cpu(base))} s), wall {wall:.3f}× "
+        f"({fmt_s(med(ours))} s vs {fmt_s(med(base))} s), decided by {', '.join(reasons)} {_at(big)}"
+    )
+    then = small["runs"].get(t.contender)
+    if t.flat is not None and then and big is not small:
+        growth = total_cpu(ours) / total_cpu(then)
+        ok = ok and growth < t.flat
+        text += f"; {_growth(small, big, growth)}"
+    return ok, text
+
+
+def _budget(t, big, small):
+    """An absolute budget: the contender's median CPU (tree; no server work) in seconds, with its import time."""
+    rows = big["runs"][t.contender]
+    cpu = med(rows, "cpu")
+    imports = med([r for r in rows if r.get("import_ms") == r.get("import_ms")], "import_ms")  # NaN: not measured
+    return (
+        t.met(cpu),
+        f"CPU {cpu:.2f} s (budget {t.limit:.2f} s), wall {fmt_s(med(rows))} s"
+        + (f"; `-X importtime` of the command line: {imports:.0f} ms" if imports is not None else ""),
+    )
+
+
 # name; contender, baseline, metric, op, limit; flat; judge (and rows needed beside)
 TARGETS = (
     Target(
@@ -203,6 +235,18 @@ TARGETS = (
     Target(
         "Peak memory of a changed iteration, narrow shape < 200 MB, flat",
         "ours_changed", (), "peak_rss", "<", 200 * 2**20, flat=1.5, judge=_peak, shape="narrow",
+    ),
+    Target(
+        "Busy site unchanged iteration (a session row written), narrow shape ≤ 0.10× raw pg_dump|gzip, < 2× growth",
+        "ours_busy", ("raw",), "cpu", "<=", 0.10, flat=2.0, judge=_quiet, shape="narrow",
+    ),
+    Target(
+        "Idle unchanged iteration (S3 configured), narrow shape ≤ 0.05× raw pg_dump|gzip",
+        "ours_idle", ("raw",), "cpu", "<=", 0.05, flat=None, judge=_quiet, shape="narrow",
+    ),
+    Target(
+        "Process start-up (`status`) ≤ 0.25 s CPU",
+        "startup_status", (), "cpu seconds", "<=", 0.25, flat=None, judge=_budget, shape="narrow",
     ),
     Target(
         "Restore (SQL mode) within 1.2× of psql --single-transaction -f",

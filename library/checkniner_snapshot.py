@@ -80,9 +80,10 @@ fingerprint:
   type: str
   sample: 6d1f0c0e5c0e4f5b8a0b1f3a9e2d7c4b6a5f8e9d0c1b2a3f4e5d6c7b8a9f0e1d
 reason:
-  description: Why nothing was saved (C(precheck) when no transaction committed since the last run, C(digests) when
-    the business tables' row digests are unchanged, C(fingerprint) when the business fixtures are unchanged), or why
-    an archive would be saved in check mode.
+  description: Why nothing was saved (C(precheck) when no transaction committed since the last run, C(statistics)
+    when PostgreSQL's write counters show no business table written, C(digests) when the business tables' row digests
+    are unchanged, C(fingerprint) when the business fixtures are unchanged), or why an archive would be saved in check
+    mode.
   returned: always
   type: str
   sample: fingerprint

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 from . import child_env, options, stores
 from .database_url import Database
 from .errors import ConfigError
+from .retention_policy import parse_duration
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -53,6 +54,11 @@ class Config:
     metrics_file: Optional[str] = None
     log_format: str = "text"
     schedule_minutes: int = 5
+    # a destination with nothing to send is asked at most this often (seconds) whether it still holds the newest
+    # archive (backup/reconcile.py), and every run after one of its failures
+    probe_interval: int = 3600
+    # the row digests run at least every N runs the write counters decided (backup/table_stats.py); 0: every run
+    full_digest_every: int = 12
     # Read by the commands that need them, not checked by load(): a broken trusted-keys file must not stop the backups,
     # a broken signing key stops `run` at its preflight (exit 2) rather than every `list` and `status`, and a typo in a
     # retention variable stops prune alone (signing.signing_key / trusted_keys, retention_policy.parse_policy).
@@ -99,6 +105,13 @@ def _positive_int(env, name):
     return value
 
 
+def _count(env, name):
+    raw = (env.get(name) or options.BY_NAME[name].default).strip()
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number (0 allowed), not {raw!r}")
+    return int(raw)
+
+
 def load(env=None, require_database=True):
     """Build the configuration from an environment mapping (os.environ by default): every variable is a row of the
     option table (options.get raises KeyError for one that is not)."""
@@ -132,6 +145,8 @@ def load(env=None, require_database=True):
         metrics_file=get("CHECKNINER_BACKUP_METRICS_FILE") or None,
         log_format=_choice(env, "CHECKNINER_BACKUP_LOG_FORMAT"),
         schedule_minutes=_positive_int(env, "CHECKNINER_BACKUP_SCHEDULE_MINUTES"),
+        probe_interval=parse_duration(get("CHECKNINER_PROBE_INTERVAL"), "CHECKNINER_PROBE_INTERVAL"),
+        full_digest_every=_count(env, "CHECKNINER_FULL_DIGEST_EVERY"),
         signing_key_path=(get("CHECKNINER_SIGNING_KEY") or "").strip() or None,
         trusted_keys_path=(get("CHECKNINER_TRUSTED_KEYS") or "").strip() or None,
         restore_target_url=get("CHECKNINER_RESTORE_TARGET_DATABASE_URL") or None,

@@ -99,6 +99,8 @@ OPTIONS = (
     Option("CHECKNINER_BACKUP_LOG_FORMAT", "choice", "text", role_var="checkniner_backup_log_format",
            choices=("text", "json")),
     Option("CHECKNINER_BACKUP_SCHEDULE_MINUTES", "int", "5"),
+    Option("CHECKNINER_PROBE_INTERVAL", "duration", "1h", role_var="checkniner_backup_probe_interval"),
+    Option("CHECKNINER_FULL_DIGEST_EVERY", "count", "12", role_var="checkniner_backup_full_digest_every"),
     Option("CHECKNINER_SIGNING_KEY", "path", role_var="checkniner_backup_signing_key"),
     Option("CHECKNINER_TRUSTED_KEYS", "path", role_var="checkniner_backup_trusted_keys_file"),
     Option("CHECKNINER_RESTORE_TARGET_DATABASE_URL", "database_url", secret=True),

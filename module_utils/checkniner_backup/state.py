@@ -2,9 +2,10 @@
 
     archives      {name: {sha256, size, fingerprint}}  recorded when an archive is saved: restores and uploads check
                                                        the file against it
-    destinations  {name: {reconciled: ISO time}}       every archive here was queued for that destination, or found
+    destinations  {name: {reconciled, probed: ISO}}    every archive here was queued for that destination, or found
                                                        in it (backup/reconcile.py); missing: not yet (a destination
-                                                       configured since, or a state file older than this key)
+                                                       configured since, or a state file older than this key);
+                                                       probed: when it last answered (CHECKNINER_PROBE_INTERVAL)
     last          {name, fingerprint, sha256, size}    the newest archive saved here
     last_change   ISO time                             when an archive was last saved
     last_run      {at, outcome, reason, error, duration, name, size, pending}
@@ -20,7 +21,10 @@
                                                        signature vouches for (the metrics' gauge; missing: 0); set
                                                        from the prune record's `unauthenticated` {destination: n}
     precheck      {fingerprint, identity, xmax}        change detection, tier 1 (backup/detect.py)
-    digests       {fingerprint, identity, tables, migrations}   change detection, tier 2
+    statistics    {fingerprint, identity, epoch, tables, skipped, why}   change detection, tier 2: the write counters
+                                                       read before the digests' snapshot (backup/table_stats.py), the
+                                                       runs they decided since, why the digests last ran
+    digests       {fingerprint, identity, tables, migrations}   change detection, tier 3
 
 Written atomically under the run lock. A file that is not valid JSON or not of this shape is set aside by whoever
 loads it under the lock (`state.json.bad-<stamp>`, with a warning) and the state starts empty: the next run rebuilds
@@ -83,7 +87,7 @@ _DIGESTS = _fields(fingerprint=_STR, tables=_entries(_entries(_opt(dict))), migr
 # what each top-level key must look like; a key not listed here is kept as it is
 SHAPE = {
     "archives": _entries(_ARCHIVE),
-    "destinations": _entries(_fields(reconciled=_iso)),
+    "destinations": _entries(_fields(reconciled=_iso, probed=_iso)),
     "last": _fields(name=_STR, fingerprint=_STR, sha256=_STR, size=_INT),
     "last_change": _iso,
     "sequence": _INT,
@@ -96,6 +100,7 @@ SHAPE = {
     "counters": _entries(_counter),
     "unauthenticated": _entries(_count),
     "precheck": _fields(fingerprint=_STR),
+    "statistics": _fields(fingerprint=_STR, skipped=_INT, why=_STR),
     "digests": lambda value: value == {} or (_DIGESTS(value) and "tables" in value and "migrations" in value),
 }
 
@@ -203,6 +208,21 @@ class State:
     def record_reconciled(self, destination):
         self.doc.setdefault("destinations", {})[destination] = {"reconciled": utcnow().isoformat()}
 
+    def probed(self, destination):
+        """When the destination last answered a probe or took an upload (ISO time), or None: never, or it failed
+        since (backup/reconcile.py probes it again then)."""
+        return self._section("destinations").get(destination, {}).get("probed")
+
+    def record_probe(self, destination, ok):
+        """The destination answered (ok) or failed: a failure forgets the last answer, so the next run asks again."""
+        entry = self._section("destinations").get(destination)
+        if not isinstance(entry, dict):
+            return  # not reconciled yet: the reconciliation's listing asks it first
+        if ok:
+            entry["probed"] = utcnow().isoformat()
+        else:
+            entry.pop("probed", None)
+
     def forget_destinations(self, configured):
         """A destination no longer configured is forgotten: configured again later, it is reconciled again (the
         archives saved meanwhile were queued for nobody)."""
@@ -305,6 +325,23 @@ class State:
     @property
     def digests(self):
         return self._section("digests")
+
+    @property
+    def statistics(self):
+        return self._section("statistics")
+
+    def remember_statistics(self, fingerprint, identity, evidence, why):
+        """With digests just taken or confirmed: the write counters read before their snapshot (None: none that
+        cover them), and why the digests ran. The statistics decide nothing for other data."""
+        self.doc["statistics"] = (
+            {"fingerprint": fingerprint, "identity": identity, **evidence, "skipped": 0, "why": why} if evidence else {}
+        )
+
+    def skipped_digests(self):
+        """One more run the statistics decided (the digests run at least every CHECKNINER_FULL_DIGEST_EVERY)."""
+        statistics = self.statistics
+        statistics["skipped"] = (statistics.get("skipped") or 0) + 1
+        self.doc["statistics"] = statistics
 
     def remember(self, fingerprint, identity, xmax, tables=None, migrations=None):
         """After a settled snapshot: the transaction id it saw (only when nothing was in flight), and when given the

@@ -95,7 +95,8 @@ def test_a_directory_as_the_only_destination_runs_restores_drills_and_prunes(
 
 
 def test_a_directory_beside_s3_gets_every_archive_with_its_own_pointer(run_cli, backup_env, s3, bucket, nas):
-    env = {"CHECKNINER_BACKUP_DESTINATIONS": "nas", "DIR_NAS_PATH": str(nas)}
+    # every run probes its destinations (by default at most once an hour: tests/integration/test_idle.py)
+    env = {"CHECKNINER_BACKUP_DESTINATIONS": "nas", "DIR_NAS_PATH": str(nas), "CHECKNINER_PROBE_INTERVAL": "0"}
     result = ok(run_cli("run", env=env))
     (name,) = local(backup_env)
     assert f"uploaded {name}->s3, {name}->nas" in result.stdout, result.stdout

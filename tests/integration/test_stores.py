@@ -104,7 +104,10 @@ def test_a_state_file_older_than_reconciliation_is_reconciled_from_one_listing(r
     assert pending(run_cli) == 0
 
 
-# -- a quiet site notices a broken store within one run -----------------------------------------------------------
+# -- a quiet site notices a broken store within one run (probing every run; by default at most once an hour, and
+# every run after a failure: tests/integration/test_idle.py) -----------------------------------------------------
+
+EVERY_RUN = {"CHECKNINER_PROBE_INTERVAL": "0"}
 
 
 def first_error(result):
@@ -121,6 +124,7 @@ def test_wrong_credentials_on_an_unchanged_database_fail_the_next_run(run_cli, r
             "S3_ACCESS_KEY": store.access_key,
             "S3_SECRET_KEY": store.secret_key,
             "CHECKNINER_BACKUP_HEALTHCHECK_URL": receiver.url,
+            **EVERY_RUN,
         }
         assert run_cli("run", env=env).returncode == 0
         quiet = run_cli("run", env=env)
@@ -139,7 +143,7 @@ def test_wrong_credentials_on_an_unchanged_database_fail_the_next_run(run_cli, r
 
 
 def test_an_object_lost_from_the_bucket_fails_the_run_and_is_uploaded_again(run_cli, backup_env, s3, bucket, receiver):
-    env = {"CHECKNINER_BACKUP_HEALTHCHECK_URL": receiver.url}
+    env = {"CHECKNINER_BACKUP_HEALTHCHECK_URL": receiver.url, **EVERY_RUN}
     assert run_cli("run", env=env).returncode == 0
     (name,) = archives(backup_env)
     s3.client().delete_object(Bucket=bucket, Key=f"db/{name}")
@@ -159,7 +163,7 @@ def test_a_deleted_bucket_fails_the_quiet_run_with_one_line(run_cli, backup_env,
     for key in keys(s3, bucket):
         client.delete_object(Bucket=bucket, Key=key)
     client.delete_bucket(Bucket=bucket)
-    result = run_cli("run")
+    result = run_cli("run", env=EVERY_RUN)
     assert result.returncode == 1
     assert first_error(result) == (
         f"failed: S3 bucket {bucket!r} does not exist at {s3.endpoint_url}: check S3_BUCKET_NAME; "

@@ -31,6 +31,13 @@ GOOD = {
         ({"destinations": {"s3": {"reconciled": 1}}}, "of the wrong shape (destinations)"),
         ({"digests": {"fingerprint": "f", "identity": "x"}}, "of the wrong shape (digests)"),
         ({"digests": {"fingerprint": "f", "tables": [], "migrations": None}}, "of the wrong shape (digests)"),
+        ({"statistics": {"skipped": "many"}}, "of the wrong shape (statistics)"),
+        ({"statistics": []}, "of the wrong shape (statistics)"),
+        (
+            {"destinations": {"s3": {"reconciled": "2026-01-01T00:00:00+00:00", "probed": "soon"}}},
+            "of the wrong shape (destinations)",
+        ),
+        ({"statistics": {"fingerprint": "f", "skipped": 3, "why": "x", "epoch": {}, "tables": {}}}, None),
     ],
 )
 def test_problem_of(doc, problem):

@@ -1,6 +1,6 @@
 """`checkniner-backup run`: one backup iteration, what cron runs every five minutes.
 
-config -> preflight -> change detection (precheck, digests, fingerprint) -> snapshot -> save -> distribute.
+config -> preflight -> change detection (precheck, statistics, digests, fingerprint) -> snapshot -> save -> distribute.
 """
 
 import shutil
@@ -111,6 +111,14 @@ def _iterate(config, bdir, state, dry_run=False):
     if detect.nothing_committed(state, known, identity, preflight.next_xid):
         return RunResult("unchanged", reason="precheck", fingerprint=known)
     recorded = detect.recorded_digests(state, known, identity)
+    # 2. statistics: something was committed somewhere; were the business tables written? Read before the snapshot,
+    # so that what they count is in it, and what they do not count yet moves them by the next run
+    evidence = detect.statistics_now(config, recorded) if recorded else None
+    why = detect.digests_needed(config, state, known, identity, evidence) if recorded else "no digests recorded"
+    if why is None:
+        if not dry_run:
+            state.skipped_digests()
+        return RunResult("unchanged", reason="statistics", fingerprint=known)
 
     workdir = bdir.make_workdir()
     try:
@@ -122,13 +130,14 @@ def _iterate(config, bdir, state, dry_run=False):
 
         with pg.exported_snapshot(config.database) as (snapshot_id, xmax):
             taken_at = utcnow()
-            # 2. something was written: do the business tables still hold the same rows?
+            # 3. the statistics could not tell: do the business tables still hold the same rows?
             now = detect.digests_now(config, snapshot_id, recorded) if recorded else None
             if now is not None and detect.digests_unchanged(now, recorded):
                 if not dry_run:
                     state.remember(known, identity, xmax)
+                    state.remember_statistics(known, identity, evidence, why)
                 return RunResult("unchanged", reason="digests", fingerprint=known)
-            # 3. the business fixtures through the application's own Django, and the rest only if they changed (the
+            # 4. the business fixtures through the application's own Django, and the rest only if they changed (the
             # digests just taken are the archive's, unless the schema changed)
             reuse = detect.reusable(now, recorded) if now is not None else None
             snap = take(config, workdir, decide, snapshot_id, digests=reuse)
@@ -140,6 +149,7 @@ def _iterate(config, bdir, state, dry_run=False):
                 return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
             return RunResult("would save", reason="business data changed", fingerprint=fingerprint)
         state.remember(fingerprint, identity, xmax, snap.table_digests, snap.migrations_digest)
+        state.remember_statistics(fingerprint, identity, detect.evidence_of(evidence, snap.table_digests), why)
         if not snap.complete:
             return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
         if snap.sql is None:

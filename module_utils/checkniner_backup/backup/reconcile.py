@@ -7,15 +7,20 @@ archives count as waiting for it (status, prune); the next run lists the destina
 queues those it lacks, and records the destination as reconciled. Later runs send no request for it.
 
 Then a quiet destination is still asked for the newest archive it should hold (one HEAD), so that refused
-credentials, a deleted bucket or a lost object fail this run, not the next change's.
+credentials, a deleted bucket or a lost object fail a run, not the next change's: at most once per
+CHECKNINER_PROBE_INTERVAL (an upload that went through counts as an answer), and on every run after one of its
+failures or a failed run, until it answers again. Between probes an idle run sends no request and never imports the S3
+client (boto3 costs more than the rest of an idle run).
 """
 
+import datetime as dt
 import os
 
 from .. import latest, stores
 from ..errors import BackupError, StoreError
 from ..local import unreconciled
 from ..manifest import describe_local
+from ..units import utcnow
 
 
 def queue_stranded(config, bdir, state):
@@ -47,25 +52,43 @@ def probe(config, bdir, state, skip=()):
     A missing or changed object is queued again (the upload that follows sends it). Returns ({destination name:
     BackupError}, {destination name: the archive it lost})."""
     errors, lost = {}, {}
-    name = latest.local_latest(bdir)  # one listing of the directory, whatever the number of destinations
+    due = [
+        dest
+        for dest in config.destinations
+        if dest.name not in skip
+        and not bdir.pending(dest.name)
+        and state.reconciled(dest.name)
+        and probe_due(config, state, dest.name)
+    ]
+    name = latest.local_latest(bdir) if due else None  # one listing of the directory, whatever the destinations
     if name is None:
         return errors, lost
     path, sha256 = bdir.join(name), None
-    for dest in config.destinations:
-        if dest.name in skip or bdir.pending(dest.name) or not state.reconciled(dest.name):
-            continue
+    for dest in due:
         store = stores.open(dest)
         try:
             head = store.head(name)
         except BackupError as exc:  # StoreError, or ConfigError for missing credentials: this destination only
             errors[dest.name] = exc
+            state.record_probe(dest.name, ok=False)
             continue
+        state.record_probe(dest.name, ok=True)
         # hashed at most once, and only when a destination answered
         sha256 = sha256 or state.archive(name).get("sha256") or describe_local(path)["sha256"]
         if not store.matches(head, sha256, os.path.getsize(path)):
             bdir.enqueue(dest.name, name)
             lost[dest.name] = name
     return errors, lost
+
+
+def probe_due(config, state, destination, now=None):
+    """Whether the destination is asked this run: it never answered, or not within CHECKNINER_PROBE_INTERVAL (0:
+    every run), or it failed since, or the last run failed (whatever failed, the next run checks every store)."""
+    probed = state.probed(destination)
+    if not probed or config.probe_interval <= 0 or (state.last_run or {}).get("outcome") == "failed":
+        return True
+    age = (now or utcnow()) - dt.datetime.fromisoformat(probed)
+    return not dt.timedelta(0) <= age < dt.timedelta(seconds=config.probe_interval)
 
 
 def lost_error(config, bdir, lost):

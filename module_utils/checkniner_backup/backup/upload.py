@@ -53,8 +53,10 @@ def distribute(config, bdir, state):
                     store.write_pointer(pointer)
                 bdir.dequeue(dest.name, name)
                 uploaded.append(name if len(config.destinations) == 1 else f"{name}->{dest.name}")
+                state.record_probe(dest.name, ok=True)  # it answered: no probe needed within the interval
         except StoreError as exc:
             errors.append(exc)
+            state.record_probe(dest.name, ok=False)
     return uploaded, (errors[0] if errors else None)
 
 
