@@ -9,7 +9,9 @@ reads or writes for it. That is decided by what the dump really calls, in the or
   backend picks its converters by the internal type);
 - the SELECT: `select_format`, `get_col`, `cached_col`;
 - the value the model instance gets: `get_db_converters`, `from_db_value`, and the descriptor that `getattr(obj,
-  attname)` goes through (`descriptor_class`, and whatever contribute_to_class really installed);
+  attname)` goes through (`descriptor_class`, and whatever contribute_to_class really installed: a data descriptor
+  of another class intercepts the value; a plain class attribute, such as Django 3.2's `AbstractBaseUser.is_active =
+  True`, keeps the field from installing one and is shadowed by the instance's value);
 - the serializer: `value_from_object`, then `value_to_string` for a value that is not a number, a date or None.
 
 to_python and get_prep_value are not on that list: loaddata (Django's deserializer) calls them whichever path wrote
@@ -47,14 +49,16 @@ def nearest_known(cls, kinds):
 
 
 def installed_descriptor(field):
-    """The descriptor class a model instance reads the field's attname through (None: not on a model, or unknown)."""
+    """The class of the data descriptor a model instance reads the field's attname through (None: none, or the field
+    is on no model). Anything else on the class is shadowed by the value Model.__init__ puts in the instance."""
     model = getattr(field, "model", None)
     attname = getattr(field, "attname", None)
     if model is None or not attname:
         return None
     for klass in model.__mro__:
         if attname in vars(klass):
-            return type(vars(klass)[attname])
+            found = type(vars(klass)[attname])
+            return found if hasattr(found, "__set__") or hasattr(found, "__delete__") else None
     return None
 
 

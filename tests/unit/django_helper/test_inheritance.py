@@ -14,6 +14,9 @@ class Descriptor:
     def __init__(self, field):
         self.field = field
 
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = value
+
 
 class Field:
     """The shape of django.db.models.Field the decision looks at: every read-path attribute, defined here."""
@@ -117,7 +120,7 @@ def test_a_method_set_on_the_instance_counts_too():
 
 def test_a_descriptor_installed_by_contribute_to_class_goes_to_django():
     class Wrapping(Descriptor):
-        pass
+        """Writes what it is given otherwise (SplitField's SplitDescriptor keeps a SplitText)."""
 
     class Custom(DateTimeField):
         def contribute_to_class(self, cls, name):
@@ -126,6 +129,17 @@ def test_a_descriptor_installed_by_contribute_to_class_goes_to_django():
 
     with pytest.raises(Unsupported, match="^moment is a Custom read through a Wrapping$"):
         kind_of(on_model(Custom()), KINDS)
+
+
+def test_a_plain_class_attribute_of_the_same_name_changes_nothing():
+    # Django 3.2's AbstractBaseUser has is_active = True: the field installs no descriptor, the instance's value wins
+    model = type("Model", (), {"moment": True})
+    field = DateTimeField()
+    field.model = model
+    assert kind_of(field, KINDS) == "datetime"
+    # a descriptor that only reads (no __set__) is shadowed by the instance's value too
+    model.moment = type("Reading", (), {"__get__": lambda self, obj, owner: "other"})()
+    assert kind_of(field, KINDS) == "datetime"
 
 
 def test_a_field_with_no_known_ancestor_goes_to_django():
