@@ -1,9 +1,10 @@
 """What one run did: the typed result of `run`, and the one log line it leaves behind."""
 
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ..errors import describe
+from ..manifest import serializer_models
 from ..units import human_size
 
 
@@ -23,6 +24,8 @@ class RunResult:
     traceback: Optional[str] = None  # only for a bug: an exception the engine did not expect
     # set when the host has no signing key: its archives are refused where they are restored, so every line says so
     unsigned: Optional[str] = None
+    # when the run dumped fixtures: {model: {path: fast | serializer, reason}} (manifest.model_paths)
+    models: Dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def failed(cls, exc, duration=0.0):
@@ -52,6 +55,10 @@ class RunResult:
             text = "busy: another run holds the lock, nothing done"
         else:
             text = f"failed: {self.error}"
+        slow = self.serializer_models()
+        if slow:  # each costs Python a row: named where it is paid
+            names = ", ".join(sorted(slow)[:3]) + (", ..." if len(slow) > 3 else "")
+            text += f"; {len(slow)} model(s) through Django's serializer: {names}"
         if self.uploaded:
             text += f"; uploaded {', '.join(self.uploaded)}"
         if self.pending:
@@ -61,6 +68,10 @@ class RunResult:
         if self.unsigned:
             text += f"; warning: {self.unsigned}"
         return text
+
+    def serializer_models(self):
+        """{model: why} of the models Django's serializer wrote in this run (the fast path declined them)."""
+        return serializer_models(self.models)
 
     def as_dict(self):
         return asdict(self)
