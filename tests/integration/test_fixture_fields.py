@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from support.django_project import SETTINGS_MODULE, manage, manage_env
 
+from checkniner_backup.archive import read_manifest
+
 FIXTURE_FIELDS = Path(__file__).resolve().parents[1] / "support" / "fixture_fields.py"
 MODULE_UTILS = Path(__file__).resolve().parents[2] / "module_utils"
 ZOO_SETTINGS = {"DJANGO_SETTINGS_MODULE": "checkniner.settings_zoo"}
@@ -134,11 +136,30 @@ def test_values_postgresql_writes_otherwise_leave_the_model_to_django(app_db, tm
     assert "holds a value PostgreSQL writes otherwise" in doc["declined"]["zoo.specimen"]
 
 
-def test_a_fixtures_restore_gives_every_value_back(pg, zoo_db, run_cli, tmp_path):
+def test_a_fixtures_restore_gives_every_value_back(pg, zoo_db, run_cli, backup_env, tmp_path):
     apps = {"CHECKNINER_BACKUP_APPS": "auth,checkouts,zoo", **ZOO_SETTINGS}
     proc = run_cli("run", "--json", env=apps)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["outcome"] == "saved"
+    run = json.loads(proc.stdout)
+    assert run["outcome"] == "saved"
+    # which path wrote each model: in run --json, the run's line, the manifest and status alike
+    paths = {m: {"path": "serializer", "reason": why} for m, why in ZOO_DECLINED.items()}
+    assert {m: p for m, p in run["models"].items() if m.startswith("zoo.")} == {
+        **{m: {"path": "fast"} for m in ZOO_MODELS},
+        **paths,
+    }
+    assert run["models"]["auth.user"] == {"path": "fast"}
+    assert (
+        f"; {len(ZOO_DECLINED)} model(s) through Django's serializer: zoo.article, zoo.labelled, zoo.shouted, ..."
+        in proc.stderr
+    )
+    manifest = read_manifest(str(Path(backup_env["CHECKNINER_BACKUP_DIR"]) / run["name"]))
+    assert manifest["models"] == run["models"]
+    status = run_cli("status", "--json", env=apps)
+    assert json.loads(status.stdout)["serializer_models"] == ZOO_DECLINED
+    text = run_cli("status", env=apps).stdout
+    assert f"{len(ZOO_DECLINED)} model(s) through Django's serializer at the last dump" in text
+    assert f"zoo.shouted: {ZOO_DECLINED['zoo.shouted']}" in text
     target = f"cnb_{uuid.uuid4().hex[:12]}"
     try:
         proc = run_cli("restore", "--json", "--mode", "fixtures", "--target-database-url", pg.app_url(target),
