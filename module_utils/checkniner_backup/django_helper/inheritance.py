@@ -17,7 +17,7 @@ reads or writes for it. That is decided by what the dump really calls, in the or
 to_python and get_prep_value are not on that list: loaddata (Django's deserializer) calls them whichever path wrote
 the fixture, and no dump calls them. An attribute counts as changed when the class it resolves to differs from the
 parent's (a mixin after the parent in the MRO that adds from_db_value changes it too), or when the field instance
-carries its own.
+carries its own (not the value a cached_property such as cached_col keeps there once a query has used it).
 """
 
 READ_PATH = (
@@ -41,6 +41,14 @@ def _owner(cls, name):
 def changed_by(cls, known):
     """The READ_PATH names a subclass cls resolves otherwise than its ancestor known does."""
     return [name for name in READ_PATH if _owner(cls, name) is not _owner(known, name)]
+
+
+def carried(field, name):
+    """Whether the field instance carries name itself, rather than its class's cached_property having cached it."""
+    if name not in vars(field):
+        return False
+    owner = _owner(type(field), name)
+    return owner is None or type(vars(owner)[name]).__name__ != "cached_property"  # Django's and functools' alike
 
 
 def nearest_known(cls, kinds):
@@ -69,7 +77,7 @@ def kind_of(field, kinds):
     if known is None:
         raise Unsupported(f"{field.name} is {article_of(cls)}")
     changed = changed_by(cls, known) if cls is not known else []
-    changed += [name for name in READ_PATH if name in vars(field) and name not in changed]
+    changed += [name for name in READ_PATH if carried(field, name) and name not in changed]
     if changed:
         raise Unsupported(f"{field.name} is {article_of(cls)} that overrides {', '.join(changed)}")
     descriptor, expected = installed_descriptor(field), getattr(cls, "descriptor_class", None)

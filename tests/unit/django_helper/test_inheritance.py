@@ -118,6 +118,21 @@ def test_a_method_set_on_the_instance_counts_too():
         kind_of(field, KINDS)
 
 
+def test_what_a_cached_property_keeps_on_the_instance_is_no_override():
+    # Field.cached_col caches itself on the instance once a query used the field: the same field after a query
+    from django.utils.functional import cached_property
+
+    class Cached(DateTimeField):
+        @cached_property
+        def cached_col(self):
+            return "col"
+
+    kinds = {Cached: "datetime"}
+    field = on_model(type("Custom", (Cached,), {})())
+    assert field.cached_col == "col" and "cached_col" in vars(field)
+    assert kind_of(field, kinds) == "datetime"
+
+
 def test_a_descriptor_installed_by_contribute_to_class_goes_to_django():
     class Wrapping(Descriptor):
         """Writes what it is given otherwise (SplitField's SplitDescriptor keeps a SplitText)."""
