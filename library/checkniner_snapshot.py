@@ -108,6 +108,17 @@ duration:
   returned: always
   type: float
   sample: 1.84
+models:
+  description:
+    - The path that wrote each model's objects in this run's fixtures, C(fast) (PostgreSQL writes them itself) or
+      C(serializer) (Django's serializer, object by object, much slower on large tables), and for C(serializer) the
+      C(reason) the fast path declined the model (the field, its class and what it overrides, or a value).
+    - Empty when the run dumped no fixtures (unchanged by C(precheck) or C(digests)).
+  returned: always
+  type: dict
+  sample:
+    auth.user: {path: fast}
+    checkouts.checkout: {path: serializer, reason: created is a Stamp that overrides value_to_string}
 msg:
   description: The one line the run leaves in the log.
   returned: always
@@ -118,7 +129,7 @@ msg:
 from ansible.module_utils.checkniner_backup import api
 from ansible.module_utils.checkniner_backup_ansible import run_module
 
-RESULT_KEYS = ("outcome", "name", "fingerprint", "reason", "size", "uploaded", "pending", "duration")
+RESULT_KEYS = ("outcome", "name", "fingerprint", "reason", "size", "uploaded", "pending", "duration", "models")
 
 
 def do_snapshot(module, cfg):

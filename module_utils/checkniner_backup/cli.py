@@ -41,7 +41,10 @@ def cmd_run(args, cfg):
     result = api.run(cfg)
     if args.json:
         emit_json(result.as_dict())
-    fields = {k: v for k, v in result.as_dict().items() if v not in (None, "", []) and k != "traceback"}
+    # a log shipper gets the models that cost Python a row, not the path of every model (run --json has those)
+    fields = {k: v for k, v in result.as_dict().items() if v not in (None, "", []) and k not in ("traceback", "models")}
+    if result.serializer_models():
+        fields["serializer_models"] = result.serializer_models()
     # with --json, stdout holds the one JSON document and the log line goes to stderr
     say("run", result.line(), error=args.json or result.exit_code != 0, fields=fields)
     for warning in result.warnings:
@@ -92,6 +95,11 @@ def cmd_status(args, cfg):
             detail = last.get("error") or last.get("archive") or f"deleted {last.get('deleted', 0)}"
             print(f"{'last_' + job:16} {last['at']} {last['outcome']} {detail or ''}".rstrip())
     print(f"{'drill_stale':16} {doc['drill_stale']}")
+    slow = doc["serializer_models"]
+    if doc["serializer_models_at"]:  # the models whose rows cost Python each, not PostgreSQL's COPY (README)
+        print(f"{'serializer':16} {len(slow)} model(s) through Django's serializer at the last dump")
+    for model, reason in slow.items():
+        print(f"{'':16} {model}: {reason}")
     return 0
 
 

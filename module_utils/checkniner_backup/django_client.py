@@ -22,7 +22,7 @@ HELPER_DIR = os.path.dirname(os.path.abspath(protocol.__file__))
 # The helper's modules, in the zipapp under a name of their own (the application's interpreter has no
 # checkniner_backup; they import one another relatively). tests/unit/test_django_client.py: every file, no other.
 HELPER_MODULES = ("__init__", "__main__", "app_models", "bootstrap", "commands", "fast_path", "fast_values",
-                  "framing", "ordering", "protocol", "serializer")  # fmt: skip
+                  "framing", "inheritance", "ordering", "protocol", "serializer")  # fmt: skip
 ZIPAPP_PACKAGE = "checkniner_django_helper"
 ZIPAPP_NAME = ".django_helper.pyz"
 # `python helper.pyz`: the zip's own __main__ runs the package's, as `python -m` would

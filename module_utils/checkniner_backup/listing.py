@@ -81,6 +81,9 @@ class Status:
     last_prune: Optional[dict]
     last_prune_success: Optional[str]
     warnings: List[str] = field(default_factory=list)
+    # {model: why} the models Django's serializer wrote in the last dump (the fast path declined them), and when
+    serializer_models: Dict[str, str] = field(default_factory=dict)
+    serializer_models_at: Optional[str] = None
 
     def as_dict(self):
         return asdict(self)
@@ -142,6 +145,7 @@ def status(cfg) -> Status:
     state = State.load(bdir)
     drill, drill_success = state.job("drill")
     prune, prune_success = state.job("prune")
+    slow, slow_at = state.serializer_models
     return Status(
         backup_dir=bdir.path,
         archives=len(bdir.archive_names()),
@@ -160,5 +164,7 @@ def status(cfg) -> Status:
         drill_stale=health.staleness(drill_success, health.DRILL_STALE_SECONDS)["stale"],
         last_prune=prune or None,
         last_prune_success=prune_success,
+        serializer_models=slow,
+        serializer_models_at=slow_at,
         warnings=state.warnings,
     )

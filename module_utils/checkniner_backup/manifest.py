@@ -2,8 +2,9 @@
 
 The manifest is the archive's first member. It records the format version, time, host, database, server and
 pg_dump versions, the snapshot id, every member's sha256 and size, the business fingerprint (fixtures) and the
-business tables' row digests (SQL), and the latest applied migration per app. archive.py reads and writes the tar
-around it; what the fields mean is decided here.
+business tables' row digests (SQL), the latest applied migration per app, and the path that wrote each model's objects
+(`models`: {model: {path: fast | serializer, reason}}; absent in archives written before it was recorded). archive.py
+reads and writes the tar around it; what the fields mean is decided here.
 """
 
 import os
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .archive import FORMAT_VERSION, read_manifest
+from .django_helper.protocol import FAST, SERIALIZER, Key
 from .errors import BackupError, IntegrityError
 from .fingerprint import FIXTURE_FORMAT, business_fingerprint, file_sha256, sql_fingerprint
 
@@ -54,11 +56,39 @@ def build(capture, name):
         "sql_fingerprint": sql_fingerprint(snap.table_digests),
         "members": members,
         "migrations": snap.migrations,
+        # which models Django's serializer wrote, object by object, and why: what makes a dump slow
+        "models": paths_of(snap),
         "schema_digests": snap.schema_digests,
         **({"sql_only": sql_only} if sql_only else {}),
         # the host's save sequence: `latest` is the authenticated archive with the highest, whatever its name says
         **({"sequence": capture.sequence} if capture.sequence is not None else {}),
     }
+
+
+def model_paths(*recorded):
+    """{model: {path[, reason]}} merged from {model: entry} documents (the helper's, one an app, or a manifest's),
+    checked as they come from outside: a path is FAST or SERIALIZER, a reason one line; anything else is left out."""
+    paths = {}
+    for entries in recorded:
+        for model, entry in entries.items() if isinstance(entries, dict) else ():
+            path = entry.get(Key.PATH) if isinstance(entry, dict) else None
+            if path == FAST:
+                paths[model] = {Key.PATH: FAST}
+            elif path == SERIALIZER:
+                reason = entry.get(Key.REASON)
+                reason = reason.strip().splitlines()[0] if isinstance(reason, str) and reason.strip() else "unknown"
+                paths[model] = {Key.PATH: SERIALIZER, Key.REASON: reason}
+    return dict(sorted(paths.items()))
+
+
+def paths_of(snap):
+    """model_paths() of a snapshot's fixtures (snapshot.Snapshot)."""
+    return model_paths(*(fx.get(Key.MODELS) for fx in snap.fixtures.values()))
+
+
+def serializer_models(paths):
+    """{model: reason} of the models Django's serializer wrote, from model_paths()."""
+    return {model: entry[Key.REASON] for model, entry in paths.items() if entry[Key.PATH] == SERIALIZER}
 
 
 def fingerprint_of(apps, snap):
@@ -145,6 +175,11 @@ class Manifest:
         """The version of the fixtures' bytes (django_helper.FIXTURE_FORMAT when it was written; 1 before it was
         recorded): a proof dumps the restored data in the archive's own format to compare it with the manifest."""
         return int(self.doc.get("fixture_format") or 1)
+
+    @property
+    def model_paths(self):
+        """{model: {path, reason}} as the dump recorded it (model_paths), or {} (older archives)."""
+        return model_paths(self.doc.get("models"))
 
     def fixture_objects(self, label):
         return self.doc["members"][f"{label}.json"].get("objects")

@@ -10,6 +10,8 @@
     last_change   ISO time                             when an archive was last saved
     last_run      {at, outcome, reason, error, duration, name, size, pending}
     last_success  ISO time                             the last run that exited 0 (staleness)
+    serializer_models  {at, models: {model: reason}}   the models Django's serializer wrote in the last run that
+                                                       dumped fixtures (the fast path declined them; status shows it)
     last_drill    {at, outcome, archive, error, locations: [{location, archive, ok, message}]}   the last restore drill
     last_drill_success  ISO time                       the last drill that passed (drill staleness)
     last_prune    {at, outcome, deleted, error}        the last retention run (outcome pruned | failed)
@@ -38,6 +40,7 @@ import os
 
 from . import lock
 from .fsutil import atomic_write_json
+from .manifest import serializer_models
 from .units import utcnow
 
 STATE = "state.json"
@@ -93,6 +96,7 @@ SHAPE = {
     "sequence": _INT,
     "last_run": _fields(at=_iso, outcome=_STR, reason=_STR, error=_STR, name=_STR, size=_INT),
     "last_success": _iso,
+    "serializer_models": _fields(at=_iso, models=_entries(lambda v: isinstance(v, str))),
     "last_drill": _fields(at=_iso, outcome=_STR, archive=_STR, error=_STR, locations=_locations),
     "last_drill_success": _iso,
     "last_prune": _fields(at=_iso, outcome=_STR, deleted=_INT, error=_STR),
@@ -268,6 +272,14 @@ class State:
         self.count("uploads", by=len(result.uploaded))
         if result.upload_failed:
             self.count("upload_failures")
+        if result.models:  # only a run that dumped fixtures knows: an unchanged precheck keeps the last one's
+            self.doc["serializer_models"] = {"at": now, "models": serializer_models(result.models)}
+
+    @property
+    def serializer_models(self):
+        """{model: reason} of the models Django's serializer wrote in the last dump, and when (None: no dump yet)."""
+        section = self._section("serializer_models")
+        return section.get("models") or {}, section.get("at")
 
     # -- the other scheduled jobs: the drill and prune (health.py reports them) --------------------------------
 

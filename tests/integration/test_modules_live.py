@@ -138,6 +138,9 @@ def test_snapshot_check_mode_then_saves_then_unchanged(play, options, s3, bucket
     assert local_archives(options) == [saved["name"]]
     assert s3_keys(s3, bucket) == [f"db/{saved['name']}", "db/latest.json"]
     assert saved["uploaded"] == [saved["name"]]
+    # every model of the sample project (django-model-utils' fields included) is written by the fast path
+    assert saved["models"]["auth.user"] == {"path": "fast"}
+    assert {m: p for m, p in saved["models"].items() if p["path"] != "fast"} == {}
 
     again = play.run("checkniner_snapshot", options)
     assert again["changed"] is False, again

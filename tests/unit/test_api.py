@@ -75,6 +75,6 @@ def test_status_keys():
     fields = ["backup_dir", "archives", "latest", "fingerprint", "last_run", "last_success", "last_change",
               "pending_uploads", "destinations", "schedule_minutes", "stale", "seconds_since_success",
               "limit_seconds", "last_drill", "last_drill_success", "drill_stale", "last_prune", "last_prune_success",
-              "warnings"]  # fmt: skip
+              "warnings", "serializer_models", "serializer_models_at"]  # fmt: skip
     status = api.Status(**{name: None for name in fields})
     assert list(status.as_dict()) == fields

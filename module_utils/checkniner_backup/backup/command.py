@@ -6,7 +6,7 @@ config -> preflight -> change detection (precheck, statistics, digests, fingerpr
 import shutil
 import time
 
-from .. import archive_writer, health, lock, pg, signing
+from .. import archive_writer, health, lock, manifest, pg, signing
 from ..errors import BackupError, Busy, os_error_line
 from ..fingerprint import business_fingerprint
 from ..local import BackupDir, pending_count
@@ -144,18 +144,19 @@ def _iterate(config, bdir, state, dry_run=False):
         fingerprint = decision.get("fingerprint")
         if fingerprint is None:
             raise BackupError("Django helper ended before dumping the business apps")
+        paths = manifest.paths_of(snap)  # which models Django's serializer wrote: every dump says so
         if dry_run:
             if fingerprint == known:
-                return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
-            return RunResult("would save", reason="business data changed", fingerprint=fingerprint)
+                return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint, models=paths)
+            return RunResult("would save", reason="business data changed", fingerprint=fingerprint, models=paths)
         state.remember(fingerprint, identity, xmax, snap.table_digests, snap.migrations_digest)
         state.remember_statistics(fingerprint, identity, detect.evidence_of(evidence, snap.table_digests), why)
         if not snap.complete:
-            return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint)
+            return RunResult("unchanged", reason="fingerprint", fingerprint=fingerprint, models=paths)
         if snap.sql is None:
             raise BackupError("pg_dump produced no SQL")
         capture = archive_writer.Capture(config, preflight, snapshot_id, taken_at, snap, workdir)
         name, size = save_new(capture, bdir, state, fingerprint)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return RunResult("saved", name=name, size=size, fingerprint=fingerprint)
+    return RunResult("saved", name=name, size=size, fingerprint=fingerprint, models=paths)

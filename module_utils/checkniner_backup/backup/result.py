@@ -1,9 +1,10 @@
 """What one run did: the typed result of `run`, and the one log line it leaves behind."""
 
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ..errors import describe
+from ..manifest import serializer_models
 from ..units import human_size
 
 
@@ -24,6 +25,8 @@ class RunResult:
     # set when the host has no signing key: its archives are refused where they are restored, so every line says so
     unsigned: Optional[str] = None
     upload_failed: bool = False  # a destination failed this run (the metrics count it, whatever else failed)
+    # when the run dumped fixtures: {model: {path: fast | serializer, reason}} (manifest.model_paths)
+    models: Dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def failed(cls, exc, duration=0.0):
@@ -54,6 +57,10 @@ class RunResult:
             text = "busy: another run holds the lock, nothing done"
         else:
             text = f"failed: {self.error}"
+        slow = self.serializer_models()
+        if slow:  # each costs Python a row: named where it is paid
+            names = ", ".join(sorted(slow)[:3]) + (", ..." if len(slow) > 3 else "")
+            text += f"; {len(slow)} model(s) through Django's serializer: {names}"
         if self.uploaded:
             text += f"; uploaded {', '.join(self.uploaded)}"
         if self.pending:
@@ -63,6 +70,10 @@ class RunResult:
         if self.unsigned:
             text += f"; warning: {self.unsigned}"
         return text
+
+    def serializer_models(self):
+        """{model: why} of the models Django's serializer wrote in this run (the fast path declined them)."""
+        return serializer_models(self.models)
 
     def as_dict(self):
         return asdict(self)

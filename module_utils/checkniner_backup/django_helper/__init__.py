@@ -20,4 +20,5 @@ name of its own).
     serializer.py  Django's serializer, the formats' encoders       ordering.py    row order, natural keys
     app_models.py  an app's models and tables          commands.py    dump, load, migrate-check, migrate
     fast_values.py, fast_path.py   the fast path: PostgreSQL writes a model's objects itself
+    inheritance.py the kind of value a field is written as (its class, or the built-in one it inherits unchanged)
 """

@@ -22,6 +22,7 @@ from .protocol import (
     ENV_HANDSHAKE,
     ENV_ONLY_BUSINESS,
     ENV_SNAPSHOT,
+    FAST,
     FIXTURE_FORMAT,
     FIXTURE_FORMATS,
     LOAD,
@@ -30,6 +31,7 @@ from .protocol import (
     MIGRATE_CHECK,
     MIGRATED,
     MISMATCH,
+    SERIALIZER,
     STOPPED,
     UNCHANGED,
     WOULD_LOAD,
@@ -42,22 +44,23 @@ CHUNK = 2000
 
 
 def dump_app(app_config, path, fmt=FIXTURE_FORMAT):
-    """One app's fixture at path, in fixture format fmt; returns {sha256, size, objects, django} (django: the models
-    Django's serializer wrote, with why) or None when the app has no rows (no file)."""
+    """One app's fixture at path, in fixture format fmt; returns {sha256, size, objects, models} (models: the path
+    that wrote each model, and why the fast path declined one) or None when the app has no rows (no file)."""
     from django.db import connections
 
     connection = connections["default"]
     serializer = serializer_class(fmt)()
-    declined = {}
+    paths = {}
     with connection.cursor() as wrapper, open(path, "wb", buffering=1 << 20) as raw:
         cursor = wrapper.cursor  # the driver's own: COPY
         out = FixtureFile(raw, lines=fmt >= 3)
         for model in app_models(app_config):
             plan, why = fast_plan(model, connection, cursor) if fmt >= 3 else (None, f"fixture format {fmt}")
             if plan is not None:
+                paths[model._meta.label_lower] = {Key.PATH: FAST}
                 copy_model(cursor, plan, out)
                 continue
-            declined[model._meta.label_lower] = why
+            paths[model._meta.label_lower] = {Key.PATH: SERIALIZER, Key.REASON: why}
             serializer.serialize(ordered_queryset(model, fmt).iterator(chunk_size=CHUNK), stream=out)
         out.close()
         raw.flush()
@@ -66,7 +69,7 @@ def dump_app(app_config, path, fmt=FIXTURE_FORMAT):
     if out.count == 0:
         os.unlink(path)
         return None
-    return {Key.SHA256: file_sha256(path), Key.SIZE: size, Key.OBJECTS: out.count, Key.DJANGO: declined}
+    return {Key.SHA256: file_sha256(path), Key.SIZE: size, Key.OBJECTS: out.count, Key.MODELS: paths}
 
 
 def applied_migrations(cursor):

@@ -85,7 +85,7 @@ class FastModel(FieldValues):
 
     def _target_value(self, field, col):
         """A reference by key: the value of the field it points at, written as Django writes that key."""
-        kind = self.kinds.get(type(field.target_field))
+        kind = self.kind_within(field, field.target_field)
         if kind in ("int", "uuid", "text"):
             return self.expr(kind, col, field.target_field)
         raise Unsupported(f"{field.name} points at a {type(field.target_field).__name__}")
@@ -111,7 +111,7 @@ class FastModel(FieldValues):
             self.joins.append(f"JOIN {self.qn(target._meta.db_table)} p ON p.{self.qn(pk.column)} = m.{towards}")
             value, order = self.natural_key(target, "p"), ", ".join(self.order_by(target, "p"))
         else:
-            kind = self.kinds.get(type(target._meta.pk))
+            kind = self.kind_within(field, target._meta.pk)
             if kind not in ("int", "uuid"):  # the through table's order is the target's only for these
                 raise Unsupported(f"{field.name} points at a {type(target._meta.pk).__name__} key")
             value, order = self.expr(kind, f"m.{towards}", target._meta.pk), f"m.{towards}"

@@ -2,15 +2,18 @@
 
 The fast path: one `COPY (SELECT <the object's JSON text>) TO STDOUT` a model, in the dump's snapshot, straight into
 the fixture file: no model instance, no Python a row. Each field's text is the one Django's serializer
-(serializer.py, format 3) writes for the same value, byte for byte, for Django's own field classes below (exact
-classes: a subclass may serialize differently); a model with any other field, or whose data holds a value the SQL
-would not write like Django (checked first, in the same snapshot), goes through Django's serializer. Either way the
+(serializer.py, format 3) writes for the same value, byte for byte, for Django's own field classes below and their
+subclasses that change nothing a dump calls (inheritance.py decides); a model with any other field, or whose data
+holds a value the SQL would not write like Django (checked first, in the same snapshot), goes through Django's
+serializer. Either way the
 bytes are the same: which path wrote a model never shows in its fixture (tests/integration/test_fixture_fields.py
 proves it field by field). The session reads ISO dates and shortest-exact floats (fast_path.read_settings), as
 psycopg parses them. fast_path.py builds a model's SELECT from these.
 """
 
 import sys
+
+from .inheritance import Unsupported, kind_of
 
 INT_FIELDS = ("AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField",
               "PositiveIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField")  # fmt: skip
@@ -23,10 +26,6 @@ KIND_OF = {
     "FloatField": "float", "UUIDField": "uuid", "BinaryField": "binary", "JSONField": "json",
     "ForeignKey": "fk", "OneToOneField": "fk", "ArrayField": "array",
 }  # fmt: skip
-
-
-class Unsupported(Exception):
-    """This model goes through Django's serializer (the message says why)."""
 
 
 def lit(text):
@@ -65,10 +64,15 @@ class FieldValues:
     support, and writes references: _reference)."""
 
     def kind(self, field):
-        kind = self.kinds.get(type(field))
-        if kind is None:
-            raise Unsupported(f"{field.name} is a {type(field).__name__}")
-        return kind
+        """The kind of a field of the model's own (inheritance.kind_of: a subclass is written as its parent)."""
+        return kind_of(field, self.kinds)
+
+    def kind_within(self, field, inner):
+        """The kind of a field another one writes through (the key a reference writes, an array's elements)."""
+        try:
+            return kind_of(inner, self.kinds)
+        except Unsupported as exc:
+            raise Unsupported(f"{field.name}: {exc}") from None
 
     def value(self, field, alias, kind=None):
         """SQL of the JSON text Django's serializer writes for field's value in the row alias (NULL when NULL)."""
@@ -168,7 +172,7 @@ class FieldValues:
 
     def _array(self, field, col):
         """ArrayField writes a JSON string: json.dumps (ASCII) of each element's value_to_string()."""
-        base = self.kinds.get(type(field.base_field))
+        base = self.kind_within(field, field.base_field)
         if base == "int":
             element = "'\"' || u.e::text || '\"'"
         elif base == "text":

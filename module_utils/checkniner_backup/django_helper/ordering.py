@@ -30,22 +30,23 @@ def order_of(model, fmt=FIXTURE_FORMAT):
 def ordered_queryset(model, fmt=FIXTURE_FORMAT):
     """Every row in pk (or natural key) order, references fetched in bulk: the same data gives the same bytes in any
     database, with no query per object."""
-    from django.db.models import Prefetch
-
     queryset = model._base_manager.using("default").order_by(*order_of(model, fmt))
     natural_fks = [f.name for f in model._meta.concrete_fields if f.is_relation and is_natural(f.remote_field.model)]
     if natural_fks:
         queryset = queryset.select_related(*natural_fks)
-    prefetches = []
-    for field in model._meta.many_to_many:
-        if not field.remote_field.through._meta.auto_created:
-            continue  # serialized through its own model, like dumpdata
-        target = field.remote_field.model
-        related = target._base_manager.order_by(*order_of(target, fmt))
-        target_fks = [
-            f.name for f in target._meta.concrete_fields if f.is_relation and is_natural(f.remote_field.model)
-        ]
-        if is_natural(target) and target_fks:
-            related = related.select_related(*target_fks)
-        prefetches.append(Prefetch(field.name, queryset=related))
+    # a many-to-many with a through model of its own is serialized with that model, like dumpdata
+    prefetches = [m2m_prefetch(field, fmt) for field in model._meta.many_to_many
+                  if field.remote_field.through._meta.auto_created]  # fmt: skip
     return queryset.prefetch_related(*prefetches) if prefetches else queryset
+
+
+def m2m_prefetch(field, fmt=FIXTURE_FORMAT):
+    """The Prefetch of an auto-created many-to-many: its rows in order_of() the target, natural keys joined."""
+    from django.db.models import Prefetch
+
+    target = field.remote_field.model
+    related = target._base_manager.order_by(*order_of(target, fmt))
+    target_fks = [f.name for f in target._meta.concrete_fields if f.is_relation and is_natural(f.remote_field.model)]
+    if is_natural(target) and target_fks:
+        related = related.select_related(*target_fks)
+    return Prefetch(field.name, queryset=related)

@@ -26,11 +26,13 @@ ENV_FORMAT = "CHECKNINER_HELPER_FORMAT"  # dump, load: the fixture format to wri
 CONTINUE, STOP = "continue", "stop"
 BUSINESS_DONE, DONE, STOPPED = "business-done", "done", "stopped"
 UNCHANGED, WOULD_LOAD, MISMATCH, LOADED, MIGRATED = "unchanged", "would-load", "mismatch", "loaded", "migrated"
+# The paths a model's objects are written by (Key.PATH): PostgreSQL's COPY, or Django's serializer object by object
+FAST, SERIALIZER = "fast", "serializer"
 
 
 class Key:
     """The keys of the documents on stdout. Three kinds of document: an error ({ERROR, CONFIG}), one a fixture
-    dumped ({APP, BUSINESS, TABLES, OBJECTS} and, when it has rows, {SHA256, SIZE, DJANGO}), and a phase ({PHASE}
+    dumped ({APP, BUSINESS, TABLES, OBJECTS} and, when it has rows, {SHA256, SIZE, MODELS}), and a phase ({PHASE}
     and what it reports: MIGRATIONS after a dump, APPS and FIXTURES after a load, MISSING after migrate-check)."""
 
     ERROR: Final = "error"  # one line: the helper stopped
@@ -41,7 +43,9 @@ class Key:
     OBJECTS: Final = "objects"  # how many objects it holds (0: no file)
     SHA256: Final = "sha256"  # file_sha256 of the fixture
     SIZE: Final = "size"  # its size in bytes
-    DJANGO: Final = "django"  # {model: why} the models Django's serializer wrote (the fast path declined them)
+    MODELS: Final = "models"  # {model: {PATH: FAST or SERIALIZER, REASON: why the fast path declined it}}
+    PATH: Final = "path"  # which path wrote the model's objects
+    REASON: Final = "reason"  # only for SERIALIZER: one line, naming the field or value that sent it there
     PHASE: Final = "phase"  # one of the phases above
     MIGRATIONS: Final = "migrations"  # {app: its last applied migration}
     APPS: Final = "apps"  # {label: sha256 or None} of the business apps dumped after (or instead of) a load

@@ -2,7 +2,7 @@
 
 import json
 
-from .ordering import is_natural
+from .ordering import is_natural, m2m_prefetch
 from .protocol import FIXTURE_FORMAT
 
 
@@ -37,6 +37,7 @@ def encoder_class(fmt=FIXTURE_FORMAT):
 
 def serializer_class(fmt=FIXTURE_FORMAT):
     from django.core.serializers.json import Serializer
+    from django.db.models import prefetch_related_objects
 
     encoder = encoder_class(fmt)
 
@@ -72,6 +73,10 @@ def serializer_class(fmt=FIXTURE_FORMAT):
 
         def handle_m2m_field(self, obj, field):
             self.use_natural_foreign_keys = is_natural(field.remote_field.model)
+            auto = field.remote_field.through._meta.auto_created
+            if auto and field.name not in getattr(obj, "_prefetched_objects_cache", {}):
+                # iterator() prefetches only from Django 4.1 on: before, the rows in the same order, one object's
+                prefetch_related_objects([obj], m2m_prefetch(field, fmt))
             super().handle_m2m_field(obj, field)
 
     return BackupSerializer

@@ -1,4 +1,5 @@
-"""A field zoo: every field type Django ships (and PostgreSQL's ArrayField), to prove that the fixtures write each
+"""A field zoo: every field type Django ships (and PostgreSQL's ArrayField, django-model-utils' fields and subclasses of
+built-in fields, which do and do not change what a dump calls), to prove that the fixtures write each
 value as Django's serializer does, at full precision, and load back exactly (tests/integration/test_fixture_fields.py).
 
 Installed only by the settings checkniner.settings_zoo (and settings_naive): the sample project the other tests, the
@@ -10,6 +11,9 @@ import uuid
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from model_utils import Choices
+from model_utils import fields as model_utils_fields
+from model_utils.models import StatusModel, TimeStampedModel
 
 
 class Token(models.Model):
@@ -91,3 +95,91 @@ class Labelled(models.Model):
 
     specimen = models.ForeignKey(Specimen, on_delete=models.CASCADE)
     tags = Tags(null=True)
+
+
+# -- subclasses of built-in fields: django-model-utils' and our own -------------------------------------------------
+# The fast path writes a subclass as its parent when nothing a dump calls differs (django_helper/inheritance.py); the
+# fields below that do change it really write other bytes, so a wrong decision shows in the byte-for-byte test.
+
+
+class Stamped(TimeStampedModel, StatusModel):
+    """django-model-utils' fields as the original application has them: created and modified (TimeStampedModel),
+    status and status_changed (StatusModel: a StatusField and a MonitorField), its UUIDField as the primary key."""
+
+    STATUS = Choices("draft", "published", "archived")
+    id = model_utils_fields.UUIDField(primary_key=True, version=4, editable=False)
+    published_at = model_utils_fields.MonitorField(monitor="status", when=["published"], null=True, default=None)
+
+
+class Moment(models.DateTimeField):
+    """A subclass that changes only what loaddata and forms call: written as a DateTimeField."""
+
+    def to_python(self, value):
+        return super().to_python(value)
+
+    def formfield(self, **kwargs):
+        return super().formfield(**kwargs)
+
+
+class Lowered(models.CharField):
+    """Lower-cases what it saves (get_prep_value): a dump reads the column as it is, like a CharField's."""
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        return value.lower() if isinstance(value, str) else value
+
+
+class Described:
+    """A mixin with nothing of the read path."""
+
+    def describe(self):
+        return f"{self.name} ({self.__class__.__name__})"
+
+
+class Cents(Described, models.DecimalField):
+    pass
+
+
+class Counter(models.BigIntegerField):
+    pass
+
+
+class Inherited(models.Model):
+    """Subclasses that inherit their parent's read path, and references to a subclass-keyed model: the fast path."""
+
+    stamped = models.ForeignKey(Stamped, null=True, on_delete=models.SET_NULL, related_name="+")
+    moment = Moment(null=True)
+    name = Lowered(max_length=50, null=True)
+    amount = Cents(max_digits=12, decimal_places=4, null=True)
+    count = Counter(null=True)
+    created = model_utils_fields.AutoCreatedField()
+    others = models.ManyToManyField(Stamped, blank=True, related_name="inherited")
+
+
+class Shouting(models.CharField):
+    """Writes its text in capitals (value_to_string): Django's serializer must write this model."""
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        return None if value is None else value.upper()
+
+
+class Shouted(models.Model):
+    name = Shouting(max_length=50, null=True)
+
+
+class Seconds(models.DateTimeField):
+    """Reads its times to the second (from_db_value): Django's serializer must write this model."""
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else value.replace(microsecond=0)
+
+
+class Truncated(models.Model):
+    moment = Seconds(null=True)
+
+
+class Article(models.Model):
+    """django-model-utils' SplitField: a hidden excerpt column, a descriptor of its own, value_to_string."""
+
+    body = model_utils_fields.SplitField()

@@ -57,12 +57,16 @@ def test_snapshot_saved_is_changed(monkeypatch, seen, base_args):
 
 
 def test_snapshot_unchanged(monkeypatch, seen, base_args):
-    fake_run(monkeypatch, seen, api.RunResult("unchanged", reason="fingerprint", fingerprint="f1"))
+    paths = {"auth.user": {"path": "fast"}, "zoo.tags": {"path": "serializer", "reason": "tags is a Tags"}}
+    fake_run(monkeypatch, seen, api.RunResult("unchanged", reason="fingerprint", fingerprint="f1", models=paths))
     result, code, _ = run_module("checkniner_snapshot", base_args)
     assert code == 0
     assert result["changed"] is False
     assert (result["outcome"], result["reason"]) == ("unchanged", "fingerprint")
     assert result["msg"].startswith("unchanged (fingerprint")
+    # the path of every model the run dumped, and the count of the slow ones in the line
+    assert result["models"] == paths
+    assert "1 model(s) through Django's serializer: zoo.tags" in result["msg"]
 
 
 def test_snapshot_check_mode_would_save(monkeypatch, seen, base_args):

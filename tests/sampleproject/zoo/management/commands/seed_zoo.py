@@ -14,7 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from zoo.models import Code, Labelled, Specimen, Token
+from zoo.models import Article, Code, Inherited, Labelled, Shouted, Specimen, Stamped, Token, Truncated
 
 UTC = dt.timezone.utc
 FLOATS = [0.0, -0.0, 1.0, -1.0, 0.1, 2.5, 100.0, 123.456, 1e15, 1.5e15, 1234567890123456.8, 999999999999999.9,
@@ -33,6 +33,7 @@ MOMENTS += [dt.datetime(1, 1, 1, tzinfo=UTC), dt.datetime(9999, 12, 30, 23, 59, 
             dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), dt.datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
             dt.datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
             dt.datetime(2026, 7, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=-9, minutes=-30)))]  # fmt: skip
+CENTS = ["0.0000", "0.0001", "-0.0001", "12.5000", "99999999.9999", "-1.0000", "100.0000"]  # numeric(12, 4)
 TIMES = [dt.time(0, 0), dt.time(23, 59, 59, 999999), dt.time(12, 0, 0, 1), dt.time(12, 0, 0, 500),
          dt.time(1, 2, 3, 400000)]  # fmt: skip
 JSONS = [{}, [], None, "a string", 0, -7, 10**30, True, {"b": 1, "a": [1, 2, {"c": None}], "é": "ü 😀 \n \u2028"},
@@ -83,6 +84,7 @@ class Command(BaseCommand):
         Specimen.objects.create()
         with connection.cursor() as cursor:
             cursor.execute("UPDATE zoo_specimen SET blob = NULL WHERE id = (SELECT max(id) FROM zoo_specimen)")
+        self.seed_subclasses()
         if odd:
             odd_one = Specimen.objects.create()
             with connection.cursor() as cursor:
@@ -92,3 +94,27 @@ class Command(BaseCommand):
                     [odd_one.pk],
                 )
         self.stdout.write(f"{Specimen.objects.count()} specimens")
+
+    def seed_subclasses(self):
+        """The subclass models: each time, text and decimal edge in a field of its own subclass; an excerpt split
+        at the marker and one by paragraphs (SplitField)."""
+        stamped = []
+        for n, moment in enumerate(MOMENTS):
+            row = Stamped.objects.create(status=list(Stamped.STATUS)[n % 3][0], id=uuid.UUID(int=n * 104729 + 1))
+            # created and modified are set by the fields on save: the edges are written past them
+            Stamped.objects.filter(pk=row.pk).update(
+                created=moment, modified=MOMENTS[-1 - n], status_changed=moment,
+                published_at=moment if n % 2 else None,
+            )  # fmt: skip
+            stamped.append(row)
+        for n, text in enumerate(TEXTS):
+            row = Inherited.objects.create(
+                stamped=stamped[n % len(stamped)] if n % 4 else None, moment=MOMENTS[n % len(MOMENTS)] if n else None,
+                name=text[:50] or None, amount=Decimal(CENTS[n % len(CENTS)]),
+                count=-(2**63) if n == 0 else 2**63 - 1 if n == 1 else n, created=MOMENTS[-1 - n % len(MOMENTS)],
+            )  # fmt: skip
+            row.others.set(stamped[: n % 4])
+            Shouted.objects.create(name=text[:50] if n else None)
+            Truncated.objects.create(moment=MOMENTS[n % len(MOMENTS)] if n else None)
+        Article.objects.create(body="first paragraph\n\nsecond\n\nthird")
+        Article.objects.create(body="before the marker\n<!-- split -->\nafter é 😀")
