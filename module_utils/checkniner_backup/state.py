@@ -13,6 +13,9 @@
     last_drill_success  ISO time                       the last drill that passed (drill staleness)
     last_prune    {at, outcome, deleted, error}        the last retention run (outcome pruned | failed)
     last_prune_success  ISO time
+    notifications {jobs: {job: {failing, cause, since, notified}}, undelivered_total, last_undelivered}
+                                                       what notify.py told people (job: run | drill | prune), and
+                                                       how many notifications could not be delivered
     precheck      {fingerprint, identity, xmax}        change detection, tier 1 (backup/detect.py)
     digests       {fingerprint, identity, tables, migrations}   change detection, tier 2
 
@@ -61,6 +64,12 @@ def _fields(**checks):
 
 
 _STR, _INT = _opt(str), _opt(int)
+
+
+def _opt_iso(value):
+    return value is None or _iso(value)
+
+
 _ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR, sequence=_INT)
 _DIGESTS = _fields(fingerprint=_STR, tables=_entries(_entries(_opt(dict))), migrations=_opt(dict))
 # what each top-level key must look like; a key not listed here is kept as it is
@@ -76,6 +85,11 @@ SHAPE = {
     "last_drill_success": _iso,
     "last_prune": _fields(at=_iso, outcome=_STR, deleted=_INT, error=_STR),
     "last_prune_success": _iso,
+    "notifications": _fields(
+        jobs=_entries(_fields(failing=_opt(bool), cause=_STR, since=_opt_iso, notified=_opt_iso)),
+        undelivered_total=_INT,
+        last_undelivered=_opt_iso,
+    ),
     "precheck": _fields(fingerprint=_STR),
     "digests": lambda value: value == {} or (_DIGESTS(value) and "tables" in value and "migrations" in value),
 }
@@ -237,6 +251,27 @@ class State:
         self.doc[f"last_{job}"] = {"at": now, **record}
         if ok:
             self.doc[f"last_{job}_success"] = now
+
+    # -- what was notified (notify.py) --------------------------------------------------------------------------
+
+    def notification(self, job):
+        """The job's notification memory {failing, cause, since, notified}, or {}."""
+        value = self._section("notifications").get("jobs", {}).get(job)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def set_notification(self, job, memory):
+        section = self.doc.setdefault("notifications", {})
+        jobs = section.setdefault("jobs", {})
+        if memory:
+            jobs[job] = memory
+        else:
+            jobs.pop(job, None)
+
+    def count_undelivered(self, at):
+        """One more notification that could not be delivered (a counter for the metrics)."""
+        section = self.doc.setdefault("notifications", {})
+        section["undelivered_total"] = (section.get("undelivered_total") or 0) + 1
+        section["last_undelivered"] = at
 
     # -- change detection's memory (backup/detect.py) ----------------------------------------------------------
 
