@@ -58,9 +58,13 @@ def ping(base, ok, line, outcome, timeout=TIMEOUT, rid=None, signal=None, deadli
             "heartbeat not sent: its URL cannot be parsed (part of its user:password@ ends up in the path, query or"
             f" fragment): {ENCODE_CREDENTIALS}"
         )
+    deadline = notify.DEADLINE if deadline is None else deadline
+    if notify.is_late(url):  # its /start went unanswered: its end would too
+        return f"heartbeat to {_safe(url)} not sent: it did not answer within {deadline:g} s earlier in this job"
     try:
-        return notify.within(notify.DEADLINE if deadline is None else deadline, _post, url, line, outcome, timeout)
+        return notify.within(deadline, _post, url, line, outcome, timeout)
     except notify.Late as exc:
+        notify.was_late(url)
         return f"heartbeat to {_safe(url)} failed: {exc}"
 
 

@@ -50,6 +50,28 @@ def within(seconds, fn, *args):
     return box.get("value")
 
 
+_LATE = set()  # host:port of endpoints that missed a deadline in this process (one job): not asked again
+
+
+def endpoint(url):
+    """host:port of a URL (a heartbeat's, or an Apprise URL, whose json:// and the like name the HTTP server)."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname}:{parts.port or ''}" if parts.hostname else None
+    except ValueError:
+        return None
+
+
+def is_late(url):
+    """Whether the URL's endpoint missed a deadline earlier in this job: asking it again would spend another
+    DEADLINE, and a job that pings /start, its end and a notification would wait three times as long."""
+    return endpoint(url) in _LATE
+
+
+def was_late(url):
+    _LATE.add(endpoint(url))
+
+
 def urls(config):
     return (config.notify_urls or "").split()
 
@@ -149,9 +171,14 @@ def send(config, title, body, kind, deadline=DEADLINE):
     """Deliver through Apprise to every URL. Returns None, or a warning naming no secret (scheme://host only)."""
     targets = urls(config)
     where = ", ".join(health._safe(url).removesuffix("/...") for url in targets)
+    if all(is_late(url) for url in targets):
+        return f"notification to {where} not sent: it did not answer within {deadline:g} s earlier in this job"
+    targets = [url for url in targets if not is_late(url)]
     try:
         delivered, said = within(deadline, _notify, targets, title, body, kind)
     except Late as exc:
+        for url in targets:
+            was_late(url)
         return f"notification to {where} not delivered: {exc}"
     except ImportError:
         return "notification not delivered: the apprise package is not installed (pip install apprise)"

@@ -154,14 +154,19 @@ def test_heartbeat_urls_carry_the_signal_and_the_run_id():
     assert health.heartbeat_url("https://h.example/p?k=v", True, "r-2") == "https://h.example/p?k=v&rid=r-2"
 
 
-def test_a_dripping_endpoint_is_cut_off_at_the_deadline():
+def test_a_dripping_endpoint_is_cut_off_at_the_deadline_and_not_asked_again(monkeypatch):
     """Each read gets a byte before its socket timeout: only the whole deadline ends the request."""
+    monkeypatch.setattr(notify, "_LATE", set())
     drip = Dripping(interval=0.3)
     try:
         started = time.monotonic()
         warning = health.ping(drip.url, True, "saved", "saved", timeout=1, deadline=1.5)
         took = time.monotonic() - started
+        again = health.ping(drip.url, False, "failed: x", "failed", timeout=1, deadline=1.5)
+        took_again = time.monotonic() - started - took
     finally:
         drip.close()
     assert warning == f"heartbeat to {drip.base}/... failed: no answer within 1.5 s"
     assert 1.4 < took < 3 and drip.hits == 1
+    assert again == f"heartbeat to {drip.base}/... not sent: it did not answer within 1.5 s earlier in this job"
+    assert took_again < 0.5 and drip.hits == 1
