@@ -67,7 +67,8 @@ def test_a_failing_run_notifies_once_then_its_recovery(run_cli, notified, backup
     back = run_cli("run", env=env)
     assert back.returncode == 0, back.stderr
     assert titles(receiver)[1:] == [f"checkniner-backup run recovered on {host}"]
-    assert receiver.notifications[1]["type"] == "success" and "works again: unchanged" in receiver.notifications[1]["message"]
+    recovered = receiver.notifications[1]
+    assert recovered["type"] == "success" and "works again: unchanged" in recovered["message"]
     assert run_cli("run", env=env).returncode == 0
     assert len(receiver.notifications) == 2
     assert_clean(receiver, backup_env)
@@ -87,8 +88,9 @@ def test_a_failing_drill_notifies_once_then_its_recovery(run_cli, notified, back
     assert len(receiver.notifications) == 1
     doc = receiver.notifications[0]
     assert doc["title"].startswith("checkniner-backup drill FAILED on ")
-    assert "restore drill (verify)" in doc["message"] and "no archive '/nonexistent/2030-01-01T000000Z.tar.gz'" in (
-        doc["message"]
+    assert (
+        "restore drill (verify)" in doc["message"]
+        and "no archive '/nonexistent/2030-01-01T000000Z.tar.gz'" in (doc["message"])
     )
     assert run_cli("verify", env=env).returncode == 0
     assert [d["type"] for d in receiver.notifications] == ["failure", "success"]
