@@ -80,7 +80,8 @@ def _post(url, line, outcome, timeout):
     }
     data = line.encode("utf-8")
     if len(data) > BODY_LIMIT:  # the end of the log says most: healthchecks.io keeps the first 100 kB it gets
-        data = data[-BODY_LIMIT:]
+        tail = data[-BODY_LIMIT:]
+        data = tail[tail.find(b"\n") + 1 :]  # whole lines only (and never half a UTF-8 character)
     try:  # the Request too: a URL without a scheme is a ValueError that quotes it
         target, authorization = _split_credentials(url)
         if authorization:

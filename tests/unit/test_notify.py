@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from support.heartbeat import Dripping
+from support.heartbeat import Dripping, Receiver
 
 from checkniner_backup import config as config_mod
 from checkniner_backup import health, notify
@@ -170,3 +170,16 @@ def test_a_dripping_endpoint_is_cut_off_at_the_deadline_and_not_asked_again(monk
     assert 1.4 < took < 3 and drip.hits == 1
     assert again == f"heartbeat to {drip.base}/... not sent: it did not answer within 1.5 s earlier in this job"
     assert took_again < 0.5 and drip.hits == 1
+
+
+def test_a_long_log_is_sent_as_its_last_whole_lines_within_100_kb():
+    receiver = Receiver()
+    try:
+        log = "\n".join(f"warning: line {i} é" for i in range(20000))  # ~400 kB
+        assert health.ping(receiver.url, False, log, "failed", rid="r-1") is None
+    finally:
+        receiver.close()
+    (call,) = receiver.calls
+    body = call[1].encode("utf-8")
+    assert len(body) <= health.BODY_LIMIT and call[1].endswith("warning: line 19999 é")
+    assert call[1].startswith("warning: line ") and call.rid == "r-1" and call[0] == "/ping/0f4c-uuid/fail"
