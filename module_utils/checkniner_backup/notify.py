@@ -7,18 +7,22 @@ minutes; a failure of another cause notifies at once; the first success after a 
 no backup directory (a drill on a restore host) nothing is remembered and every failure notifies.
 
 A notification that cannot be delivered is a warning and a count in state.json (State.count_undelivered), never a
-failed job; an undelivered failure is tried again by the next failure. Apprise is imported only when a notification
-is due, so an idle run never pays for it. Every request has a whole deadline (within), whatever the endpoint does.
+failed job; an undelivered failure is tried again by the next failure. Apprise runs in a child process started only
+when a notification is due, so an idle run never pays for its imports, and killed at the deadline. Every ping and
+notification has a whole deadline (within, or the child's), whatever the endpoint does.
 """
 
 import datetime as dt
 import hashlib
+import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import health
+from . import child_env, health
 
 DEADLINE = 10.0  # seconds a ping or a notification may take in all, however slowly the endpoint answers
 REPEAT = dt.timedelta(days=1)  # a failure that keeps its cause is notified again after this long
@@ -174,45 +178,56 @@ def send(config, title, body, kind, deadline=DEADLINE):
     if all(is_late(url) for url in targets):
         return f"notification to {where} not sent: it did not answer within {deadline:g} s earlier in this job"
     targets = [url for url in targets if not is_late(url)]
+    request = {"path": sys.path, "urls": targets, "title": title, "body": body, "failure": kind == "failed"}
     try:
-        delivered, said = within(deadline, _notify, targets, title, body, kind)
-    except Late as exc:
+        # a child process, killed at the deadline: Apprise sends from a thread pool that the interpreter joins at
+        # exit, so a thread left on a dripping endpoint would keep the job alive however early we stop waiting
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD], input=json.dumps(request), env=child_env.notifier(config),
+            capture_output=True, text=True, timeout=deadline, check=False,
+        )  # fmt: skip
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except subprocess.TimeoutExpired:
         for url in targets:
             was_late(url)
-        return f"notification to {where} not delivered: {exc}"
-    except ImportError:
+        return f"notification to {where} not delivered: no answer within {deadline:g} s"
+    except (OSError, ValueError, IndexError):
+        return f"notification to {where} not delivered: the notifier process failed"
+    if answer.get("missing"):
         return "notification not delivered: the apprise package is not installed (pip install apprise)"
-    except Exception as exc:  # noqa: BLE001 - a notifier's bug is a warning, never a failed backup
-        return f"notification to {where} not delivered: {exc.__class__.__name__}"
-    if not delivered:
+    if not answer.get("ok"):
+        said = [line for line in answer.get("said", []) if isinstance(line, str)]
         reason = redact(config, said[-1]) if said else "the endpoint refused it or could not be reached"
         return f"notification to {where} not delivered: {reason}"
     return None
 
 
-def _notify(targets, title, body, kind):
-    """(delivered to every URL, what Apprise said went wrong)."""
-    import logging
+# What the notifier process runs: the request (the URLs, secret, never in argv) on stdin, one JSON answer on stdout.
+_CHILD = """
+import json, logging, sys
+request = json.loads(sys.stdin.read())
+sys.path[:0] = request["path"]
+try:
+    import apprise  # ~0.5 s of imports: a routine success never starts this process
+except ImportError:
+    print(json.dumps({"missing": True}))
+    sys.exit(0)
+box, said = apprise.Apprise(), []
+unknown = [url for url in request["urls"] if not box.add(url)]
+if unknown:  # the URL itself is never quoted: its path or password may be the secret
+    said.append(f"{len(unknown)} of the URLs is not one Apprise understands (its scheme://...)")
+    print(json.dumps({"ok": False, "said": said}))
+    sys.exit(0)
 
-    import apprise  # here: ~0.5 s of imports that a routine success never needs
+class Said(logging.Handler):
+    def emit(self, record):
+        said.append(record.getMessage())
 
-    box = apprise.Apprise()
-    unknown = [url for url in targets if not box.add(url)]
-    if unknown:  # the URL itself is never quoted: its path or password may be the secret
-        return False, [f"{len(unknown)} of the URLs is not one Apprise understands (its scheme://...)"]
-    said = []
-
-    class Said(logging.Handler):
-        def emit(self, record):
-            said.append(record.getMessage())
-
-    handler, logger = Said(logging.WARNING), logging.getLogger("apprise")
-    logger.addHandler(handler)
-    try:
-        notify_type = apprise.NotifyType.FAILURE if kind == "failed" else apprise.NotifyType.SUCCESS
-        return bool(box.notify(title=title, body=body, notify_type=notify_type)), said
-    finally:
-        logger.removeHandler(handler)
+logging.getLogger("apprise").addHandler(Said(logging.WARNING))
+kind = apprise.NotifyType.FAILURE if request["failure"] else apprise.NotifyType.SUCCESS
+ok = bool(box.notify(title=request["title"], body=request["body"], notify_type=kind))
+print(json.dumps({"ok": ok, "said": said}))
+"""
 
 
 def report(config, state, job, ok, line, now=None):

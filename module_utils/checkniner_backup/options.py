@@ -116,6 +116,9 @@ RETENTION_VARS = {tier: f"CHECKNINER_KEEP_{tier.upper()}" for tier in RETENTION_
 RUNTIME_VARS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "LD_LIBRARY_PATH")
 LIBPQ_VARS = ("PG*", "KRB5CCNAME", "KRB5_CONFIG")  # libpq reads PG* itself (PGSSLROOTCERT, PGSERVICE, ...)
 GPG_VARS = ("GNUPGHOME", "GPG_AGENT_INFO")
+# how the notifier (Apprise, through requests) reaches the network from behind a proxy or a private CA
+NETWORK_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
+                "all_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")  # fmt: skip
 
 
 def _family_pattern(prefix, suffixes):

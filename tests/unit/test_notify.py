@@ -3,6 +3,8 @@ the redaction of every secret of the configuration."""
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -183,3 +185,29 @@ def test_a_long_log_is_sent_as_its_last_whole_lines_within_100_kb():
     body = call[1].encode("utf-8")
     assert len(body) <= health.BODY_LIMIT and call[1].endswith("warning: line 19999 é")
     assert call[1].startswith("warning: line ") and call.rid == "r-1" and call[0] == "/ping/0f4c-uuid/fail"
+
+
+def test_a_notification_to_dripping_endpoints_ends_at_its_deadline_and_so_does_the_process():
+    """Apprise sends from a thread pool the interpreter joins at exit: left on a dripping endpoint in-process, a
+    thread would keep the job alive after send() gave up. The notifier is a child process, killed at the deadline."""
+    first, second = Dripping(interval=0.5), Dripping(interval=0.5)
+    code = (
+        "import time\n"
+        "from checkniner_backup import config, notify\n"
+        f"cfg = config.load({{'DATABASE_URL': 'postgres://u:p@h/db', 'CHECKNINER_NOTIFY_URLS': "
+        f"'{first.notify_url} {second.notify_url}'}})\n"
+        "print(notify.send(cfg, 'title', 'body', 'failed', deadline=2))\n"
+    )
+    try:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+    finally:
+        first.close()
+        second.close()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"notification to json://127.0.0.1:{first.server.server_port}, json://127.0.0.1:{second.server.server_port}"
+        " not delivered: no answer within 2 s"
+    )
+    assert took < 6, took
