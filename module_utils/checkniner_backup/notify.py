@@ -69,11 +69,11 @@ def endpoint(url):
 def is_late(url):
     """Whether the URL's endpoint missed a deadline earlier in this job: asking it again would spend another
     DEADLINE, and a job that pings /start, its end and a notification would wait three times as long."""
-    return endpoint(url) in _LATE
+    return endpoint(url) in _LATE - {None}
 
 
 def was_late(url):
-    _LATE.add(endpoint(url))
+    _LATE.add(endpoint(url))  # None (a URL that does not parse) is never taken for late
 
 
 def urls(config):
