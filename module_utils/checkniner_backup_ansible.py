@@ -112,6 +112,7 @@ def secrets_of(cfg):
     for url in (cfg.healthcheck_url, cfg.verify_healthcheck_url, cfg.prune_healthcheck_url):
         if url:
             found.add(url)
+    found |= set((cfg.notify_urls or "").split())  # each URL alone too: a message may quote one of them
     return found
 
 

@@ -6,6 +6,7 @@ table: never the whole environment with the S3 secret keys.
   PGPASSFILE, ...; Kerberos' ticket cache), then the database's own (Database.libpq_env, the password included).
   Nothing else: pg_dump has no use for S3 keys, heartbeat URLs or the application's settings.
 - gpg: the same runtime variables plus its keyring and agent (GNUPGHOME, GPG_AGENT_INFO).
+- the Apprise notifier: the runtime variables plus the proxies and CA bundles (options.NETWORK_VARS).
 - the Django helper: the application's environment, which is the whole environment minus what the table marks as the
   engine's secrets or credentials (options.withheld: every destination's S3 keys, heartbeat URLs, the restore
   target's URL). It cannot be an allow-list: the application's settings may read any variable of the variables file
@@ -39,6 +40,12 @@ def libpq(config, database=None):
 def gpg(config):
     """For gpg: the runtime, the keyring (GNUPGHOME) and the agent."""
     return _pick(config, options.RUNTIME_VARS + options.GPG_VARS)
+
+
+def notifier(config):
+    """For the Apprise notifier (notify.py): the runtime, and how it reaches the network (proxies, CA bundles). The
+    URLs it sends to come on its stdin, never from its environment."""
+    return _pick(config, options.RUNTIME_VARS + options.NETWORK_VARS)
 
 
 def helper(config):

@@ -51,6 +51,7 @@ class Config:
     healthcheck_url: Optional[str] = None
     verify_healthcheck_url: Optional[str] = None
     prune_healthcheck_url: Optional[str] = None
+    notify_urls: Optional[str] = field(default=None, repr=False)  # whitespace-separated Apprise URLs (notify.py)
     metrics_file: Optional[str] = None
     log_format: str = "text"
     schedule_minutes: int = 5
@@ -142,6 +143,7 @@ def load(env=None, require_database=True):
         healthcheck_url=get("CHECKNINER_BACKUP_HEALTHCHECK_URL") or None,
         verify_healthcheck_url=get("CHECKNINER_VERIFY_HEALTHCHECK_URL") or None,
         prune_healthcheck_url=get("CHECKNINER_PRUNE_HEALTHCHECK_URL") or None,
+        notify_urls=(get("CHECKNINER_NOTIFY_URLS") or "").strip() or None,
         metrics_file=get("CHECKNINER_BACKUP_METRICS_FILE") or None,
         log_format=_choice(env, "CHECKNINER_BACKUP_LOG_FORMAT"),
         schedule_minutes=_positive_int(env, "CHECKNINER_BACKUP_SCHEDULE_MINUTES"),

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 # The types a value is checked as (config.load and its helpers check it; the type is the documentation):
-# str, path, url (a heartbeat: its path is the secret), database_url (dj-database-url syntax, its password is the
-# secret), list (comma separated), int, count (a whole number, 0 allowed), bool, choice, duration (24h, 7d, ...).
+# str, path, url (a heartbeat: its path is the secret), urls (whitespace-separated Apprise URLs, secret alike),
+# database_url (dj-database-url syntax, its password is the secret), list (comma separated), int, count (a whole
+# number, 0 allowed), bool, choice, duration (24h, 7d, ...).
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ OPTIONS = (
     *(Option(f"CHECKNINER_{job}_HEALTHCHECK_URL", "url", secret=True,
              role_var=f"checkniner_backup{'' if job == 'BACKUP' else '_' + job.lower()}_healthcheck_url")
       for job in _HEARTBEATS),
+    # notify.py: Apprise URLs told when a scheduled job fails and when it recovers
+    Option("CHECKNINER_NOTIFY_URLS", "urls", secret=True, role_var="checkniner_backup_notify_urls"),
     Option("CHECKNINER_BACKUP_METRICS_FILE", "path", role_var="checkniner_backup_metrics_file"),
     Option("CHECKNINER_BACKUP_LOG_FORMAT", "choice", "text", role_var="checkniner_backup_log_format",
            choices=("text", "json")),
@@ -125,6 +128,9 @@ RETENTION_VARS = {tier: f"CHECKNINER_KEEP_{tier.upper()}" for tier in RETENTION_
 RUNTIME_VARS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "LD_LIBRARY_PATH")
 LIBPQ_VARS = ("PG*", "KRB5CCNAME", "KRB5_CONFIG")  # libpq reads PG* itself (PGSSLROOTCERT, PGSERVICE, ...)
 GPG_VARS = ("GNUPGHOME", "GPG_AGENT_INFO")
+# how the notifier (Apprise, through requests) reaches the network from behind a proxy or a private CA
+NETWORK_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
+                "all_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")  # fmt: skip
 
 
 def _family_pattern(prefix, suffixes):

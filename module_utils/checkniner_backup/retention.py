@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List
 
 from . import archive, health, lock, retention_policy, stores
-from .errors import Busy, ConfigError, StoreError
+from .errors import BackupError, Busy, ConfigError, StoreError
 from .fsutil import fsync_dir
 from .local import BackupDir, unreconciled
 from .state import State
@@ -240,10 +240,14 @@ def prune(config, dry_run=False, policy=None, lock_wait=None) -> PruneResult:
     then raised."""
     if dry_run:
         return _apply(config, dry_run, policy, lock_wait)
+    rid = health.new_rid()
+    started = health.start(config.prune_healthcheck_url, rid)
     try:
         result = _apply(config, dry_run, policy, lock_wait)
     except Exception as exc:
-        health.after_failed_job(config, "prune", exc, {"deleted": 0})
+        if isinstance(exc, BackupError):
+            exc.warnings += started
+        health.after_failed_job(config, "prune", exc, {"deleted": 0}, rid)
         raise
     errors = [f"{loc['location']}: {loc['error']}" for loc in result.locations if loc["error"]]
     if result.busy:
@@ -253,7 +257,7 @@ def prune(config, dry_run=False, policy=None, lock_wait=None) -> PruneResult:
         line = "; ".join(summary(loc) for loc in result.locations)
         line = f"failed: {line}" if errors else line
     record = {"outcome": outcome, "deleted": result.deleted, "error": "; ".join(errors) or None}
-    result.warnings = health.after_job(config, "prune", line, record)
+    result.warnings = started + health.after_job(config, "prune", line, record, rid, started)
     return result
 
 

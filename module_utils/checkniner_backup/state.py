@@ -22,6 +22,9 @@
     unauthenticated  {destination: n}                  objects prune found in a destination that no trusted
                                                        signature vouches for (the metrics' gauge; missing: 0); set
                                                        from the prune record's `unauthenticated` {destination: n}
+    notifications {jobs: {job: {failing, cause, since, notified}}, undelivered_total, last_undelivered}
+                                                       what notify.py told people (job: run | drill | prune), and
+                                                       how many notifications could not be delivered
     precheck      {fingerprint, identity, xmax}        change detection, tier 1 (backup/detect.py)
     statistics    {fingerprint, identity, epoch, tables, skipped, why}   change detection, tier 2: the write counters
                                                        read before the digests' snapshot (backup/table_stats.py), the
@@ -85,6 +88,10 @@ def _counter(value):
     return _count(value) or _entries(_count)(value)
 
 
+def _opt_iso(value):
+    return value is None or _iso(value)
+
+
 _ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR, sequence=_INT)
 _DIGESTS = _fields(fingerprint=_STR, tables=_entries(_entries(_opt(dict))), migrations=_opt(dict))
 # what each top-level key must look like; a key not listed here is kept as it is
@@ -103,6 +110,11 @@ SHAPE = {
     "last_prune_success": _iso,
     "counters": _entries(_counter),
     "unauthenticated": _entries(_count),
+    "notifications": _fields(
+        jobs=_entries(_fields(failing=_opt(bool), cause=_STR, since=_opt_iso, notified=_opt_iso)),
+        undelivered_total=_INT,
+        last_undelivered=_opt_iso,
+    ),
     "precheck": _fields(fingerprint=_STR),
     "statistics": _fields(fingerprint=_STR, skipped=_INT, why=_STR),
     "digests": lambda value: value == {} or (_DIGESTS(value) and "tables" in value and "migrations" in value),
@@ -327,6 +339,27 @@ class State:
 
     def record_unauthenticated(self, destination, count):
         self.doc.setdefault("unauthenticated", {})[destination] = count
+
+    # -- what was notified (notify.py) --------------------------------------------------------------------------
+
+    def notification(self, job):
+        """The job's notification memory {failing, cause, since, notified}, or {}."""
+        value = self._section("notifications").get("jobs", {}).get(job)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def set_notification(self, job, memory):
+        section = self.doc.setdefault("notifications", {})
+        jobs = section.setdefault("jobs", {})
+        if memory:
+            jobs[job] = memory
+        else:
+            jobs.pop(job, None)
+
+    def count_undelivered(self, at):
+        """One more notification that could not be delivered (a counter for the metrics)."""
+        section = self.doc.setdefault("notifications", {})
+        section["undelivered_total"] = (section.get("undelivered_total") or 0) + 1
+        section["last_undelivered"] = at
 
     # -- change detection's memory (backup/detect.py) ----------------------------------------------------------
 

@@ -105,7 +105,10 @@ def test_an_unexpected_exception_is_a_failed_run_with_its_traceback_after_the_li
     line = first_line(err)
     assert line == "failed: unexpected KeyError: 'members' (a bug: please report it with the traceback)"
     assert err.splitlines()[1] == "Traceback (most recent call last):"  # after the one line, never before it
-    assert receiver.calls[-1][0].endswith("/fail") and receiver.calls[-1][1] == line
+    # the heartbeat's body is the job's log: the line first, the traceback after it
+    body = receiver.calls[-1][1].splitlines()
+    assert receiver.calls[-1][0].endswith("/fail") and body[0] == line
+    assert body[1] == "Traceback (most recent call last):" and body[-1] == "KeyError: 'members'"
     assert run_results(metrics)["failed"] == 1
     state = json.loads(Path(backup_env["CHECKNINER_BACKUP_DIR"], "state.json").read_text())
     assert state["last_run"]["outcome"] == "failed"

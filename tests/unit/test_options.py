@@ -132,6 +132,14 @@ def test_gpg_gets_its_keyring_and_no_secret():
     assert "DATABASE_URL" not in env and "PGSSLROOTCERT" not in env
 
 
+def test_the_notifier_gets_the_runtime_and_the_network_and_no_secret():
+    cfg = config.load({**HOST, "HTTPS_PROXY": "http://proxy.example:3128", "CHECKNINER_NOTIFY_URLS": "json://h/x"})
+    env = child_env.notifier(cfg)
+    assert not _holds_a_secret(env) and "json://h/x" not in env.values()
+    assert "DATABASE_URL" not in env and "SECRET_KEY" not in env and "PGSSLROOTCERT" not in env
+    assert env["HTTPS_PROXY"] == "http://proxy.example:3128" and env["PATH"] == HOST["PATH"]
+
+
 def test_the_django_helper_gets_the_applications_environment_without_the_engines_secrets():
     from checkniner_backup import django_client
 

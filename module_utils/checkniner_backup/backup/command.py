@@ -6,7 +6,7 @@ config -> preflight -> change detection (precheck, statistics, digests, fingerpr
 import shutil
 import time
 
-from .. import archive_writer, health, lock, manifest, pg, signing
+from .. import archive_writer, health, lock, manifest, notify, pg, signing
 from ..errors import BackupError, Busy, os_error_line
 from ..fingerprint import business_fingerprint
 from ..local import BackupDir, pending_count
@@ -28,10 +28,13 @@ def run(config, dry_run=False) -> RunResult:
     and report nothing (the Ansible module's check mode).
     """
     started = time.monotonic()
+    rid, early = health.new_rid(), []
     try:
         bdir = BackupDir(config.require_backup_dir())
         # cron's run never waits: the holder is doing the work, the next run is five minutes away
         with lock.run_lock(bdir.path, wait=lock.NO_WAIT):
+            # /start once the lock is ours: a busy run ends nothing, so it starts nothing either
+            early = [] if dry_run else health.start(config.healthcheck_url, rid)
             result = _locked_run(config, bdir, dry_run, started)
     except Busy:
         # the holder records, measures and pings: nothing here
@@ -40,10 +43,13 @@ def run(config, dry_run=False) -> RunResult:
         result = RunResult.failed(exc, time.monotonic() - started)
         if not dry_run:
             result.warnings += health.write_metrics(config, None, result)
+            # no state.json to remember it in: this failure notifies every time it happens
+            result.warnings += notify.report(config, None, "run", False, result.line())
+    result.warnings[:0] = early
     # in the line itself, the one an operator reads in the log and the heartbeat receives, whatever the outcome
     result.unsigned = signing.unsigned_warning(config)
     if not dry_run:
-        result.warnings += health.after_run(config, result)
+        result.warnings += health.after_run(config, result, rid)
     return result
 
 
@@ -69,6 +75,8 @@ def _locked_run(config, bdir, dry_run, started):
     result.pending = pending_count(config, bdir, state)
     result.duration = time.monotonic() - started
     state.record_run(result)
+    # under the lock, before the save: what was notified is remembered with the run that caused it
+    result.warnings += notify.report(config, state, "run", result.exit_code == 0, result.line())
     try:
         state.save()
     except OSError as exc:

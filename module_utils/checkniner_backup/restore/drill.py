@@ -111,10 +111,14 @@ def verify(config, request) -> DrillResult:
     Returns the DrillResult of a drill that passed. One failure channel, as restore's: a failure raises once it is
     reported; a drill that ran to its end and failed (a copy that does not restore, or does not prove) raises
     ProofFailed, which carries the DrillResult for the front door."""
+    rid = health.new_rid()
+    started = health.start(config.verify_healthcheck_url, rid)
     try:
         result = _verify(config, request)
     except Exception as exc:
-        health.after_failed_job(config, "drill", exc, {"archive": None, "locations": []})
+        if isinstance(exc, BackupError):
+            exc.warnings += started
+        health.after_failed_job(config, "drill", exc, {"archive": None, "locations": []}, rid)
         raise
     record = {
         "outcome": "passed" if result.ok else "failed",
@@ -124,7 +128,8 @@ def verify(config, request) -> DrillResult:
             {k: getattr(row, k) for k in ("location", "archive", "ok", "message")} for row in result.locations
         ],
     }
-    result.warnings += health.after_job(config, "drill", result.message, record)
+    result.warnings[:0] = started
+    result.warnings += health.after_job(config, "drill", result.message, record, rid, result.warnings)
     if not result.ok:
         raise ProofFailed(result)
     return result
