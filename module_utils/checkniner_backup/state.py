@@ -37,98 +37,17 @@ what it needs from the archives themselves. Read-only callers read such a file a
 """
 
 import contextlib
-import datetime as dt
 import json
 import os
 
 from . import lock
 from .fsutil import atomic_write_json
 from .manifest import serializer_models
+from .state_shape import is_count, problem_of
 from .units import utcnow
 
 STATE = "state.json"
 JOB_COUNTERS = {"drill": "drills", "prune": "prunes"}  # the counters' key in state.json of each job
-
-
-def _iso(value):
-    if not isinstance(value, str):
-        return False
-    try:
-        dt.datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _opt(kind):
-    return lambda value: value is None or isinstance(value, kind)
-
-
-def _entries(check):
-    return lambda value: isinstance(value, dict) and all(isinstance(k, str) and check(v) for k, v in value.items())
-
-
-def _locations(value):
-    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
-
-
-def _fields(**checks):
-    """A dict whose listed keys, when present, pass their check."""
-    return lambda value: isinstance(value, dict) and all(k not in value or c(value[k]) for k, c in checks.items())
-
-
-_STR, _INT = _opt(str), _opt(int)
-
-
-def _count(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _counter(value):
-    return _count(value) or _entries(_count)(value)
-
-
-def _opt_iso(value):
-    return value is None or _iso(value)
-
-
-_ARCHIVE = _fields(sha256=_STR, size=_INT, fingerprint=_STR, sequence=_INT)
-_DIGESTS = _fields(fingerprint=_STR, tables=_entries(_entries(_opt(dict))), migrations=_opt(dict))
-# what each top-level key must look like; a key not listed here is kept as it is
-SHAPE = {
-    "archives": _entries(_ARCHIVE),
-    "destinations": _entries(_fields(reconciled=_iso, probed=_iso)),
-    "last": _fields(name=_STR, fingerprint=_STR, sha256=_STR, size=_INT),
-    "last_change": _iso,
-    "sequence": _INT,
-    "last_run": _fields(at=_iso, outcome=_STR, reason=_STR, error=_STR, name=_STR, size=_INT),
-    "last_success": _iso,
-    "serializer_models": _fields(at=_iso, models=_entries(lambda v: isinstance(v, str))),
-    "last_drill": _fields(at=_iso, outcome=_STR, archive=_STR, error=_STR, locations=_locations),
-    "last_drill_success": _iso,
-    "last_prune": _fields(at=_iso, outcome=_STR, deleted=_INT, error=_STR),
-    "last_prune_success": _iso,
-    "counters": _entries(_counter),
-    "unauthenticated": _entries(_count),
-    "notifications": _fields(
-        jobs=_entries(_fields(failing=_opt(bool), cause=_STR, since=_opt_iso, notified=_opt_iso)),
-        undelivered_total=_INT,
-        last_undelivered=_opt_iso,
-    ),
-    "precheck": _fields(fingerprint=_STR),
-    "statistics": _fields(fingerprint=_STR, skipped=_INT, why=_STR),
-    "digests": lambda value: value == {} or (_DIGESTS(value) and "tables" in value and "migrations" in value),
-}
-
-
-def problem_of(doc):
-    """Why `doc` is not a state document, or None: "not a JSON object", "of the wrong shape (key)"."""
-    if not isinstance(doc, dict):
-        return "not a JSON object"
-    for key, check in SHAPE.items():
-        if key in doc and not check(doc[key]):
-            return f"of the wrong shape ({key})"
-    return None
 
 
 class State:
@@ -311,7 +230,7 @@ class State:
         # prune's count per destination it listed: a destination it could not list keeps its last count
         found = record.get("unauthenticated") if job == "prune" else None
         for destination, count in (found if isinstance(found, dict) else {}).items():
-            if _count(count):
+            if is_count(count):
                 self.record_unauthenticated(destination, count)
 
     # -- running totals (metrics.py renders them as *_total counters) -----------------------------------------
@@ -324,7 +243,7 @@ class State:
         """Add `by` to counter `name` (to its `key` entry when given: runs by result)."""
         counters = self.doc.setdefault("counters", {})
         if key is None:
-            counters[name] = (counters.get(name) if _count(counters.get(name)) else 0) + by
+            counters[name] = (counters.get(name) if is_count(counters.get(name)) else 0) + by
             return
         entries = counters.get(name) if isinstance(counters.get(name), dict) else {}
         entries[key] = entries.get(key, 0) + by
