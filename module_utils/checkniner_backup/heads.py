@@ -140,6 +140,8 @@ class Scan:
         self._old, self._next, self._out, self._tmp = None, None, None, None
 
     def __enter__(self):
+        if self.path is None:
+            return self
         try:
             self._old = open(self.path, encoding="utf-8")  # noqa: SIM115 (read beside the listing, closed on exit)
             if self._old.readline() != _CACHE_FORMAT + "\n":
@@ -169,7 +171,7 @@ class Scan:
             self._next = _parse_line(line)
 
     def seen(self, row):
-        name, size, modified = row["name"], str(row["size"]), str(row["modified"])
+        name, size, modified = row["name"], str(row.get("size")), str(row.get("modified"))
         while self._next is not None and self._next[0] < name:
             self._advance()
         found = None
@@ -199,10 +201,23 @@ class Scan:
                 os.unlink(self._tmp)
 
 
-def scan_store(config, store, where=None):
-    """A Scan of a destination's listing (its heads cached under cache_dir)."""
-    where = where or store.describe()
-    return Scan(cache_path(cache_dir(config), where), store.read_prefix, "s3", store.dest)
+@dataclass(frozen=True)
+class Trust:
+    """What authenticates here: the trusted keys' fingerprints (none: nothing does), and the heads cache directory
+    (None: no cache, every head is read)."""
+
+    fingerprints: frozenset = frozenset()
+    cache: Optional[str] = None
+
+    @classmethod
+    def of(cls, config):
+        return cls(trusted_fingerprints(config), cache_dir(config))
+
+
+def scan_store(cache, store, write=True):
+    """A Scan of a destination's listing, its heads cached under `cache` (None: not cached)."""
+    path = cache_path(cache, store.describe()) if cache else None
+    return Scan(path, store.read_prefix, "s3", store.dest, write and path is not None)
 
 
 def one(store, name):

@@ -264,8 +264,7 @@ def prune_destination(dest, policy, pinned, dry_run=False, trusted=frozenset(), 
     if pointer:
         pinned[pointer["name"]] = "latest.json"
     unauth = {}
-    path = heads.cache_path(cache or heads.cache_dir(), store.describe())
-    with heads.Scan(path, store.read_prefix, "s3", dest, write=not dry_run) as scan:
+    with heads.scan_store(cache or heads.cache_dir(), store, write=not dry_run) as scan:
         # names only: the per-object dicts are not kept
         names = list(_authenticated(scan, store.iter_archives(), trusted, unauth))
     decided = plan(names, policy, pinned)
