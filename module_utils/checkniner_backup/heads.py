@@ -203,15 +203,17 @@ class Scan:
 
 @dataclass(frozen=True)
 class Trust:
-    """What authenticates here: the trusted keys' fingerprints (none: nothing does), and the heads cache directory
-    (None: no cache, every head is read)."""
+    """What authenticates here: the trusted keys' fingerprints (none: nothing does), the heads cache directory (None:
+    no cache, every head is read), and whether this host encrypts (BACKUPS_GPG_RECIPIENT): `latest` then takes an
+    encrypted archive by its name and pointer, as fetch decrypts and authenticates it before use."""
 
     fingerprints: frozenset = frozenset()
     cache: Optional[str] = None
+    encrypted: bool = False
 
     @classmethod
     def of(cls, config):
-        return cls(trusted_fingerprints(config), cache_dir(config))
+        return cls(trusted_fingerprints(config), cache_dir(config), bool(config.gpg_recipient))
 
 
 def scan_store(cache, store, write=True):

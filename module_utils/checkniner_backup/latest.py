@@ -182,6 +182,8 @@ def _remote(store, now, before=None, trust=None):
     if before is None:
         pointer = store.read_pointer()
         named = pointer_name(pointer, now)
+        if named and trust.encrypted and named.endswith(".gpg"):
+            return named, pointer.get("sha256"), None, [], None  # its head is read once decrypted (fetch)
         if named:
             seen = heads.one(store, named)
             why = seen.why_not(trust.fingerprints) or _sequence_differs(pointer, seen)
@@ -196,16 +198,21 @@ def _remote(store, now, before=None, trust=None):
                 f"{store.describe()}: latest.json names {pointer['name']}, later than now: ignored (a clock "
                 "gone wrong, or a planted name), the newest archive listed is used instead"
             )
-    names, sequences, left = [], {}, 0
+    names, sequences, left, sealed = [], {}, 0, []
     with heads.scan_store(trust.cache, store) as scan:
         for row in store.iter_archives():
             seen = scan.seen(row)
+            if trust.encrypted and seen.problem == heads.ENCRYPTED:
+                sealed.append(row["name"])  # candidates by name: fetch authenticates them once decrypted
             if seen.why_not(trust.fingerprints):
                 left += 1
                 continue
             names.append(row["name"])
             sequences[row["name"]] = seen.sequence
     newest, oldest, passed_over = _pick(names, now, _bound(before), store.describe(), sequences or None)
+    newest_sealed, _first, _passed = _pick(sealed, now, _bound(before))
+    if newest_sealed and (newest is None or newest_sealed > newest):
+        return newest_sealed, None, oldest, warnings + passed_over, None
     if newest is not None:
         return newest, None, oldest, warnings + [planted] * bool(planted) + passed_over, sequences.get(newest)
     if left and not names:  # nothing here authenticates (unsigned archives, no trusted key): names decide
@@ -220,7 +227,7 @@ def _sequence_differs(pointer, seen):
     """Why a pointer naming an authenticated archive is not believed: it claims another sequence than the signed."""
     claimed = (pointer or {}).get("sequence")
     if "sequence" in (pointer or {}) and claimed != seen.sequence:
-        return f"it claims sequence {str(claimed)[:24]!r}, the archive's signed manifest {seen.sequence}"
+        return f"it claims sequence {repr(claimed)[:24]}, the archive's signed manifest {seen.sequence}"
     return ""
 
 

@@ -155,8 +155,9 @@ class PruneResult:
         return {key: getattr(self, key) for key in keys}
 
 
-def _location(name, where, total, decided, deleted, dry_run, error=None, locked=(), unauthenticated=None):
+def _location(name, where, total, decided, deleted, dry_run, error=None, locked=(), unauthenticated=None, read=0):
     return {
+        "heads_read": read,  # heads read now (not from the cache): each object's is read once
         "unauthenticated": unauthenticated or {},  # {name: why}: no tier slot, never deleted here
         "locked": list(locked),  # the policy would delete them; their Object Lock retention has not ended
         "location": name,
@@ -252,7 +253,7 @@ def prune_local(bdir, policy, pinned, state, dry_run=False, trusted=frozenset(),
         if state.forget(gone):
             state.save()
     total = len(names) + len(unauth)
-    return _location("local", bdir.path, total, decided, deleted, dry_run, error, (), unauth)
+    return _location("local", bdir.path, total, decided, deleted, dry_run, error, (), unauth, scan.read)
 
 
 def prune_destination(dest, policy, pinned, dry_run=False, trusted=frozenset(), cache=None):
@@ -283,7 +284,8 @@ def prune_destination(dest, policy, pinned, dry_run=False, trusted=frozenset(), 
         except StoreError as exc:
             error = str(exc)
     total = len(names) + len(unauth)
-    return _location(dest.name, dest.describe(), total, decided, deleted, dry_run, error, sorted(locked), unauth)
+    locked = sorted(locked)
+    return _location(dest.name, dest.describe(), total, decided, deleted, dry_run, error, locked, unauth, scan.read)
 
 
 def prune(config, dry_run=False, policy=None, lock_wait=None) -> PruneResult:
