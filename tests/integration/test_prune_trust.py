@@ -61,6 +61,7 @@ class Bucket:
     def put(self, name, body):
         sha = hashlib.sha256(body).hexdigest()
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=body, Metadata={"sha256": sha})
+        return {"name": name, "sha256": sha, "size": len(body)}  # what a pointer to it says
 
     def pointer(self, doc):
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + "latest.json", Body=json.dumps(doc).encode())
@@ -158,10 +159,10 @@ def test_a_planted_pointer_does_not_deny_latest(run_cli, remote, taken, tmp_path
     for name, seq in ((first, 1), (fast, 2), (newest, 3)):
         remote.put(name, mint(taken, tmp_path, name, seq, remote))
     planted = stamp(DAYS[2])
-    remote.put(planted, mint(taken, tmp_path, planted, 10**6, remote, signed=False))
+    planted_doc = remote.put(planted, mint(taken, tmp_path, planted, 10**6, remote, signed=False))
     lost = {**remote.env(), "CHECKNINER_BACKUP_DIR": str(tmp_path / "lost")}
     for sequence in HOSTILE:
-        doc = {"name": planted, "sha256": "0" * 64, "size": 1}
+        doc = dict(planted_doc)
         if sequence != "missing":
             doc["sequence"] = sequence
         remote.pointer(doc)
@@ -182,9 +183,9 @@ def test_a_pointer_naming_a_genuine_archive_with_another_sequence_is_not_believe
     """A rollback through the pointer alone: latest.json names the older genuine archive and claims the newest's
     sequence; the signed manifest says otherwise, and the highest signed sequence is latest."""
     old, new = stamp(DAYS[0]), stamp(DAYS[1])
-    remote.put(old, mint(taken, tmp_path, old, 1, remote))
+    old_doc = remote.put(old, mint(taken, tmp_path, old, 1, remote))
     remote.put(new, mint(taken, tmp_path, new, 2, remote))
-    remote.pointer({"name": old, "sha256": "0" * 64, "size": 1, "sequence": 2})
+    remote.pointer({**old_doc, "sequence": 2})
     proc = run_cli("restore", "--check", "--json", env={**remote.env(), "CHECKNINER_BACKUP_DIR": str(tmp_path / "l")})
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
