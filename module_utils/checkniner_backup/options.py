@@ -90,7 +90,7 @@ OPTIONS = (
            choices=("text", "json")),
     Option("CHECKNINER_BACKUP_SCHEDULE_MINUTES", "int", "5"),
     Option("CHECKNINER_SIGNING_KEY", "path", role_var="checkniner_backup_signing_key"),
-    Option("CHECKNINER_TRUSTED_KEYS", "path", role_var="checkniner_backup_trusted_keys_file"),
+    Option("CHECKNINER_TRUSTED_KEYS", "path", role_var="checkniner_backup_trusted_keys_file", option="trusted_keys"),
     Option("CHECKNINER_RESTORE_TARGET_DATABASE_URL", "database_url", secret=True),
     Option("CHECKNINER_PRUNE_REMOTE", "bool", "1", role_var="checkniner_backup_prune_remote"),
     *(Option(f"CHECKNINER_KEEP_{tier.upper()}", "duration" if tier == "within" else "count", _RETENTION_DEFAULTS[tier],
