@@ -76,7 +76,7 @@ options:
   trusted_keys:
     description:
       - A file of the public keys (the C(PATH.pub) lines of C(checkniner-backup keygen)) whose archive signatures
-        are accepted: restore and verify refuse other archives, and prune counts only archives signed by one of them
+        are accepted. Restore and verify refuse other archives, and prune counts only archives signed by one of them
         (any other object is left and listed as unauthenticated).
       - Default is the C(CHECKNINER_TRUSTED_KEYS) environment variable; the host's own signing key is trusted too.
     type: path
