@@ -179,6 +179,9 @@ def metrics_text(state, labels, result=None):
         gauge(f"{job}_last_success_timestamp_seconds", f"When the last successful {what} ended.", _ts(success))
         results = {r: int(r == record.get("outcome")) for r in JOB_RESULTS[job]}
         gauge(f"{job}_last_result", f"1 for the outcome of the last {what}, 0 for the others.", results, "result")
+        if job == "prune":  # objects left because they do not authenticate: planted, unsigned, copied (heads.py)
+            gauge("prune_unauthenticated_objects", "Objects the last prune left: they do not authenticate.",
+                  record.get("unauthenticated"))  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -47,6 +47,13 @@ def test_every_job_has_its_series_and_a_run_keeps_the_others():
     assert again["checkniner_backup_last_run_result"][db + (("result", "unchanged"),)] == 1
 
 
+def test_the_objects_a_prune_left_unauthenticated_are_a_series():
+    state = State(None)
+    state.record_job("prune", {"outcome": "pruned", "deleted": 0, "error": None, "unauthenticated": 3}, ok=True)
+    got = families(health.metrics_text(state, {"database": "app"}))
+    assert got["checkniner_backup_prune_unauthenticated_objects"] == {(("database", "app"),): 3}
+
+
 @pytest.mark.parametrize(
     "doc, stale",
     [
