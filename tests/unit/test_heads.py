@@ -156,3 +156,25 @@ def test_a_damaged_cache_line_is_read_again_not_trusted(tmp_path, key):
     path.write_text(f"checkniner-heads 1\n{NAME}\t{row['size']}\t{row['modified']}\tSHA256:x\tnot-a-number\t\n")
     with heads.Scan(str(path), store.read_prefix) as scan:
         assert scan.seen(row).signer == key.public.fingerprint and scan.read == 1
+
+
+def test_prune_local_counts_its_own_records_and_authenticated_heads_and_leaves_the_rest(tmp_path, key):
+    """The backup directory: what state.json recorded is this host's own; an archive it has no record of counts when
+    its head authenticates (signed for the directory: no prefix); a planted one later on the same day is left."""
+    from checkniner_backup import retention, retention_policy
+    from checkniner_backup.local import BackupDir
+    from checkniner_backup.state import State
+
+    recorded, signed, third = (f"2026-03-0{day}T010000Z.tar.gz" for day in (1, 2, 3))
+    late = "2026-03-03T230000Z.tar.gz"
+    bdir = BackupDir(str(tmp_path / "backups"))
+    (tmp_path / "backups" / recorded).write_bytes(b"saved by this host, recorded in state.json")
+    for name, kwargs in ((signed, {}), (third, {}), (late, {"signed": False})):
+        data = make(tmp_path, key, name=name, extra={"prefixes": []}, **kwargs)
+        (tmp_path / "backups" / name).write_bytes(data)
+    state = State(bdir, {"archives": {recorded: {"sha256": "0" * 64}}})
+    policy = retention_policy.Retention(within_seconds=0, hourly=0, daily=2, weekly=0, monthly=0)
+    row = retention.prune_local(bdir, policy, {}, state, True, {key.public.fingerprint}, str(tmp_path / "heads"))
+    assert row["unauthenticated"] == {late: "not signed"}
+    assert sorted(row["keep"]) == [signed, third] and row["delete"] == [recorded]
+    assert row["archives"] == 4
