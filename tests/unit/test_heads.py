@@ -178,3 +178,48 @@ def test_prune_local_counts_its_own_records_and_authenticated_heads_and_leaves_t
     assert row["unauthenticated"] == {late: "not signed"}
     assert sorted(row["keep"]) == [signed, third] and row["delete"] == [recorded]
     assert row["archives"] == 4
+
+
+class PointedStore(Store):
+    """A destination: objects, a latest.json, and how it names itself (latest._remote's reads)."""
+
+    def __init__(self, objects, pointer=None):
+        super().__init__(objects)
+        self.pointer, self.dest = pointer, Dest()
+
+    def describe(self):
+        return "s3://b/db/"
+
+    def read_pointer(self):
+        return self.pointer
+
+    def iter_archives(self):
+        return iter(self.rows())
+
+
+def test_latest_is_the_highest_signed_sequence_past_a_planted_pointer(tmp_path, key):
+    import datetime as dt
+
+    from checkniner_backup import latest
+
+    now = dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc)
+    one, fast, three = "2026-03-01T000000Z.tar.gz", "2026-03-02T050000Z.tar.gz", "2026-03-02T010000Z.tar.gz"
+    planted = "2026-03-03T000000Z.tar.gz"
+    objects = {
+        one: make(tmp_path, key, one, 1),
+        fast: make(tmp_path, key, fast, 2),
+        three: make(tmp_path, key, three, 3),
+    }
+    objects[planted] = make(tmp_path, key, planted, 10**6, signed=False)
+    trust = heads.Trust(frozenset({key.public.fingerprint}))
+    for sequence in (10**30, -1, "9", 1.5, True, None):
+        store = PointedStore(objects, {"name": planted, "sequence": sequence})
+        name, _sha, warnings = latest.remote_latest(store, now, trust=trust)
+        assert name == three, sequence
+        assert any(f"latest.json names {planted}, which does not authenticate (not signed)" in w for w in warnings)
+    assert latest.remote_latest(PointedStore(objects), now, trust=trust)[0] == three  # no pointer: the same
+    genuine = PointedStore(objects, {"name": three, "sequence": 3, "sha256": "s"})
+    assert latest.remote_latest(genuine, now, trust=trust) == (three, "s", [])  # one ranged read, no listing
+    assert genuine.reads == [(three, heads.FIRST_READ)]
+    # nothing trusted: names decide as before signing, and fetch refuses the unsigned one
+    assert latest.remote_latest(PointedStore(objects), now, trust=heads.Trust())[0] == planted

@@ -41,7 +41,7 @@ class Store:
         return ({"name": n} for n in self.names)
 
     def read_prefix(self, name, length):
-        return b""  # no head of ours: nothing authenticates, names decide (test_latest_heads.py: signed heads)
+        return b""  # no head of ours: nothing authenticates, names decide (signed heads: test_heads.py)
 
 
 def test_local_latest_passes_over_the_future_and_safety_copies():
