@@ -211,17 +211,23 @@ class S3Store:
                 resp = self.client.get_object(
                     Bucket=self.dest.bucket, Key=self.key(name), Range=f"bytes=0-{length - 1}"
                 )
+                body = resp["Body"]
+                try:
+                    return body.read(length)
+                finally:
+                    body.close()
             except bx.ClientError as exc:
                 if _missing(exc):
                     return None
                 if exc.response.get("Error", {}).get("Code") == "InvalidRange":  # an empty object has no byte 0
                     return b""
                 raise
-            body = resp["Body"]
-            try:
-                return body.read(length)
-            finally:
-                body.close()
+            except bx.IncompleteReadError:
+                # s3rver answers a range of an empty object with a length it never sends
+                head = self.head(name)
+                if head is not None and head["size"] == 0:
+                    return b""
+                raise
 
     def download(self, name, path):
         with s3_errors(self.dest, f"downloading {name}"):
