@@ -24,7 +24,7 @@ description:
     only the local directory is pruned and each S3 destination is reported as not pruned here; the pruner does it
     with its own credentials (C(playbooks/prune.yml)).
   - Archives still under an S3 Object Lock retention are left and listed in RV(locations[].locked).
-  - Counts only archives that authenticate, from a ranged read of their head (cached, so each object is read once):
+  - Counts only archives that authenticate, from a ranged read of their head (cached, so each object is read once),
     signed by a key of O(trusted_keys) or the host's own, naming itself and its prefix; locally, also what the
     host recorded saving. Any other object (planted, unsigned, a copy under another name, encrypted) gets no slot, is
     never deleted, and is listed in RV(locations[].unauthenticated).
