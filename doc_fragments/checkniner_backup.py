@@ -73,6 +73,13 @@ options:
       - Encrypt archives to this public key.
       - Default is the C(BACKUPS_GPG_RECIPIENT) environment variable.
     type: str
+  trusted_keys:
+    description:
+      - A file of the public keys (the C(PATH.pub) lines of C(checkniner-backup keygen)) whose archive signatures
+        are accepted. Restore and verify refuse other archives, and prune counts only archives signed by one of them
+        (any other object is left and listed as unauthenticated).
+      - Default is the C(CHECKNINER_TRUSTED_KEYS) environment variable; the host's own signing key is trusted too.
+    type: path
   env_file:
     description:
       - The role's variables file on the managed host (C(export NAME=VALUE) lines), read by the module itself as

@@ -24,6 +24,10 @@ description:
     only the local directory is pruned and each S3 destination is reported as not pruned here; the pruner does it
     with its own credentials (C(playbooks/prune.yml)).
   - Archives still under an S3 Object Lock retention are left and listed in RV(locations[].locked).
+  - Counts only archives that authenticate, from a ranged read of their head (cached, so each object is read once),
+    signed by a key of O(trusted_keys) or the host's own, naming itself and its prefix; locally, also what the
+    host recorded saving. Any other object (planted, unsigned, a copy under another name, encrypted) gets no slot, is
+    never deleted, and is listed in RV(locations[].unauthenticated).
 version_added: "0.1.0"
 author:
   - checkniner-backup maintainers
@@ -144,6 +148,14 @@ locations:
         ended (their reason in RV(locations[].keep) says until when).
       type: list
       elements: str
+    unauthenticated:
+      description: Objects left because they do not authenticate, with why (C(not signed), a key not trusted, the
+        signed manifest of another archive, C(encrypted)); never deleted by prune.
+      type: dict
+      sample: {"2026-11-23T235900Z.tar.gz": "not signed"}
+    heads_read:
+      description: Heads read by a ranged request this time (the others came from the cache).
+      type: int
     skipped:
       description: True for an S3 destination this host does not prune (C(CHECKNINER_PRUNE_REMOTE=0)).
       type: bool

@@ -45,6 +45,7 @@ def common_argument_spec():
             spec[row.option] = dict(_ANSIBLE_TYPE.get(row.type, dict(type="str")))
             if row.secret or row.credential:
                 spec[row.option]["no_log"] = True
+    spec["trusted_keys"]["no_log"] = False  # a file of public keys: no secret, whatever its name says
     spec.update(env_file=dict(type="path"), environment=dict(type="dict", default={}))
     return spec
 

@@ -225,6 +225,63 @@ def read_head(path):
         raise _unreadable(path, exc) from None
 
 
+class ShortHead(Exception):
+    """The bytes given end before the head does: read more of the object (head_from_prefix)."""
+
+
+# a head's inflated bytes: the manifest, the signature and three tar headers at most
+HEAD_PLAIN_LIMIT = MAX_MANIFEST + MAX_SIGNATURE + 3 * tarfile.BLOCKSIZE
+
+
+def head_from_prefix(data, name, complete):
+    """The Head of an archive from its first bytes (a ranged read), inflated incrementally and bounded.
+
+    complete: data is the whole object. Raises ShortHead when the head goes on past data (read more), IntegrityError
+    when it is not the head of an archive of ours or does not fit HEAD_PLAIN_LIMIT. "Unsigned" is concluded only from
+    a second member that is there and is not the signature, never from bytes that ended."""
+    inflate = zlib.decompressobj(wbits=31)  # gzip's header and trailer
+    try:
+        plain = inflate.decompress(data, HEAD_PLAIN_LIMIT)
+    except zlib.error:
+        raise IntegrityError(f"{name} is not a gzip stream: not a checkniner-backup archive") from None
+    whole = inflate.eof or complete
+    capped = bool(inflate.unconsumed_tail)
+
+    def short():
+        if capped:
+            return IntegrityError(f"{name}: its manifest and signature exceed {HEAD_PLAIN_LIMIT} bytes: not ours")
+        return IntegrityError(f"{name} is truncated inside its head") if whole else ShortHead()
+
+    def need(end):
+        if end > len(plain):
+            raise short()
+
+    try:
+        need(tarfile.BLOCKSIZE)
+        with tarfile.open(fileobj=io.BytesIO(plain), mode="r:") as tar:
+            first = tar.firstmember
+            if first is None or first.name != MANIFEST:
+                raise IntegrityError(f"{name} has no {MANIFEST} first: not a checkniner-backup archive")
+            need(first.offset_data + first.size)
+            manifest, manifest_bytes = _manifest_of(tar, name)  # its next() answers the first member read by open
+            blocks = -(-first.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+            need(first.offset_data + blocks + tarfile.BLOCKSIZE)
+            second = tar.next()
+            if second is None and not inflate.eof:
+                raise short()
+            signature = None
+            if second is not None and second.name == SIGNATURE:
+                need(second.offset_data + second.size)
+                signature = _small_member(tar, second, name, MAX_SIGNATURE)
+            return Head(manifest, manifest_bytes, signature)
+    except (IntegrityError, ShortHead):
+        raise
+    except (tarfile.TarError, EOFError, ValueError, *INFLATE_ERRORS) as exc:
+        if not whole:
+            raise short() from None
+        raise IntegrityError(f"{name} has a head that is not ours ({exc.__class__.__name__})") from None
+
+
 def _check_before_reading(name, member, want, dest):
     """What a member's tar header says, held to its manifest before a byte of it is read or a block allocated: a
     sparse member (a few bytes that read back as gigabytes) is not ours, a size other than the manifest's is refused

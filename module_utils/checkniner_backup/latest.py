@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import List, Optional
 
-from . import archive, stores
+from . import archive, heads, stores
 from .errors import BackupError, ConfigError, Interrupted, StoreError
 from .local import BackupDir
 from .retention_policy import parse_duration
@@ -28,6 +28,11 @@ from .units import utcnow
 
 UTC = dt.timezone.utc
 AT_FORMS = "an ISO 8601 time (2026-11-30T14:00:00Z, 2026-11-30 14:00, 2026-11-30) or a time ago (-2h, -30m, -1d, -1w)"
+
+
+# a save sequence is a count of saves: a pointer's (unsigned, hostile input) beyond JSON's exact integers, negative, a
+# bool, a string or a float ranks as none at all
+MAX_SEQUENCE = 2**53
 
 
 def regular(names):
@@ -45,7 +50,7 @@ def rank(name, sequence):
     """What orders archives for `latest`: the host's save sequence first (monotonic, whatever the clock did: an archive
     saved with the clock hours fast has a later name and older data), then the name. Archives without a sequence
     (written before it was recorded) rank below every archive with one, among themselves by name."""
-    return (sequence if isinstance(sequence, int) else -1, name)
+    return (sequence if type(sequence) is int and 0 <= sequence <= MAX_SEQUENCE else -1, name)
 
 
 def outranks(name, sequence, pointer, now=None):
@@ -120,27 +125,25 @@ def _bound(before):
 
 def _pick(names, now, bound=None, where="", sequences=None):
     """Of names (oldest first): (the newest that may be taken at or before bound, the oldest regular one not from
-    the future, the warnings for names from the future passed over on the way). Without a bound, the newest is the
-    highest rank (sequences: {name: save sequence}); at a time, the last name saved at or before it."""
-    if bound is None and sequences:
-        names = list(names)
-        newest, oldest, passed_over = _pick(names, now, None, where)
-        eligible = [n for n in names if not archive.is_safety_archive(n) and not archive.is_future(n, now)]
-        if eligible:
-            newest = max(eligible, key=lambda n: rank(n, sequences.get(n)))
-        return newest, oldest, passed_over
-    newest, oldest, future = None, None, []
+    the future, the warnings for names from the future passed over on the way), in one pass. Without a bound, the
+    newest is the highest rank (sequences: {name: save sequence}); at a time, the last name saved at or before it."""
+    by_rank = bound is None and bool(sequences)
+    newest, best, oldest, future = None, None, None, []
     for name in names:
         if archive.is_safety_archive(name):
             continue
+        from_future = archive.is_future(name, now)
         if bound is not None and archive.NAME_RE.match(os.path.basename(name)).group(1) > bound:
-            if not archive.is_future(name, now):
+            if not from_future:
                 oldest = oldest or name
             continue
-        if archive.is_future(name, now):
+        if from_future:
             future.append(name)
-        else:
-            newest, oldest = name, oldest or name
+            continue
+        oldest = oldest or name
+        key = rank(name, sequences.get(name)) if by_rank else name
+        if best is None or key >= best:
+            newest, best = name, key
     return newest, oldest, _passed_over(future, where)
 
 
@@ -161,29 +164,71 @@ def _none_at(before, oldest):
     )
 
 
-def remote_latest(store, now=None, before=None):
+def remote_latest(store, now=None, before=None, trust=None):
     """(name, sha256 or None, warnings) of the newest archive of one destination (at or before `before`); (None,
-    None, warnings) when it has none."""
-    name, sha, _oldest, warnings, _sequence = _remote(store, now or utcnow(), before)
+    None, warnings) when it has none. trust: a heads.Trust (None: nothing authenticates, names decide)."""
+    name, sha, _oldest, warnings, _sequence = _remote(store, now or utcnow(), before, trust)
     return name, sha, warnings
 
 
-def _remote(store, now, before=None):
-    """(name, sha256 or None, the oldest archive listed or None, warnings, the pointer's save sequence or None) of one
-    destination."""
-    warnings = []
+def _remote(store, now, before=None, trust=None):
+    """(name, sha256 or None, the oldest archive listed or None, warnings, its signed save sequence or None) of one
+    destination: the archive latest.json names when its head authenticates (one ranged read) and the pointer's
+    sequence is the signed one, else the authenticated archive with the highest signed sequence (at a time: the
+    newest saved at or before it), its heads read through the cache. When none authenticates, the pointer or the
+    newest name, as before signing: fetch refuses it unless unsigned archives are allowed."""
+    trust = trust or heads.Trust()
+    warnings, pointer, named, planted = [], None, "", None
     if before is None:
         pointer = store.read_pointer()
-        if pointer and pointer_name(pointer, now):
-            return pointer["name"], pointer.get("sha256"), None, [], pointer.get("sequence")
-        if pointer:
+        named = pointer_name(pointer, now)
+        if named and trust.encrypted and named.endswith(".gpg"):
+            return named, pointer.get("sha256"), None, [], None  # its head is read once decrypted (fetch)
+        if named:
+            seen = heads.one(store, named)
+            why = seen.why_not(trust.fingerprints) or _sequence_differs(pointer, seen)
+            if not why:
+                return named, pointer.get("sha256"), None, [], seen.sequence
+            planted = (
+                f"{store.describe()}: latest.json names {named}, which does not authenticate ({why}): ignored (a "
+                "planted pointer?), the authenticated archive with the highest save sequence is used instead"
+            )
+        elif pointer:
             warnings.append(
                 f"{store.describe()}: latest.json names {pointer['name']}, later than now: ignored (a clock "
                 "gone wrong, or a planted name), the newest archive listed is used instead"
             )
-    names = (obj["name"] for obj in store.iter_archives())
-    newest, oldest, passed_over = _pick(names, now, _bound(before), store.describe())
+    names, sequences, left, sealed = [], {}, 0, []
+    with heads.scan_store(trust.cache, store) as scan:
+        for row in store.iter_archives():
+            seen = scan.seen(row)
+            if trust.encrypted and seen.problem == heads.ENCRYPTED:
+                sealed.append(row["name"])  # candidates by name: fetch authenticates them once decrypted
+            if seen.why_not(trust.fingerprints):
+                left += 1
+                continue
+            names.append(row["name"])
+            sequences[row["name"]] = seen.sequence
+    newest, oldest, passed_over = _pick(names, now, _bound(before), store.describe(), sequences or None)
+    newest_sealed, _first, _passed = _pick(sealed, now, _bound(before))
+    if newest_sealed and (newest is None or newest_sealed > newest):
+        return newest_sealed, None, oldest, warnings + passed_over, None
+    if newest is not None:
+        return newest, None, oldest, warnings + [planted] * bool(planted) + passed_over, sequences.get(newest)
+    if left and not names:  # nothing here authenticates (unsigned archives, no trusted key): names decide
+        if named:  # fetch says whether it is signed
+            return named, pointer.get("sha256"), None, warnings, None
+        listed = (obj["name"] for obj in store.iter_archives())
+        newest, oldest, passed_over = _pick(listed, now, _bound(before), store.describe())
     return newest, None, oldest, warnings + passed_over, None
+
+
+def _sequence_differs(pointer, seen):
+    """Why a pointer naming an authenticated archive is not believed: it claims another sequence than the signed."""
+    claimed = (pointer or {}).get("sequence")
+    if "sequence" in (pointer or {}) and claimed != seen.sequence:
+        return f"it claims sequence {repr(claimed)[:24]}, the archive's signed manifest {seen.sequence}"
+    return ""
 
 
 # -- resolve --------------------------------------------------------------------------------------------------
@@ -279,13 +324,13 @@ def _everywhere(config, bdir, ref, now, before):
             f"no archive named {ref} in {where} or {describe_remote(config)}: "
             "`checkniner-backup list [--remote]` shows the names"
         )
-    sequences = _local_ranks(bdir)
+    sequences, trust = _local_ranks(bdir), heads.Trust.of(config)
     local, oldest, warnings = _pick(bdir.archive_names() if bdir else [], now, _bound(before), where, sequences)
     oldest = [(where, oldest)] if oldest else []
     remote, remote_rank, remote_error = None, None, None
     for dest in config.destinations:
         try:
-            name, sha, first, passed_over, sequence = _remote(stores.open(dest), now, before)
+            name, sha, first, passed_over, sequence = _remote(stores.open(dest), now, before, trust)
         except StoreError as exc:
             remote_error = exc
             continue
@@ -323,7 +368,7 @@ def _in(config, bdir, ref, location, now, before):
     store = stores.open(next(d for d in config.destinations if d.name == location))
     name, sha, oldest, warnings = ref, None, None, []
     if ref == "latest":
-        name, sha, oldest, warnings, _sequence = _remote(store, now, before)
+        name, sha, oldest, warnings, _sequence = _remote(store, now, before, heads.Trust.of(config))
     if not name:
         if before is not None and oldest:
             raise _none_at(before, [(store.describe(), oldest)])

@@ -105,7 +105,7 @@ OPTIONS = (
     Option("CHECKNINER_PROBE_INTERVAL", "duration", "1h", role_var="checkniner_backup_probe_interval"),
     Option("CHECKNINER_FULL_DIGEST_EVERY", "count", "12", role_var="checkniner_backup_full_digest_every"),
     Option("CHECKNINER_SIGNING_KEY", "path", role_var="checkniner_backup_signing_key"),
-    Option("CHECKNINER_TRUSTED_KEYS", "path", role_var="checkniner_backup_trusted_keys_file"),
+    Option("CHECKNINER_TRUSTED_KEYS", "path", role_var="checkniner_backup_trusted_keys_file", option="trusted_keys"),
     Option("CHECKNINER_RESTORE_TARGET_DATABASE_URL", "database_url", secret=True),
     # the drill's own role (CREATEDB, owning nothing of production): restore/drill.py drill_server
     Option("CHECKNINER_VERIFY_DATABASE_URL", "database_url", secret=True,

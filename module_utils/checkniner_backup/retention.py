@@ -20,9 +20,14 @@ The policy is restic's `forget --keep-within/--keep-hourly/...`, applied to each
   their series nor take a tier's slot, so they cannot shield everything else from the policy (nor, being "newest",
   let the real history be thinned against a date years ahead).
 
-The policy (`plan`) is a pure function over names. `prune` applies it: locally under the run lock (which also
-guards state.json), then in each destination from one paginated listing (names only, no request per object) and
-batched deletes. Memory is one short string per archive, nothing per object beyond that.
+The policy (`plan`) is a pure function over names, the names of authenticated archives only. `prune` applies it:
+locally under the run lock (which also guards state.json), then in each destination from one paginated listing and
+batched deletes. Only archives that authenticate (heads.py: a signed head naming this archive and prefix, by a
+trusted key; locally also what state.json recorded when this host saved it) take part: any other object (planted,
+unsigned, signed by a key not trusted, a genuine archive copied under another name, encrypted) gets no tier slot and
+is never deleted by prune, whatever --allow-unsigned elsewhere says; it is listed ("unauthenticated, left") and
+counted, so an operator sees it and removes it by hand (README: Retention). Heads are read once per object and
+cached; memory is one short string per archive, nothing per object beyond that.
 """
 
 import datetime as dt
@@ -30,7 +35,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from . import archive, health, lock, retention_policy, stores
+from . import archive, heads, health, lock, retention_policy, stores
 from .errors import BackupError, Busy, ConfigError, StoreError
 from .fsutil import fsync_dir
 from .local import BackupDir, unreconciled
@@ -150,8 +155,10 @@ class PruneResult:
         return {key: getattr(self, key) for key in keys}
 
 
-def _location(name, where, total, decided, deleted, dry_run, error=None, locked=()):
+def _location(name, where, total, decided, deleted, dry_run, error=None, locked=(), unauthenticated=None, read=0):
     return {
+        "heads_read": read,  # heads read now (not from the cache): each object's is read once
+        "unauthenticated": unauthenticated or {},  # {name: why}: no tier slot, never deleted here
         "locked": list(locked),  # the policy would delete them; their Object Lock retention has not ended
         "location": name,
         "where": where,
@@ -184,9 +191,50 @@ def local_pins(bdir, state, destinations=()):
     return pinned
 
 
-def prune_local(bdir, policy, pinned, state, dry_run=False):
-    """Apply the policy to the archive directory (the caller holds the run lock)."""
-    names = bdir.archive_names()
+def _authenticated(scan, rows, trusted, unauthenticated, known=None):
+    """The names of the listing rows whose head authenticates (known(name): vouched for already); the others go into
+    unauthenticated {name: why}."""
+    for row in rows:
+        if known is not None and known(row["name"]):
+            yield row["name"]
+            continue
+        why = scan.seen(row).why_not(trusted)
+        if why:
+            unauthenticated[row["name"]] = why
+        else:
+            yield row["name"]
+
+
+def _local_rows(bdir):
+    """Listing rows of the backup directory, as a directory store answers them (the heads cache's key)."""
+    for name in sorted(bdir.archive_names()):
+        try:
+            st = os.stat(bdir.join(name))
+        except FileNotFoundError:
+            continue
+        yield {"name": name, "size": st.st_size, "modified": dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)
+               .isoformat()}  # fmt: skip
+
+
+def _read_local(bdir):
+    def read_prefix(name, length):
+        try:
+            with open(bdir.join(name), "rb") as handle:
+                return handle.read(length)
+        except FileNotFoundError:
+            return None
+
+    return read_prefix
+
+
+def prune_local(bdir, policy, pinned, state, dry_run=False, trusted=frozenset(), cache=None):
+    """Apply the policy to the archive directory (the caller holds the run lock). What state.json recorded when this
+    host saved it is its own; any other archive there counts only when its head authenticates (trusted: the
+    fingerprints; cache: the heads cache directory)."""
+    unauth = {}
+    path = heads.cache_path(cache or os.path.join(bdir.path, "heads"), f"local:{bdir.path}")
+    with heads.Scan(path, _read_local(bdir), "local", write=not dry_run) as scan:
+        names = list(_authenticated(scan, _local_rows(bdir), trusted, unauth, lambda n: bool(state.archive(n))))
     decided = plan(names, policy, pinned)
     deleted, error = 0, None
     if not dry_run and decided.delete:
@@ -204,17 +252,22 @@ def prune_local(bdir, policy, pinned, state, dry_run=False):
         fsync_dir(bdir.path)
         if state.forget(gone):
             state.save()
-    return _location("local", bdir.path, len(names), decided, deleted, dry_run, error)
+    total = len(names) + len(unauth)
+    return _location("local", bdir.path, total, decided, deleted, dry_run, error, (), unauth, scan.read)
 
 
-def prune_destination(dest, policy, pinned, dry_run=False):
-    """Apply the policy to one S3 destination: one paginated listing, then deletes in batches of 1000."""
+def prune_destination(dest, policy, pinned, dry_run=False, trusted=frozenset(), cache=None):
+    """Apply the policy to one S3 destination: one paginated listing, a head read for each object not read before
+    (cache: the heads cache directory), then deletes in batches of 1000."""
     store = stores.open(dest)
     pointer = store.read_pointer()
     pinned = dict(pinned)
     if pointer:
         pinned[pointer["name"]] = "latest.json"
-    names = [obj["name"] for obj in store.iter_archives()]  # names only: the per-object dicts are not kept
+    unauth = {}
+    with heads.scan_store(cache or heads.cache_dir(), store, write=not dry_run) as scan:
+        # names only: the per-object dicts are not kept
+        names = list(_authenticated(scan, store.iter_archives(), trusted, unauth))
     decided = plan(names, policy, pinned)
     # Object Lock: an archive whose retention has not ended is left, and said so. Deleting it without a version
     # would only hide it behind a delete marker (the locked version stays, and is billed): one HEAD per candidate,
@@ -230,7 +283,9 @@ def prune_destination(dest, policy, pinned, dry_run=False):
             deleted = len(decided.delete)
         except StoreError as exc:
             error = str(exc)
-    return _location(dest.name, dest.describe(), len(names), decided, deleted, dry_run, error, sorted(locked))
+    total = len(names) + len(unauth)
+    locked = sorted(locked)
+    return _location(dest.name, dest.describe(), total, decided, deleted, dry_run, error, locked, unauth, scan.read)
 
 
 def prune(config, dry_run=False, policy=None, lock_wait=None) -> PruneResult:
@@ -256,7 +311,10 @@ def prune(config, dry_run=False, policy=None, lock_wait=None) -> PruneResult:
         outcome = "failed" if errors else "pruned"
         line = "; ".join(summary(loc) for loc in result.locations)
         line = f"failed: {line}" if errors else line
-    record = {"outcome": outcome, "deleted": result.deleted, "error": "; ".join(errors) or None}
+    # {location: objects no trusted signature vouches for}: state.json keeps it for the metrics' gauge
+    unauthenticated = {loc["location"]: len(loc.get("unauthenticated") or {}) for loc in result.locations}
+    record = {"outcome": outcome, "deleted": result.deleted, "error": "; ".join(errors) or None,
+              "unauthenticated": unauthenticated}  # fmt: skip
     result.warnings = started + health.after_job(config, "prune", line, record, rid, started)
     return result
 
@@ -278,6 +336,7 @@ def _apply(config, dry_run, policy, lock_wait):
     if not config.backup_dir and not here:
         raise ConfigError("nothing to prune: CHECKNINER_PRUNE_REMOTE=0 leaves S3 out, CHECKNINER_BACKUP_DIR is not set")
     result = PruneResult(dry_run, policy.as_dict())
+    trusted, cache = heads.trusted_fingerprints(config), heads.cache_dir(config)  # a bad trusted-keys file: exit 2
     pinned = {}
     if config.backup_dir:
         bdir = BackupDir(config.backup_dir, create=False)
@@ -288,7 +347,7 @@ def _apply(config, dry_run, policy, lock_wait):
                     state = State.load(bdir, set_aside=not dry_run)
                     # read before any S3 listing (see below)
                     pinned.update(local_pins(bdir, state, config.destinations))
-                    result.locations.append(prune_local(bdir, policy, pinned, state, dry_run))
+                    result.locations.append(prune_local(bdir, policy, pinned, state, dry_run, trusted, cache))
             except Busy:
                 result.busy = True
                 return result
@@ -305,7 +364,7 @@ def _apply(config, dry_run, policy, lock_wait):
         # The outbox was read before the listing: an archive uploaded since is newer than everything listed, so
         # it is the newest of its series wherever it shows up, and kept.
         try:
-            result.locations.append(prune_destination(dest, policy, pinned, dry_run))
+            result.locations.append(prune_destination(dest, policy, pinned, dry_run, trusted, cache))
         except StoreError as exc:
             result.locations.append(_failed(dest.name, dest.describe(), str(exc)))
     result.ok = not any(loc["error"] for loc in result.locations)
@@ -325,6 +384,10 @@ def summary(loc):
     names = loc["delete"] if loc["dry_run"] else loc["delete"][: loc["deleted"]]
     if names:
         text += ": " + " ".join(names)
+    if loc.get("unauthenticated"):
+        left = sorted(loc["unauthenticated"].items())
+        more = f" and {len(left) - 10} more" if len(left) > 10 else ""
+        text += f"; unauthenticated, left {len(left)}: " + ", ".join(f"{n} ({why})" for n, why in left[:10]) + more
     if loc.get("locked"):
         text += f"; left {len(loc['locked'])} under Object Lock: " + " ".join(loc["locked"])
     if loc["error"]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from support.archives import backup, first_error_line, repack, reseal
 from support.django_project import manage
+from support.environment import signing_key_path
 from support.pg import APP_USER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,8 @@ def prune_playbook(tmp_path, s3, bucket, check=False):
         "checkniner_backup_s3_endpoint_url": s3.endpoint_url,
         "checkniner_backup_pruner_s3_access_key": "pruner",
         "checkniner_backup_pruner_s3_secret_key": PRUNER_SECRET,
+        # the app host's public key: the pruner counts only the archives it signed
+        "checkniner_backup_pruner_trusted_keys_file": f"{signing_key_path()}.pub",
         "checkniner_backup_retention": {"within": "0", "hourly": 0, "daily": 0, "weekly": 0, "monthly": 0},
     }
     inventory.write_text(json.dumps({"checkniner_app": {"hosts": {"app1": host}}}))

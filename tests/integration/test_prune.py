@@ -9,6 +9,12 @@ Two endpoints, both moto over HTTP, the engine talking plain boto3 to them:
   115,200 keys). Its objects are created directly in moto's backend, and its ListObjectsV2 serves pages from one
   sorted listing made when a listing starts (continuation token = last key). Everything the engine sees still
   comes over HTTP through moto's own responses: paginated listing, the pointer, DeleteObjects in batches of 1,000.
+
+Retention counts only authenticated archives (heads.py). The small cases upload real signed archives (their heads are
+read by ranged GETs). The 100,000-object objects stay empty: their heads are recorded in the heads cache as a
+previous prune leaves it (the engine's own listing rows and cache lines, signed by the trusted key), so this file
+measures the listing, the planner and memory at scale with the cache read beside the listing; reading and
+authenticating real heads is tests/integration/test_prune_trust.py's and tests/unit/test_heads.py's.
 """
 
 from __future__ import annotations
@@ -27,18 +33,44 @@ import pytest
 from support.retention_oracle import expected_keep, history
 from support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
-from checkniner_backup import retention_policy
+from checkniner_backup import archive, config, heads, retention, retention_policy, signing, stores
+from checkniner_backup.local import BackupDir
 
 PREFIX = "db/"
 DEFAULT = retention_policy.Retention()
 
 
+@pytest.fixture(scope="module")
+def host_key(tmp_path_factory):
+    """The key the archives here are signed with, and the trusted-keys file naming it."""
+    directory = tmp_path_factory.mktemp("keys")
+    made = signing.keygen(str(directory / "signing.key"))
+    return signing.load_private(made.private_key), made.public_key
+
+
+def seed_heads(env, key):
+    """The heads cache a previous prune leaves: every listed object (local and in the S3 destination) read once and
+    found signed by `key`. Rows from the engine's own listings, lines in the engine's own format."""
+    cfg = config.load(env, require_database=False)
+    genuine = heads.Seen(key.public.fingerprint)
+    cache = heads.cache_dir(cfg)
+    os.makedirs(cache, exist_ok=True)
+    bdir = BackupDir(cfg.backup_dir, create=False)
+    places = [(f"local:{bdir.path}", retention._local_rows(bdir))]
+    places += [(dest.describe(), stores.open(dest).iter_archives()) for dest in cfg.destinations]
+    for where, rows in places:
+        with open(heads.cache_path(cache, where), "w") as out:
+            out.write("checkniner-heads 1\n")
+            out.writelines(heads.cache_line(r["name"], r["size"], r["modified"], genuine) for r in rows)
+
+
 @pytest.fixture
-def backup_env(tmp_path, s3, bucket):
+def backup_env(tmp_path, s3, bucket, host_key):
     """Overrides the harness's: prune needs no database, so no PostgreSQL here."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     return {
+        "CHECKNINER_TRUSTED_KEYS": host_key[1],
         "PATH": os.environ.get("PATH", os.defpath),
         "HOME": str(home),
         "LANG": "C.UTF-8",
@@ -194,7 +226,7 @@ class Scenario:
     waiting in the outbox (here and in S3: its upload was never confirmed), the one latest.tar.gz points at (an
     operator pointed it back), and the one latest.json names in S3."""
 
-    def __init__(self, big_s3, tmp_path, count):
+    def __init__(self, big_s3, tmp_path, count, host_key):
         self.big_s3 = big_s3
         self.names = history(count * 5 // (24 * 60) + 1)[:count]
         self.pending, self.linked, self.pointed = self.names[100], self.names[200], self.names[300]
@@ -208,7 +240,8 @@ class Scenario:
         state = {"archives": {n: {"sha256": "0" * 64} for n in self.names[::100]}}
         state["destinations"] = {"s3": {"reconciled": "2026-04-05T00:00:00+00:00"}}  # every archive was queued
         (self.backups / "state.json").write_text(json.dumps(state))
-        self.env = big_s3.env(self.bucket, tmp_path, self.backups)
+        self.env = {**big_s3.env(self.bucket, tmp_path, self.backups), "CHECKNINER_TRUSTED_KEYS": host_key[1]}
+        seed_heads(self.env, host_key[0])
         policy_keep = expected_keep(self.names, DEFAULT)
         self.want_local = policy_keep | {self.pending, self.linked}
         self.want_s3 = self.want_local | {self.pointed}
@@ -241,12 +274,12 @@ def mib(value):
     return f"{value / 2**20:.1f} MiB"
 
 
-def test_400_days_locally_and_in_s3_exact_set_pins_survive_memory_flat(big_s3, tmp_path):
+def test_400_days_locally_and_in_s3_exact_set_pins_survive_memory_flat(big_s3, tmp_path, host_key):
     """10,000 archives (35 days) locally and in S3: the dry run deletes nothing and lists exactly what the real
     prune then deletes. Then the acceptance history, 400 days at 5-minute spacing (115,200 archives) locally and in
     S3: exactly the expected set stays, the pins survive, and the peak memory of the prune grows by the names
     themselves (~100 bytes each), nowhere near the 11.5-fold object count."""
-    small = Scenario(big_s3, tmp_path, 10_000)
+    small = Scenario(big_s3, tmp_path, 10_000, host_key)
     dry = subprocess.run(
         [sys.executable, "-m", "checkniner_backup.cli", "prune", "--dry-run"],
         env=small.env,
@@ -264,7 +297,7 @@ def test_400_days_locally_and_in_s3_exact_set_pins_survive_memory_flat(big_s3, t
     small.check_lines(proc.stdout, "deleted")  # exactly what the dry run listed
     small.check_pruned()
 
-    big = Scenario(big_s3, tmp_path, 115_200)
+    big = Scenario(big_s3, tmp_path, 115_200, host_key)
     assert big.names[0].startswith("2025-03-01T0000") and big.names[-1].startswith("2026-04-04T2355")
     proc, big_memory = measured_prune(big.env, tmp_path)
     assert big_memory["code"] == 0, proc.stderr[-3000:]
@@ -286,10 +319,22 @@ def test_400_days_locally_and_in_s3_exact_set_pins_survive_memory_flat(big_s3, t
 # -- small cases on the harness's moto server -------------------------------------------------------------------
 
 
-def put_archives(s3, bucket, names):
+def signed_archive(key, name, tmp_path):
+    """The bytes of a small archive of ours named `name`, signed with `key` (what the host uploads)."""
+    sql = tmp_path / f"sql-{name}"
+    sql.write_bytes(b"SELECT 1;\n")
+    manifest = {"format": "checkniner-backup", "name": name, "database": "db", "prefixes": [PREFIX],
+                "members": {"db.sql": {"size": 10}}}  # fmt: skip
+    path = tmp_path / f"signed-{name}"
+    archive.write_archive(str(path), [("db.sql", str(sql))], manifest, 0, sign=lambda data: signing.sign(key, data))
+    return path.read_bytes()
+
+
+def put_archives(s3, bucket, names, key, tmp_path):
     client = s3.client()
+    bodies = {n: signed_archive(key, n, tmp_path) for n in names}
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda n: client.put_object(Bucket=bucket, Key=PREFIX + n, Body=b"x"), names))
+        list(pool.map(lambda n: client.put_object(Bucket=bucket, Key=PREFIX + n, Body=bodies[n]), names))
 
 
 def s3_names(s3, bucket):
@@ -297,9 +342,9 @@ def s3_names(s3, bucket):
     return sorted(o["Key"][len(PREFIX) :] for p in pages for o in p.get("Contents", []) if o["Key"].endswith(".gz"))
 
 
-def test_one_destination_down_the_others_still_pruned(run_cli, s3, bucket, tmp_path):
+def test_one_destination_down_the_others_still_pruned(run_cli, s3, bucket, tmp_path, host_key):
     names = history(3, minutes=60)
-    put_archives(s3, bucket, names)
+    put_archives(s3, bucket, names, host_key[0], tmp_path)
     env = {
         "CHECKNINER_BACKUP_DIR": None,
         "CHECKNINER_BACKUP_DESTINATIONS": "gone",
@@ -321,9 +366,9 @@ def test_one_destination_down_the_others_still_pruned(run_cli, s3, bucket, tmp_p
     assert s3_names(s3, bucket) == sorted(want) and len(want) == 3
 
 
-def test_bad_retention_variable_exit_2_nothing_deleted(run_cli, s3, bucket):
+def test_bad_retention_variable_exit_2_nothing_deleted(run_cli, s3, bucket, host_key, tmp_path):
     names = history(1, minutes=60)
-    put_archives(s3, bucket, names)
+    put_archives(s3, bucket, names, host_key[0], tmp_path)
     result = run_cli("prune", env={"CHECKNINER_KEEP_MONTHLY": "all"})
     assert result.returncode == 2
     assert result.stderr.splitlines()[0].endswith(

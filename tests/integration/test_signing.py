@@ -184,12 +184,13 @@ def test_unsigned_archive_planted_in_the_bucket_as_latest_is_refused(
         "(CHECKNINER_TRUSTED_KEYS), or accept it once with --allow-unsigned"
     )
 
+    # named, it is refused before anything is touched
     for args, env in [
-        (["verify"], {}),
-        (["verify"], {"DATABASE_URL": nocreatedb[0]}),
-        (["restore", "--yes"], {}),
-        (["restore", "--check"], {}),
-        (["restore"], {"CHECKNINER_RESTORE_TARGET_DATABASE_URL": target_url}),
+        (["verify", "--archive", planted], {}),
+        (["verify", "--archive", planted], {"DATABASE_URL": nocreatedb[0]}),
+        (["restore", "--yes", "--archive", planted], {}),
+        (["restore", "--check", "--archive", planted], {}),
+        (["restore", "--archive", planted], {"CHECKNINER_RESTORE_TARGET_DATABASE_URL": target_url}),
     ]:
         proc = run_cli(*args, env={**restoring, **env})
         assert proc.returncode == 1, (args, proc.stderr)
@@ -197,6 +198,12 @@ def test_unsigned_archive_planted_in_the_bucket_as_latest_is_refused(
     assert table_digests(pg, app_db.name) == before
     assert not database_exists(pg, target) and scratch_databases(pg) == []
     assert not lost.exists()  # no pre-restore safety archive was taken either
+    # as latest it is passed over, with a warning naming the pointer: latest is the genuine archive
+    result = restore_json(run_cli, "--check", env=restoring)
+    assert result["archive"] == real and result["signed_by"] == key.fingerprint
+    assert any(
+        f"latest.json names {planted}, which does not authenticate (not signed)" in w for w in result["warnings"]
+    )
 
     # the control: with --allow-unsigned the drill goes on, and this role's drill fails at CREATE DATABASE
     proc = run_cli(
@@ -227,7 +234,8 @@ def test_archive_signed_by_another_key_is_refused(pg, app_db, run_cli, backup_en
         assert proc.returncode == 1, proc.stderr
         assert first_error_line(proc).endswith(line), args
     assert table_digests(pg, app_db.name) == before
-    assert sorted(os.listdir(backup_env["CHECKNINER_BACKUP_DIR"])) == safety_before and scratch_databases(pg) == []
+    after = sorted(n for n in os.listdir(backup_env["CHECKNINER_BACKUP_DIR"]) if n != "heads")  # the heads cache
+    assert after == safety_before and scratch_databases(pg) == []
 
 
 def _one_checkout_fewer(members, manifest):
@@ -317,4 +325,6 @@ def test_an_archive_named_in_the_future_is_not_latest_and_does_not_hold_back_the
     proc = run_cli("prune", "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr
     local = json.loads(proc.stdout)["locations"][0]
-    assert local["keep"][future] == ["future"] and "newest" in local["keep"][name]
+    # a copy of a genuine archive under another name: its signed manifest says so, it gets no slot and stays
+    assert f"holds the signed manifest of {real}" in local["unauthenticated"][future] and future not in local["keep"]
+    assert "newest" in local["keep"][name] and future not in local["delete"]

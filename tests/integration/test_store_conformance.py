@@ -87,6 +87,22 @@ def test_put_then_head_round_trips_with_its_checksum_and_is_not_put_twice(store,
     assert row["name"] == NAMES[0] and row["size"] == 1024 and dt.datetime.fromisoformat(row["modified"])
 
 
+def test_read_prefix_answers_the_first_bytes_only(backend, store, tmp_path):
+    """The ranged read an archive's head is authenticated by (heads.py): the first bytes, all of a shorter object,
+    nothing of an empty one, None for one that is not there."""
+    path, _sha = _archive(tmp_path, NAMES[0], size=100_000)
+    data = open(path, "rb").read()
+    assert store.upload(path, NAMES[0], hashlib.sha256(data).hexdigest(), {}) is True
+    assert store.read_prefix(NAMES[0], 4096) == data[:4096]
+    assert store.read_prefix(NAMES[0], 1) == data[:1]
+    assert store.read_prefix(NAMES[0], 1 << 20) == data
+    assert store.read_prefix(NAMES[1], 4096) is None
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert store.upload(str(empty), NAMES[2], hashlib.sha256(b"").hexdigest(), {}) is True
+    assert store.read_prefix(NAMES[2], 4096) == b""
+
+
 def test_a_mismatched_or_damaged_object_does_not_match(backend, store, tmp_path):
     path, sha = _archive(tmp_path, NAMES[0])
     store.upload(path, NAMES[0], sha, {})

@@ -47,6 +47,16 @@ def test_every_job_has_its_series_and_a_run_keeps_the_others():
     assert again["checkniner_backup_last_run_result"][db + (("result", "unchanged"),)] == 1
 
 
+def test_the_objects_a_prune_left_unauthenticated_are_a_series():
+    state = State(None)
+    record = {"outcome": "pruned", "deleted": 0, "error": None, "unauthenticated": {"local": 0, "s3": 3}}
+    state.record_job("prune", record, ok=True)
+    got = families(metrics.metrics_text(state, {"database": "app"}))
+    series = got["checkniner_backup_unauthenticated_objects"]
+    assert series[(("database", "app"), ("destination", "s3"))] == 3
+    assert series[(("database", "app"), ("destination", "local"))] == 0
+
+
 @pytest.mark.parametrize(
     "doc, stale",
     [

@@ -111,6 +111,17 @@ class DirStore:
         except OSError as exc:
             raise self._failed(f"reading {name}", exc) from None
 
+    def read_prefix(self, name, length):
+        """The file's first `length` bytes, or None when it is not there."""
+        self._root(f"reading the head of {name}")
+        try:
+            with open(self._path(name), "rb") as handle:
+                return handle.read(length)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._failed(f"reading the head of {name}", exc) from None
+
     def iter_archives(self):
         """Every archive, oldest first (lexical = time order)."""
         root = self._root("listing archives")

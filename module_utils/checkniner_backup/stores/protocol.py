@@ -31,6 +31,10 @@ class Store(Protocol):
     def download(self, name: str, path: str) -> None:
         """The object's bytes into path (the caller checks them)."""
 
+    def read_prefix(self, name: str, length: int) -> Optional[bytes]:
+        """The object's first `length` bytes (all of it when shorter; b"" when empty), or None when it is not there:
+        an archive's head (heads.py) is read without downloading the archive."""
+
     def iter_archives(self) -> Iterator[dict]:
         """{"name", "size", "modified"} of every archive, oldest first, page by page (flat memory)."""
 
