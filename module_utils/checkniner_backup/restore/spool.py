@@ -39,6 +39,12 @@ def spool_fits(workdir, size):
     return size + max(size, SPOOL_HEADROOM) <= shutil.disk_usage(workdir).free
 
 
+def _spool_file(workdir):
+    """(a new file open for writing, its path) in workdir, readable by this user only."""
+    handle, path = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=workdir)
+    return os.fdopen(handle, "wb"), path
+
+
 def _tampered(fetched):
     name = fetched.sql_name
     return IntegrityError(f"{fetched.name}: member {name} does not match its manifest checksum (tampered?)")
@@ -184,8 +190,8 @@ def sql_events(fetched, stream, workdir):
         with Reader(fetched, stream) as reader:
             yield reader
         return
-    handle, path = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=workdir)
-    verifier = Verifier(fetched, os.fdopen(handle, "wb"))
+    spool, path = _spool_file(workdir)
+    verifier = Verifier(fetched, spool)
     try:
         spooled = verifier.wait_sql()
         if spooled:

@@ -82,7 +82,10 @@ def _terminator(data, pos, cut):
         if (found == pos or data[found - 1] == 10) and data.startswith(_TERMINATORS, found):  # 10: b"\n"
             return found
         search = found + 1
-    # no backslash before `search` began a terminator, and the one at search - 1 ends no line: search from there on
+    # no backslash before `search` began a terminator (and the one at search - 1, if any, is no line's end): the
+    # rest by the terminator's newline, save a terminator at pos, which has none in data
+    if search == pos and data.startswith(_TERMINATORS, pos):
+        return pos
     while True:
         found = data.find(b"\n\\.", search, cut)
         if found < 0:
