@@ -242,6 +242,20 @@ def _check_before_reading(name, member, want, dest):
         )
 
 
+def _member_blocks(tar, member, size=1 << 20):
+    """A regular, not sparse member's bytes in blocks, read straight from the decompressed stream: its data is one
+    run at offset_data (tarfile.extractfile's reader copies every block once more, ~a quarter of the CPU of reading
+    an archive). tar.next() seeks past it by itself. A stream that ends early raises EOFError."""
+    source, left = tar.fileobj, member.size
+    source.seek(member.offset_data)
+    while left:
+        block = source.read(min(size, left))
+        if not block:
+            raise EOFError(f"{member.name} ends {left} bytes early")
+        left -= len(block)
+        yield block
+
+
 def extract_verified(path, dest, stream=None, upto=None, manifest_sha256=None, checked=None):
     """Extract every member into dest, checking each one's sha256 and size against the manifest as it streams.
 
@@ -285,10 +299,9 @@ def extract_verified(path, dest, stream=None, upto=None, manifest_sha256=None, c
                 sha = None if upto is not None and member.name in upto else hashlib.sha256()
                 sink = stream.get(member.name)
                 with contextlib.ExitStack() as stack:
-                    src = stack.enter_context(tar.extractfile(member))
                     if sink is None and dest is not None:
                         sink = stack.enter_context(open(os.path.join(dest, member.name), "wb")).write
-                    for block in iter(lambda src=src: src.read(1 << 20), b""):
+                    for block in _member_blocks(tar, member):
                         if sha is not None:
                             sha.update(block)
                         if sink is not None:
