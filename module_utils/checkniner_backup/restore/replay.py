@@ -1,4 +1,4 @@
-"""Replay: the archive authenticated, then its SQL sent to the server in one explicit transaction, split by
+"""Replay: the SQL member authenticated, then sent to the server in one explicit transaction, split by
 SqlStream (data, never code; its COPY row counts feed the checks), the row-count checks and the business tables'
 digests in that same transaction, then COMMIT."""
 
@@ -88,15 +88,15 @@ def restore_digests(stderr_lines, methods):
 
 
 def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI):
-    """Authenticate the archive; then send its SQL to the server in one explicit transaction; then the row-count
+    """Authenticate the SQL member; then send it to the server in one explicit transaction; then the row-count
     checks; then COMMIT.
 
-    Through libpq, one statement per protocol message (send.py), not psql. Measured on the 100 MB benchmark archive
-    against `psql -1 -f` (benchmarks/ANALYSIS.md): the server's CPU is psql's (2.34 s against 2.30 s); ours is the
-    authentication pass, which keeping psql would pay too, and a replay pass that costs about what piping into psql
-    did. And nothing is left between the archive's bytes and the server that interprets them, where keeping psql
-    needs a lexer that agrees with psql's (backslashes, `:var`, its encodings) as well as with the server's, and a
-    psql with \\restrict. The first error stops the replay. COMMIT is sent only after every member has matched, once
+    Through libpq, one statement per protocol message (send.py), not psql: nothing is left between the archive's
+    bytes and the server that interprets them, where keeping psql needs a lexer that agrees with psql's
+    (backslashes, `:var`, its encodings) as well as with the server's, and a psql with \\restrict. The archive is
+    decompressed once (spool.py: the SQL member kept in workdir once it matched, every other member checked beside
+    the replay), twice where the disk has no room for it; what that costs against `psql -1 -f` of the extracted SQL
+    is in benchmarks/ANALYSIS.md. The first error stops the replay. COMMIT is sent only after every member has matched, once
     every table holds the archive's row count, and only when the transaction is still the one opened here
     (txid_current() unchanged: a COMMIT and BEGIN smuggled past every other check still fails the restore); a
     damaged archive, an error, a signal or a killed process all roll it back.

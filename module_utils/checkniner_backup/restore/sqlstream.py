@@ -70,10 +70,9 @@ BACKSLASH_HOPS = 64  # backslashes of one block's COPY data looked at one by one
 def _terminator(data, pos, cut):
     """Where the `\\.` line that ends COPY data begins in data[pos:cut] (pos: a line's start), or -1.
 
-    COPY's text format writes every backslash of the data escaped, and a NULL as `\\N`: a backslash is rare, so
-    memchr (a one-byte find) finds each one far faster than a search for the terminator, and only one at a line's
-    start followed by `.` and the line's end ends the data. Data with many backslashes (NULL-heavy rows, or an archive
-    made to have them) goes on after BACKSLASH_HOPS of them with that search, so no input makes this slower than it."""
+    COPY's text format escapes every backslash of the data, and a NULL is `\\N`: a backslash is rare, so memchr (a
+    one-byte find) finds each far faster than a search for the terminator. Data with many (NULL-heavy rows, or an
+    archive made to have them) goes on after BACKSLASH_HOPS of them with that search: no input makes this slower."""
     search = pos
     for _hop in range(BACKSLASH_HOPS):
         found = data.find(b"\\", search, cut)
@@ -82,8 +81,7 @@ def _terminator(data, pos, cut):
         if (found == pos or data[found - 1] == 10) and data.startswith(_TERMINATORS, found):  # 10: b"\n"
             return found
         search = found + 1
-    # no backslash before `search` began a terminator (and the one at search - 1, if any, is no line's end): the
-    # rest by the terminator's newline, save a terminator at pos, which has none in data
+    # none before `search` began a terminator: the rest by the terminator's newline (one at pos has none in data)
     if search == pos and data.startswith(_TERMINATORS, pos):
         return pos
     while True:
