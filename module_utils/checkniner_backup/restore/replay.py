@@ -96,9 +96,9 @@ def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI
     (backslashes, `:var`, its encodings) as well as with the server's, and a psql with \\restrict. The archive is
     decompressed once (spool.py: the SQL member kept in workdir once it matched, every other member checked beside
     the replay), twice where the disk has no room for it; what that costs against `psql -1 -f` of the extracted SQL
-    is in benchmarks/ANALYSIS.md. The first error stops the replay. COMMIT is sent only after every member has matched, once
-    every table holds the archive's row count, and only when the transaction is still the one opened here
-    (txid_current() unchanged: a COMMIT and BEGIN smuggled past every other check still fails the restore); a
+    is in benchmarks/ANALYSIS.md. The first error stops the replay. COMMIT is sent only after every member has
+    matched, once every table holds the archive's row count, and only when the transaction is still the one opened
+    here (txid_current() unchanged: a COMMIT and BEGIN smuggled past every other check still fails the restore); a
     damaged archive, an error, a signal or a killed process all roll it back.
     lock_timeout: seconds to wait for the target's tables (other sessions hold them): every table is locked first,
     and a timeout fails the restore naming the sessions, before anything was changed.
