@@ -112,6 +112,10 @@ class Bench:
     def build(self):
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
+        # signed and trusted, as the role deploys it: a restore refuses an unsigned archive, and checks the signature
+        self.key = self.dir / "signing.key"
+        cli = Path(sys.executable).parent / "checkniner-backup"
+        subprocess.run([str(cli), "keygen", str(self.key)], env=self.base_env, check=True, capture_output=True)
         template = self.template
         self.pg.create_database(template)
         turl = self.pg.app_url(template)
@@ -156,6 +160,8 @@ class Bench:
             DJANGO_SETTINGS_MODULE=SETTINGS_MODULE,
             CHECKNINER_MANAGE_PY=str(MANAGE_PY),
             CHECKNINER_DJANGO_PYTHON=sys.executable,
+            CHECKNINER_SIGNING_KEY=str(self.key),
+            CHECKNINER_TRUSTED_KEYS=f"{self.key}.pub",
             **extra,
         )
 

@@ -161,6 +161,27 @@ def test_upto_stops_after_the_named_members_and_trusts_their_bytes_to_the_caller
         archive.extract_verified(str(path), None)
 
 
+def test_checked_names_each_member_once_it_matched_before_the_next_is_read(tmp_path):
+    path = _make(tmp_path, MEMBERS)
+    seen = []
+    sinks = {name: (lambda block, name=name: seen.append(("block", name))) for name in MEMBERS}
+    archive.extract_verified(str(path), None, sinks, checked=lambda name: seen.append(("checked", name)))
+    order = [event for index, event in enumerate(seen) if index == 0 or event != seen[index - 1]]
+    assert order == [(kind, name) for name in MEMBERS for kind in ("block", "checked")]
+
+
+def test_a_member_named_twice_is_refused_even_when_both_copies_match(tmp_path):
+    """A second copy would follow bytes already handed over as checked (checked: the replay uses them at once)."""
+    listed = {"db.sql": {"sha256": hashlib.sha256(b"SELECT 1;\n").hexdigest(), "size": 10}}
+    manifest = json.dumps({"members": listed}).encode()
+    path = _tar(tmp_path / "2026-01-01T000000Z.tar.gz",
+                [("manifest.json", manifest), ("db.sql", b"SELECT 1;\n"), ("db.sql", b"SELECT 1;\n")])  # fmt: skip
+    checked = []
+    with pytest.raises(IntegrityError, match="holds db.sql twice"):
+        archive.extract_verified(str(path), None, {"db.sql": lambda _b: None}, checked=checked.append)
+    assert checked == ["db.sql"]
+
+
 # -- the signature member ---------------------------------------------------------------------------------------
 
 

@@ -71,7 +71,7 @@ def fetch_found(config, found, workdir, extract=True, allow_unsigned=False, say=
     The sha256 recorded by a store (its pointer, its object metadata) or by state.json is a hint: a mismatch is
     refused early, a match proves nothing. What vouches for the archive is its signed manifest, and every member is
     held to it (sha256 over the whole member) before any byte of it is used: extract_verified here, or the replay's
-    own first pass (replay.authenticate) when the SQL streams."""
+    own pass (spool.py) when the SQL streams."""
     trusted = signing.trusted_keys(config)  # before anything is downloaded
     name, source, path, recorded = found.name, found.source, found.path, found.sha256
     if found.destination is not None:

@@ -1,8 +1,7 @@
-"""Replay: the archive authenticated, then its SQL sent to the server in one explicit transaction, split by
+"""Replay: the SQL member authenticated, then sent to the server in one explicit transaction, split by
 SqlStream (data, never code; its COPY row counts feed the checks), the row-count checks and the business tables'
 digests in that same transaction, then COMMIT."""
 
-import hashlib
 import json
 import re
 
@@ -11,7 +10,8 @@ from .. import pg
 from ..errors import BackupError, IntegrityError
 from ..pg_admin import describe_sessions, literal, lock_statement, other_sessions, quote_ident, split_key
 from .request import CLI
-from .send import Notices, Reader, check_session, stream_into
+from .send import Notices, check_session, stream_into
+from .spool import sql_events
 from .sqlstream import SqlStream
 
 
@@ -87,31 +87,18 @@ def restore_digests(stderr_lines, methods):
     return digests
 
 
-def authenticate(fetched):
-    """The SQL member decompressed and hashed against the signed manifest before its first byte reaches the server
-    (a tampered member then changes nothing, not even inside a transaction rolled back); a store's own checksum
-    record is no proof (no shortcut from it). A first pass of its own, over the SQL member only (the replay's pass
-    checks every member again, the others included, before COMMIT): decompressing it twice costs less CPU than
-    spooling it to disk and reading it back, and keeps the disk flat."""
-    sha, name = hashlib.sha256(), fetched.sql_name
-    archive_mod.extract_verified(fetched.path, None, {name: sha.update}, upto={name},
-                                 manifest_sha256=fetched.manifest_sha256)  # fmt: skip
-    if sha.hexdigest() != fetched.manifest.doc["members"][name]["sha256"]:
-        raise IntegrityError(f"{fetched.name}: member {name} does not match its manifest checksum (tampered?)")
-
-
 def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI):
-    """Authenticate the archive; then send its SQL to the server in one explicit transaction; then the row-count
+    """Authenticate the SQL member; then send it to the server in one explicit transaction; then the row-count
     checks; then COMMIT.
 
-    Through libpq, one statement per protocol message (send.py), not psql. Measured on the 100 MB benchmark archive
-    against `psql -1 -f` (benchmarks/ANALYSIS.md): the server's CPU is psql's (2.34 s against 2.30 s); ours is the
-    authentication pass, which keeping psql would pay too, and a replay pass that costs about what piping into psql
-    did. And nothing is left between the archive's bytes and the server that interprets them, where keeping psql
-    needs a lexer that agrees with psql's (backslashes, `:var`, its encodings) as well as with the server's, and a
-    psql with \\restrict. The first error stops the replay. COMMIT is sent only after every member has matched, once
-    every table holds the archive's row count, and only when the transaction is still the one opened here
-    (txid_current() unchanged: a COMMIT and BEGIN smuggled past every other check still fails the restore); a
+    Through libpq, one statement per protocol message (send.py), not psql: nothing is left between the archive's
+    bytes and the server that interprets them, where keeping psql needs a lexer that agrees with psql's
+    (backslashes, `:var`, its encodings) as well as with the server's, and a psql with \\restrict. The archive is
+    decompressed once (spool.py: the SQL member kept in workdir once it matched, every other member checked beside
+    the replay), twice where the disk has no room for it; what that costs against `psql -1 -f` of the extracted SQL
+    is in benchmarks/ANALYSIS.md. The first error stops the replay. COMMIT is sent only after every member has
+    matched, once every table holds the archive's row count, and only when the transaction is still the one opened
+    here (txid_current() unchanged: a COMMIT and BEGIN smuggled past every other check still fails the restore); a
     damaged archive, an error, a signal or a killed process all roll it back.
     lock_timeout: seconds to wait for the target's tables (other sessions hold them): every table is locked first,
     and a timeout fails the restore naming the sessions, before anything was changed.
@@ -119,49 +106,49 @@ def replay_sql(config, target, fetched, workdir, lock_timeout=None, spelling=CLI
     COMMIT).
     """
     psycopg2 = pg.psycopg2_module()
-    authenticate(fetched)
     stream = SqlStream(fetched.sql_name)
     notices = Notices(fetched.sql_name, DIGEST_NOTICE)
     lock = lock_statement(target) if lock_timeout else ""
-    conn = pg.connect(target)
-    line = 0
-    try:
-        conn.notices = notices
-        with conn.cursor() as cur:
-            check_session(conn, target)
-            cur.execute("BEGIN")
-            cur.execute("SELECT txid_current()")
-            xid = cur.fetchone()[0]
-            if lock:
-                cur.execute(f"SET lock_timeout = '{int(lock_timeout * 1000)}ms'")
-                cur.execute(lock)
-                cur.execute("SET lock_timeout = 0")
-            with Reader(fetched, stream) as reader:
+    # first, the SQL member's sha256 against the signed manifest: none of it reaches the server before it matched
+    with sql_events(fetched, stream, workdir) as reader:
+        conn = pg.connect(target)
+        line = 0
+        try:
+            conn.notices = notices
+            with conn.cursor() as cur:
+                check_session(conn, target)
+                cur.execute("BEGIN")
+                cur.execute("SELECT txid_current()")
+                xid = cur.fetchone()[0]
+                if lock:
+                    cur.execute(f"SET lock_timeout = '{int(lock_timeout * 1000)}ms'")
+                    cur.execute(lock)
+                    cur.execute("SET lock_timeout = 0")
                 stream_into(cur, reader, notices)
                 line = notices.line = stream.lines
                 cur.execute(checks_sql(stream.counts, fetched.manifest.digest_methods()))
                 reader.wait_done()  # every member matched the manifest: only then may it commit
-            cur.execute("SELECT txid_current()")
-            if cur.fetchone()[0] != xid:
-                raise IntegrityError(
-                    f"{fetched.sql_name} ended the restore's transaction and began another: archives are data, "
-                    "never code; refused, nothing of it was committed"
-                )
-            cur.execute("COMMIT")
-    except psycopg2.Error as exc:
-        line = notices.line or line
-        first = next((t for t in str(exc.pgerror or exc).splitlines() if t.strip()), exc.__class__.__name__)
-        if lock and "lock timeout" in first:
-            held_by = describe_sessions(other_sessions(target)) or "a session that has ended since"
+                cur.execute("SELECT txid_current()")
+                if cur.fetchone()[0] != xid:
+                    raise IntegrityError(
+                        f"{fetched.sql_name} ended the restore's transaction and began another: archives are data, "
+                        "never code; refused, nothing of it was committed"
+                    )
+                cur.execute("COMMIT")
+        except psycopg2.Error as exc:
+            line = notices.line or line
+            first = next((t for t in str(exc.pgerror or exc).splitlines() if t.strip()), exc.__class__.__name__)
+            if lock and "lock timeout" in first:
+                held_by = describe_sessions(other_sessions(target)) or "a session that has ended since"
+                raise BackupError(
+                    f"{target.describe()} is in use: its tables stayed locked for {lock_timeout:g}s by {held_by}; "
+                    f"nothing was changed. Stop the application, or end those sessions with {spelling.terminate}"
+                ) from None
+            first = pg.masked(f"{fetched.sql_name} line {line}: {first}", target.password)
             raise BackupError(
-                f"{target.describe()} is in use: its tables stayed locked for {lock_timeout:g}s by {held_by}; "
-                f"nothing was changed. Stop the application, or end those sessions with {spelling.terminate}"
+                f"SQL restore failed and was rolled back, {target.describe()} is unchanged: {first}"
             ) from None
-        first = pg.masked(f"{fetched.sql_name} line {line}: {first}", target.password)
-        raise BackupError(
-            f"SQL restore failed and was rolled back, {target.describe()} is unchanged: {first}"
-        ) from None
-    finally:
-        conn.close()  # without COMMIT: the server rolls the open transaction back
+        finally:
+            conn.close()  # without COMMIT: the server rolls the open transaction back
     digests = restore_digests(notices.digests, fetched.manifest.digest_methods())
     return stream.counts, notices.warnings, digests

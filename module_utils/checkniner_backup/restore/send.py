@@ -2,12 +2,14 @@
 (psycopg2), COPY data through the copy protocol. Nothing between the archive's bytes and the server interprets them:
 no psql (no backslash meta-command, no `:var`), and psycopg2 is given no parameters (it never touches a `%`).
 
-A reader thread decompresses the archive (archive.extract_verified) and hashes every member again while the server works
-(the replay authenticated the SQL member before, in a first pass: this second hash holds a file replaced in between to
-the manifest too, and checks the other members; the transaction is committed only after it); blocks cross a bounded
-queue, so memory stays flat. After every statement the server's own word is checked before the next one is sent: the
-restore's transaction is still open, standard_conforming_strings is still on and client_encoding still ASCII-safe (a
-SET, set_config() or a function may have changed them; the split of what follows depends on them).
+The SQL member's events come from its spool (spool.py: the archive decompressed once), or, where it does not fit on
+disk, from Reader: a thread that decompresses the archive (archive.extract_verified) a second time and hashes every
+member again while the server works (spool.authenticate checked the SQL member before, in a first pass: this second
+hash holds a file replaced in between to the manifest too, and checks the other members; the transaction is committed
+only after it); blocks cross a bounded queue, so memory stays flat. After every statement the server's own word is
+checked before the next one is sent: the restore's transaction is still open, standard_conforming_strings is still on
+and client_encoding still ASCII-safe (a SET, set_config() or a function may have changed them; the split of what
+follows depends on them).
 """
 
 import queue

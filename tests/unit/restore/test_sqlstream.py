@@ -285,3 +285,65 @@ def test_a_statement_over_many_lines_is_bounded_too(monkeypatch):
     with pytest.raises(IntegrityError, match="a statement longer than 1 MiB"):
         for _ in range(64):
             stream.feed(b"SELECT " + b"1, " * 10000 + b"\n")
+
+
+# -- COPY data: the terminator found by its backslash ---------------------------------------------------------
+
+_COPY_HEAD = b'COPY "public"."t" ("a") FROM stdin;\n'
+
+
+def _reference(data):
+    """(rows, the data before its terminator) read line by line, as psql reads COPY data: the first line that is
+    `\\.` (or `\\.\\r`) ends it."""
+    lines = [line + b"\n" for line in data.split(b"\n")]  # not splitlines(): a CR alone ends no line here
+    for index, line in enumerate(lines):
+        if line in (b"\\.\n", b"\\.\r\n"):
+            return index, b"".join(lines[:index])
+    raise AssertionError("no terminator")
+
+
+def _copy_through(data, size, hops=None, monkeypatch=None):
+    if hops is not None:
+        from checkniner_backup.restore import sqlstream
+
+        monkeypatch.setattr(sqlstream, "BACKSLASH_HOPS", hops)
+    events, stream = _through(_COPY_HEAD + data + b"SELECT 1;\n", size)
+    kinds = [kind for kind, _payload, _line in events]
+    assert kinds[0] == COPY and kinds.count(END_COPY) == 1 and kinds[-1] == SQL, kinds
+    copied = b"".join(payload for kind, payload, _line in events if kind == DATA)
+    return stream.counts["t"], copied, events[kinds.index(END_COPY)][2]
+
+
+# near misses of a terminator, each a line of data: an escaped backslash before the dot, a dot after a backslash
+# inside a line, `\.` and more on the line, a CR alone, NULLs (`\N`) and escapes
+_NEAR_MISSES = [b"\\\\.", b"x\\.", b"\\.x", b"\\..", b" \\.", b"\\N", b"a\\tb\\\\", b"\\.\r\r", b"\\", b"\\\\\\."]
+
+
+@pytest.mark.parametrize("hops", [None, 0, 1, 2])
+@pytest.mark.parametrize("ending", [b"\\.\n", b"\\.\r\n"])
+def test_copy_data_ends_only_at_a_line_that_is_its_terminator(monkeypatch, hops, ending):
+    """Near misses in front of the terminator, at every block boundary, with the backslash-by-backslash search cut
+    short anywhere (hops): the same rows and bytes as reading line by line."""
+    data = b"".join(line + b"\n" for line in _NEAR_MISSES) + ending
+    want_rows, want_data = _reference(data)
+    assert want_rows == len(_NEAR_MISSES)
+    for size in range(1, 40):
+        rows, copied, line = _copy_through(data, size, hops, monkeypatch)
+        assert (rows, copied) == (want_rows, want_data), f"blocks of {size} bytes, {hops} hops"
+        assert line == 2 + want_rows  # the terminator's line: the COPY is line 1
+
+
+def test_copy_data_with_more_backslashes_than_are_looked_at_one_by_one():
+    """NULL-heavy rows: thousands of backslashes in one block before the terminator, in front of a near miss."""
+    rows = [b"1\t\\N\t\\N\t\\\\.", b"\\N\t\\.x"] * 2000
+    data = b"\n".join(rows) + b"\n\\.\n"
+    for size in (1 << 20, 4096, 333):
+        count, copied, _line = _copy_through(data, size)
+        assert (count, copied) == _reference(data), f"blocks of {size} bytes"
+
+
+def test_a_nul_byte_in_copy_data_is_refused_wherever_the_blocks_end():
+    data = b"1\t\\N\n2\tx\0y\n\\.\n"
+    for size in (1, 5, 9, 1 << 20):
+        with pytest.raises(IntegrityError, match="db.sql line 3 holds a NUL byte"):
+            _through(_COPY_HEAD + data, size)
