@@ -199,12 +199,14 @@ def test_sql_and_fixtures_describe_the_same_instant_under_concurrent_writes(run_
             n += 1
             with conn.cursor() as cur:
                 cur.execute(
-                    "INSERT INTO checkouts_airstrip (ident, name, position, is_base) VALUES (%s, %s, '', false)"
-                    " RETURNING id",
+                    "INSERT INTO checkouts_airstrip (ident, name, position, is_base, created, modified)"
+                    " VALUES (%s, %s, '', false, now(), now()) RETURNING id",
                     (f"ZW{n:06d}", f"writer {n}"),
                 )
                 cur.execute(
-                    "INSERT INTO checkouts_aircrafttype (name, sorted_position) VALUES (%s, %s)", (f"ZT{n:06d}", n)
+                    "INSERT INTO checkouts_aircrafttype (name, sorted_position, created, modified)"
+                    " VALUES (%s, %s, now(), now())",
+                    (f"ZT{n:06d}", n),
                 )
             conn.commit()
             written.append(n)
