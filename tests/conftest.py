@@ -1,5 +1,8 @@
 """Shared pytest fixtures: a real PostgreSQL cluster, a real S3 endpoint (moto server), the sample Django project.
 
+``--app-django=3.2`` runs the tests marked ``app_django32`` with the sample project under Django 3.2 LTS
+(support.app_django); by default it runs under the dev venv's Django 5.2.
+
 Session-wide: ``pg``, ``s3`` (moto), ``s3rver``, ``rclone_s3``, ``template_db`` (migrated + seeded once). Per test:
 ``app_db`` (a copy of the template), ``bucket``, ``backup_env`` (the complete environment for the command line, signing
 with the session's ``signing_key``),
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from support import app_django
 from support.django_project import migrate, seed
 from support.environment import backup_environment, session_signing_key
 from support.gnupg import stop_agents
@@ -32,10 +36,33 @@ class Database(NamedTuple):
     superuser_url: str
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--app-django",
+        choices=app_django.VERSIONS,
+        default="5.2",
+        help="the sample project's Django (manage.py and the engine's helper): 5.2, the dev venv's, or 3.2 LTS, a "
+        "cached venv (tests/support/app_django.py), which runs only the tests marked app_django32",
+    )
+
+
+def pytest_configure(config):
+    app_django.select(config.getoption("--app-django"))
+    if app_django.selected() != "5.2":
+        app_django.ensure(app_django.selected())  # built before the first test, so a failure is one error
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if INTEGRATION_DIR in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+    if app_django.selected() != "5.2":
+        # the second run covers what depends on the application's Django; the rest runs once, under 5.2
+        chosen, other = [], []
+        for item in items:
+            (chosen if item.get_closest_marker("app_django32") else other).append(item)
+        config.hook.pytest_deselected(items=other)
+        items[:] = chosen
 
 
 @pytest.fixture(autouse=True)

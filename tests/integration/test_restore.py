@@ -14,6 +14,7 @@ import time
 import uuid
 
 import pytest
+from support import app_django
 from support.archives import backup, first_error_line, repack, reseal
 from support.django_project import BUSINESS_TABLES, MANAGE_PY, SETTINGS_MODULE, manage, manage_env, migrate
 from support.pg import APP_USER, PostgresCluster, quote_ident, quote_literal
@@ -86,6 +87,7 @@ def new_db_url(pg, name=None):
 # -- SQL mode -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.app_django32
 def test_sql_round_trip_over_live_database(pg, app_db, run_cli, backup_env, tmp_path):
     name = backup(run_cli)
     archived = table_digests(pg, app_db.name)
@@ -134,6 +136,7 @@ def test_sql_round_trip_over_live_database(pg, app_db, run_cli, backup_env, tmp_
     assert table_digests(pg, app_db.name) == before
 
 
+@pytest.mark.app_django32
 def test_check_mode_reports_change_and_touches_nothing(pg, app_db, run_cli):
     backup(run_cli)
     manage(["mutate_business"], app_db.url)
@@ -143,6 +146,7 @@ def test_check_mode_reports_change_and_touches_nothing(pg, app_db, run_cli):
     assert table_digests(pg, app_db.name) == before
 
 
+@pytest.mark.app_django32
 def test_sql_restore_from_s3_into_a_new_database(pg, app_db, run_cli, backup_env, scratch_dbs, tmp_path):
     backup(run_cli)
     archived = table_digests(pg, app_db.name)
@@ -197,6 +201,7 @@ def test_tables_of_a_newer_migration_are_kept_and_reported(pg, app_db, run_cli):
 # -- the seed's manual procedure still works -----------------------------------------------------------------
 
 
+@pytest.mark.app_django32
 def test_manual_procedure_sql_and_loaddata(pg, app_db, run_cli, backup_env, scratch_dbs, tmp_path):
     backup(run_cli)
     archived = table_digests(pg, app_db.name)
@@ -227,6 +232,7 @@ def test_manual_procedure_sql_and_loaddata(pg, app_db, run_cli, backup_env, scra
 # -- fixtures mode --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.app_django32
 def test_fixtures_into_a_new_database(pg, app_db, run_cli, scratch_dbs):
     backup(run_cli)
     target, url = new_db_url(pg)
@@ -240,6 +246,7 @@ def test_fixtures_into_a_new_database(pg, app_db, run_cli, scratch_dbs):
     assert again["changed"] is False and again["ok"]
 
 
+@pytest.mark.app_django32
 def test_fixtures_with_sub_millisecond_times_prove_themselves(pg, app_db, run_cli, scratch_dbs):
     """Django's encoder writes 12:00:00.000500 as "12:00:00.000", which loads as 12:00:00 and is written "12:00:00":
     the proof failed for any timestamp within the first millisecond of a second (about 1 in 1000; it broke CI)."""
@@ -267,7 +274,7 @@ def _older_format_archive(pg, app_db, latest, dest, fixture_format, recorded_for
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
     })  # fmt: skip
     helper = django_client.helper_script(str(dest.parent))  # the zipapp the engine runs
-    subprocess.run([sys.executable, helper, protocol.DUMP, str(outdir)], env=env, check=True,
+    subprocess.run([app_django.python(), helper, protocol.DUMP, str(outdir)], env=env, check=True,
                    capture_output=True)  # fmt: skip
 
     def edit(members, manifest):
@@ -306,6 +313,7 @@ def test_fixtures_of_an_archive_in_an_older_format_prove_themselves(pg, app_db, 
             pg.drop_database(target)
 
 
+@pytest.mark.app_django32
 def test_fixtures_subset_into_a_database_that_has_the_users(pg, app_db, template_db, run_cli, scratch_dbs):
     backup(run_cli)
     target, url = new_db_url(pg)
@@ -321,6 +329,7 @@ def test_fixtures_subset_into_a_database_that_has_the_users(pg, app_db, template
     assert table_digests(pg, target, ["auth_user", "auth_group", "auth_user_groups"]) == users
 
 
+@pytest.mark.app_django32
 def test_fixtures_into_conflicting_rows_roll_back(pg, app_db, template_db, run_cli, scratch_dbs):
     backup(run_cli)
     target, url = new_db_url(pg)
@@ -471,6 +480,7 @@ def test_latest_without_pointer_uses_a_paginated_listing(pg, app_db, run_cli, ba
 # -- the restore drill ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.app_django32
 def test_verify_passes_on_a_good_archive_and_leaves_nothing(pg, app_db, run_cli):
     name = backup(run_cli)
     pg.create_database("cnb_verify_20000101000000_1")  # left behind by a killed drill long ago

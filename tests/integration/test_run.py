@@ -63,6 +63,7 @@ def calls(log):
     return log.read_text().splitlines() if log.exists() else []
 
 
+@pytest.mark.app_django32
 def test_first_run_saves_then_unchanged_without_pg_dump(run_cli, backup_env, pg_dump_log, s3, bucket, app_db):
     first = run_cli("run")
     assert first.returncode == 0, first.stderr
@@ -84,6 +85,7 @@ def test_first_run_saves_then_unchanged_without_pg_dump(run_cli, backup_env, pg_
     assert objects(s3, bucket) == [f"db/{archives(backup_env)[0]}", "db/latest.json"]
 
 
+@pytest.mark.app_django32
 def test_business_change_saves_sessions_change_does_not(run_cli, backup_env, app_db, pg_dump_log):
     assert run_cli("run").returncode == 0
     manage(["touch_sessions"], app_db.url)
@@ -112,6 +114,7 @@ def test_business_change_saves_sessions_change_does_not(run_cli, backup_env, app
     assert "unchanged (statistics" in run_cli("run").stdout
 
 
+@pytest.mark.app_django32
 def test_a_microsecond_is_a_business_change(run_cli, backup_env, pg):
     """The fixtures keep every microsecond (fixture format 3): a time moved by one is new data, saved."""
     assert run_cli("run").returncode == 0
@@ -152,6 +155,7 @@ def _db(env):
     return env["DATABASE_URL"].rsplit("/", 1)[1]
 
 
+@pytest.mark.app_django32
 def test_archive_members_match_manifest_and_gnu_tar_extracts(run_cli, backup_env, tmp_path):
     assert run_cli("run").returncode == 0
     latest = Path(backup_env["CHECKNINER_BACKUP_DIR"], "latest.tar.gz")
@@ -169,7 +173,7 @@ def test_archive_members_match_manifest_and_gnu_tar_extracts(run_cli, backup_env
     assert set(manifest["members"]) == set(names) - {"manifest.json", "manifest.sig"}
     for key in ("format_version", "created", "host", "database", "server_version", "pg_dump_version", "snapshot"):
         assert manifest[key], key
-    assert manifest["migrations"]["checkouts"].startswith("0001")
+    assert manifest["migrations"]["checkouts"] == "0002_timestamped"  # the latest applied
     assert set(manifest["business_fixtures"]) == {"auth", "checkouts"}
     out = tmp_path / "gnu"
     out.mkdir()
@@ -197,12 +201,14 @@ def test_sql_and_fixtures_describe_the_same_instant_under_concurrent_writes(run_
             n += 1
             with conn.cursor() as cur:
                 cur.execute(
-                    "INSERT INTO checkouts_airstrip (ident, name, position, is_base) VALUES (%s, %s, '', false)"
-                    " RETURNING id",
+                    "INSERT INTO checkouts_airstrip (ident, name, position, is_base, created, modified)"
+                    " VALUES (%s, %s, '', false, now(), now()) RETURNING id",
                     (f"ZW{n:06d}", f"writer {n}"),
                 )
                 cur.execute(
-                    "INSERT INTO checkouts_aircrafttype (name, sorted_position) VALUES (%s, %s)", (f"ZT{n:06d}", n)
+                    "INSERT INTO checkouts_aircrafttype (name, sorted_position, created, modified)"
+                    " VALUES (%s, %s, now(), now())",
+                    (f"ZT{n:06d}", n),
                 )
             conn.commit()
             written.append(n)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
+
+from support import app_django
 
 SAMPLEPROJECT = Path(__file__).resolve().parent.parent / "sampleproject"
 MANAGE_PY = SAMPLEPROJECT / "manage.py"
@@ -27,9 +28,10 @@ def manage_env(database_url: str, env: Optional[dict] = None) -> dict:
 def manage(
     args: Sequence[str], database_url: str, env: Optional[dict] = None, check: bool = True
 ) -> subprocess.CompletedProcess:
-    """``python manage.py ARGS`` against DATABASE_URL; with check, a failure raises with the command's output."""
+    """``python manage.py ARGS`` against DATABASE_URL, with the application's interpreter of this test run
+    (support.app_django); with check, a failure raises with the command's output."""
     proc = subprocess.run(
-        [sys.executable, str(MANAGE_PY), *args],
+        [app_django.python(), str(MANAGE_PY), *args],
         cwd=SAMPLEPROJECT,
         env=manage_env(database_url, env),
         capture_output=True,

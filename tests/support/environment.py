@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
+from support import app_django
 from support.django_project import MANAGE_PY, SETTINGS_MODULE
 from support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
@@ -45,7 +45,7 @@ def backup_environment(pg, s3, database_url: str, bucket: str, backup_dir, home,
         "S3_REGION": REGION,
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "CHECKNINER_MANAGE_PY": str(MANAGE_PY),
-        "CHECKNINER_DJANGO_PYTHON": sys.executable,
+        "CHECKNINER_DJANGO_PYTHON": app_django.python(),  # the application's Django: 5.2, or 3.2 (--app-django)
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         **({"CHECKNINER_SIGNING_KEY": str(signing_key)} if signing_key else {}),

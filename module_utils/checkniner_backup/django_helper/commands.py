@@ -8,7 +8,7 @@ from .app_models import app_models, app_tables
 from .bootstrap import emit, fail, setup_django
 from .fast_path import copy_model, fast_plan, read_settings
 from .framing import FixtureFile
-from .ordering import ordered_queryset
+from .ordering import ordered_objects
 from .protocol import (
     BUSINESS_DONE,
     CONTINUE,
@@ -61,7 +61,7 @@ def dump_app(app_config, path, fmt=FIXTURE_FORMAT):
                 copy_model(cursor, plan, out)
                 continue
             paths[model._meta.label_lower] = {Key.PATH: SERIALIZER, Key.REASON: why}
-            serializer.serialize(ordered_queryset(model, fmt).iterator(chunk_size=CHUNK), stream=out)
+            serializer.serialize(ordered_objects(model, fmt, CHUNK), stream=out)
         out.close()
         raw.flush()
         os.fsync(raw.fileno())

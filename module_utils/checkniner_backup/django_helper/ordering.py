@@ -50,3 +50,30 @@ def m2m_prefetch(field, fmt=FIXTURE_FORMAT):
     if is_natural(target) and target_fks:
         related = related.select_related(*target_fks)
     return Prefetch(field.name, queryset=related)
+
+
+def ordered_objects(model, fmt=FIXTURE_FORMAT, chunk=2000):
+    """ordered_queryset's objects, streamed in chunks, each chunk with its prefetches. Django 4.1 and later prefetch
+    the chunks of iterator() themselves; before 4.1 iterator() drops prefetch_related, and Django's serializer then
+    lists each many-to-many in its target's Meta.ordering (other bytes) with one query per object, so the chunks are
+    prefetched here the way 4.1 does it."""
+    import django
+
+    queryset = ordered_queryset(model, fmt)
+    if django.VERSION >= (4, 1) or not queryset._prefetch_related_lookups:
+        return queryset.iterator(chunk_size=chunk)
+    return _prefetched_chunks(queryset, chunk)
+
+
+def _prefetched_chunks(queryset, chunk):
+    from itertools import islice
+
+    from django.db.models import prefetch_related_objects
+
+    objects = queryset.iterator(chunk_size=chunk)
+    while True:
+        batch = list(islice(objects, chunk))
+        if not batch:
+            return
+        prefetch_related_objects(batch, *queryset._prefetch_related_lookups)
+        yield from batch

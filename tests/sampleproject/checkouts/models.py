@@ -1,10 +1,15 @@
-"""Domain of checkniner: which pilot is checked out to fly which aircraft type into which airstrip."""
+"""Domain of checkniner: which pilot is checked out to fly which aircraft type into which airstrip.
+
+Every model is a django-model-utils TimeStampedModel, as the original application's are: fields `created`
+(AutoCreatedField) and `modified` (AutoLastModifiedField), subclasses of DateTimeField, on every row.
+"""
 
 from django.conf import settings
 from django.db import models
+from model_utils.models import TimeStampedModel
 
 
-class Airstrip(models.Model):
+class Airstrip(TimeStampedModel):
     ident = models.CharField(max_length=8, unique=True)
     name = models.CharField(max_length=100)
     position = models.CharField(max_length=64, blank=True, help_text="Latitude/longitude, free text")
@@ -25,7 +30,7 @@ class Airstrip(models.Model):
         return f"{self.ident} ({self.name})"
 
 
-class AircraftType(models.Model):
+class AircraftType(TimeStampedModel):
     name = models.CharField(max_length=20, unique=True)
     sorted_position = models.PositiveIntegerField(default=0)
 
@@ -36,7 +41,7 @@ class AircraftType(models.Model):
         return self.name
 
 
-class Checkout(models.Model):
+class Checkout(TimeStampedModel):
     pilot = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checkouts")
     airstrip = models.ForeignKey(Airstrip, on_delete=models.CASCADE, related_name="checkouts")
     aircraft_type = models.ForeignKey(AircraftType, on_delete=models.CASCADE, related_name="checkouts")
@@ -55,7 +60,7 @@ class Checkout(models.Model):
         return f"{self.pilot} @ {self.airstrip.ident} in {self.aircraft_type} on {self.date}"
 
 
-class PilotWeight(models.Model):
+class PilotWeight(TimeStampedModel):
     pilot = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="weight")
     weight = models.PositiveIntegerField(help_text="Kilograms")
 

@@ -1,5 +1,6 @@
 """Shared vocabulary for the sample data commands (deterministic, realistic shapes)."""
 
+import datetime
 import random
 
 AIRCRAFT_TYPES = ["C-185", "C-206", "C-208", "Kodiak", "PC-6", "GA8", "Twin Otter", "C-182"]
@@ -42,3 +43,10 @@ def note(rng: random.Random, min_words: int = 12, max_words: int = 60) -> str:
     words = rng.choices(_WORDS, k=rng.randint(min_words, max_words))
     words[0] = words[0].capitalize()
     return " ".join(words) + "."
+
+
+def stamp(day: datetime.date, rng: random.Random) -> datetime.datetime:
+    """A TimeStampedModel's created/modified for a row of that day: a time of day to the microsecond (as now() gives
+    them), in UTC, so that seeding is deterministic and the fixtures carry every digit of a real site's times."""
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.timezone.utc)
+    return start + datetime.timedelta(microseconds=rng.randrange(86_400_000_000))

@@ -19,7 +19,7 @@ from django.db import transaction
 
 from checkouts.models import AircraftType, Airstrip, Checkout, PilotWeight
 
-from ._demo_data import AIRCRAFT_TYPES, FIRST_NAMES, LAST_NAMES, note
+from ._demo_data import AIRCRAFT_TYPES, FIRST_NAMES, LAST_NAMES, note, stamp
 
 BULK_AIRSTRIPS = 250
 FIRST_DATE = datetime.date(2010, 1, 1)
@@ -29,7 +29,7 @@ SHAPES = {
     "wide": (None, (8, 80)),
     "narrow": ((200, 600), None),
 }
-ROW_BYTES = 40  # a checkout's ids, foreign keys and date, as counted towards --megabytes
+ROW_BYTES = 40  # a checkout's ids, foreign keys and date, as counted towards --megabytes (its timestamps not)
 
 
 class Command(BaseCommand):
@@ -80,13 +80,17 @@ class Command(BaseCommand):
             # Many checkouts per pilot: a random share of all airstrip/type combinations.
             for strip_pk, type_pk in rng.sample(combos_per_pilot, rng.randint(low, high)):
                 text = note(rng, *words) if words else ""
+                date = FIRST_DATE + datetime.timedelta(days=rng.randint(0, 5500))
+                created = stamp(date, rng)  # set here: bulk_create would call now() twice a row (default, pre_save)
                 batch.append(
                     Checkout(
                         pilot_id=pilot.pk,
                         airstrip_id=strip_pk,
                         aircraft_type_id=type_pk,
-                        date=FIRST_DATE + datetime.timedelta(days=rng.randint(0, 5500)),
+                        date=date,
                         notes=text,
+                        created=created,
+                        modified=created,
                     )
                 )
                 written += len(text) + ROW_BYTES

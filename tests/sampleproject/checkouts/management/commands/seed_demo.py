@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from checkouts.models import AircraftType, Airstrip, Checkout, PilotWeight
 
-from ._demo_data import AIRCRAFT_TYPES, AIRSTRIPS, FIRST_NAMES, LAST_NAMES, note
+from ._demo_data import AIRCRAFT_TYPES, AIRSTRIPS, FIRST_NAMES, LAST_NAMES, note, stamp
 
 PILOT_COUNT = 10
 CHECKOUT_COUNT = 100
@@ -36,6 +36,12 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         rng = random.Random(9)
+        clock = random.Random(13)  # created/modified: their own stream, so the rest of the data is as it always was
+
+        def stamps(day):
+            created = stamp(day, clock)
+            return {"created": created, "modified": created}
+
         password = make_password("checkniner-demo")  # hash once: PBKDF2 per user would dominate the run time
 
         groups = {}
@@ -66,13 +72,16 @@ class Command(BaseCommand):
             pilot.groups.add(groups["Pilots"])
             if i < 2:
                 pilot.groups.add(groups["Schedulers"])
-            PilotWeight.objects.get_or_create(pilot=pilot, defaults={"weight": 60 + (i * 7) % 35})
+            PilotWeight.objects.get_or_create(
+                pilot=pilot, defaults={"weight": 60 + (i * 7) % 35, **stamps(FIRST_DATE - datetime.timedelta(days=i))}
+            )
             pilots.append(pilot)
 
         airstrips = []
         for ident, name, position, is_base in AIRSTRIPS:
             strip, _ = Airstrip.objects.get_or_create(
-                ident=ident, defaults={"name": name, "position": position, "is_base": is_base}
+                ident=ident,
+                defaults={"name": name, "position": position, "is_base": is_base, **stamps(FIRST_DATE)},
             )
             airstrips.append(strip)
         bases = [s for s in airstrips if s.is_base]
@@ -82,7 +91,7 @@ class Command(BaseCommand):
                 strip.bases.add(bases[(n + 1) % len(bases)])
 
         types = [
-            AircraftType.objects.get_or_create(name=name, defaults={"sorted_position": pos})[0]
+            AircraftType.objects.get_or_create(name=name, defaults={"sorted_position": pos, **stamps(FIRST_DATE)})[0]
             for pos, name in enumerate(AIRCRAFT_TYPES, start=1)
         ]
 
@@ -92,7 +101,11 @@ class Command(BaseCommand):
                 pilot=pilot,
                 airstrip=strip,
                 aircraft_type=actype,
-                defaults={"date": FIRST_DATE + datetime.timedelta(days=11 * n), "notes": note(rng)},
+                defaults={
+                    "date": FIRST_DATE + datetime.timedelta(days=11 * n),
+                    "notes": note(rng),
+                    **stamps(FIRST_DATE + datetime.timedelta(days=11 * n)),
+                },
             )
 
         # Non-business data: sessions and admin log entries, so that "only business changes count" is testable.
