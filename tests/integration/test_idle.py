@@ -4,9 +4,9 @@ CHECKNINER_PROBE_INTERVAL and on the run after any failure. Against the real Pos
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from support.imports import imported
 
 HEAVY = {"boto3", "botocore", "s3transfer"}
 
@@ -21,17 +21,7 @@ def _archives(env):
 
 def _run_measured(env, tmp_path):
     """`run` in a fresh interpreter under -X importtime: (the process, the top-level modules it imported)."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "checkniner_backup.cli", "run"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    names = [line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
-    return proc, {name.split(".")[0] for name in names}
+    return imported(["run"], env, cwd=tmp_path)
 
 
 def _probed_hours_ago(env, hours):

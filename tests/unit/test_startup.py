@@ -1,24 +1,13 @@
 """Process start-up: the commands a five-minute schedule runs most never import the S3 client (boto3 and botocore
 cost more than the rest of an idle run); stores/s3.py imports it when a store is really used."""
 
-import subprocess
-import sys
+from support.imports import imported
 
 HEAVY = ("boto3", "botocore", "s3transfer")
 
 
 def _imported(args, env):
-    """The top-level modules a fresh interpreter imported to run the command line with `args`."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "checkniner_backup.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    lines = [line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
-    return proc, {name.split(".")[0] for name in lines}
+    return imported(args, env, timeout=120)
 
 
 def test_status_of_a_host_with_s3_destinations_never_imports_boto3(tmp_path):
