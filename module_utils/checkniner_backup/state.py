@@ -138,10 +138,17 @@ class State:
     def reconciled(self, destination):
         """True once every archive here was queued for the destination or found in it. From then on every archive
         is queued for it when saved, so what is not in its outbox is there."""
-        return bool(self._section("destinations").get(destination))
+        return bool((self._section("destinations").get(destination) or {}).get("reconciled"))
 
     def record_reconciled(self, destination):
-        self.doc.setdefault("destinations", {})[destination] = {"reconciled": utcnow().isoformat()}
+        entry = self.doc.setdefault("destinations", {}).setdefault(destination, {})
+        entry["reconciled"] = utcnow().isoformat()
+
+    def forget_reconciled(self, destination):
+        """The destination lost what it held (backup/reconcile.py probe): reconciled again, its probe time kept."""
+        entry = dict(self._section("destinations").get(destination) or {})
+        entry.pop("reconciled", None)
+        self.doc.setdefault("destinations", {})[destination] = entry
 
     def probed(self, destination):
         """When the destination last answered a probe or took an upload (ISO time), or None: never, or it failed

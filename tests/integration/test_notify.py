@@ -33,6 +33,12 @@ def assert_clean(receiver, env):
             assert secret not in text, (secret, text)
 
 
+@pytest.fixture(autouse=True)
+def _every_run_asks_its_store(backup_env):
+    """No probe interval: an unreachable store fails an unchanged run, the failure most tests here need."""
+    backup_env["CHECKNINER_PROBE_INTERVAL"] = "0"
+
+
 @pytest.fixture
 def notified(receiver, backup_env):
     """(env that notifies receiver and pings it, the receiver)."""

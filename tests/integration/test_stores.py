@@ -170,3 +170,57 @@ def test_a_deleted_bucket_fails_the_quiet_run_with_one_line(run_cli, backup_env,
         "1 archive(s) waiting in the outbox"
     )
     assert pending(run_cli) == 1
+
+
+# -- a bucket that lost everything is repaired whole (issue 21) -----------------------------------------------------
+
+
+def _three_archives(run_cli, app_db, env=None):
+    for i in range(3):
+        if i:
+            manage(["mutate_business"], app_db.url)
+        proc = run_cli("run", env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _empty(s3, bucket):
+    client = s3.client()
+    for key in keys(s3, bucket):
+        client.delete_object(Bucket=bucket, Key=key)
+
+
+def test_an_emptied_prefix_gets_every_archive_back(run_cli, backup_env, s3, bucket, app_db, receiver):
+    """Every object under the prefix deleted: the run that notices fails, saying how many archives it sends again, and
+    sends them all (not only the newest it asked for); the next run is green with nothing pending."""
+    env = {"CHECKNINER_BACKUP_HEALTHCHECK_URL": receiver.url, **EVERY_RUN}
+    _three_archives(run_cli, app_db, env)
+    local = archives(backup_env)
+    assert len(local) == 3
+    _empty(s3, bucket)
+    result = run_cli("run", env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = first_error(result)
+    assert line.startswith(f"failed: 3 archives were missing, {local[-1]} among them, in s3://{bucket}/db/"), line
+    assert "uploaded again" in line and receiver.calls[-1][0].endswith("/fail")
+    assert keys(s3, bucket) == [f"db/{n}" for n in local] + ["db/latest.json"]
+    assert run_cli("run", env=env).returncode == 0
+    assert pending(run_cli) == 0
+
+
+def test_a_store_back_empty_while_an_archive_waits_gets_every_archive_back(run_cli, backup_env, s3, bucket, app_db):
+    """The store is away when a change is saved (the archive waits in the outbox), then comes back empty: the queued
+    archive alone would be sent, and the older ones would stay missing with nothing noticed. The probe asks a
+    destination with archives to send too, for the newest it should already hold."""
+    _three_archives(run_cli, app_db, EVERY_RUN)
+    manage(["mutate_business"], app_db.url)
+    away = run_cli("run", env={**EVERY_RUN, "S3_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert away.returncode == 1, away.stdout + away.stderr
+    assert pending(run_cli) == 1
+    _empty(s3, bucket)  # the store restarted empty (its bucket recreated)
+    result = run_cli("run", env=EVERY_RUN)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert first_error(result).startswith("failed: 3 archives were missing, "), first_error(result)
+    local = archives(backup_env)
+    assert len(local) == 4 and keys(s3, bucket) == [f"db/{n}" for n in local] + ["db/latest.json"]
+    assert run_cli("run", env=EVERY_RUN).returncode == 0
+    assert pending(run_cli) == 0

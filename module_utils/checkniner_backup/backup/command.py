@@ -93,8 +93,9 @@ def _serve_stores(config, bdir, state, result):
         # 1. nothing stranded: a destination configured since archives were saved gets those it lacks queued first,
         #    so that step 3 sends them
         stranded = queue_stranded(config, bdir, state)
-        # 2. a destination with nothing to send is still asked for its newest archive (one HEAD): refused
-        #    credentials or a gone bucket fail this run, not the next change's; a lost object is queued again
+        # 2. each destination is still asked for the newest archive it should hold (one HEAD, once per interval):
+        #    refused credentials or a gone bucket fail this run, not the next change's; a lost archive has the
+        #    destination reconciled again, so every archive it lacks is queued
         probed, lost = probe(config, bdir, state, skip=stranded)
         # 3. the outboxes, oldest first; the pointer follows each upload
         result.uploaded, upload_error = distribute(config, bdir, state)

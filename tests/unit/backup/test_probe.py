@@ -55,14 +55,14 @@ def test_after_the_interval_the_lost_archive_is_found_and_queued(setup):
     cfg, bdir, state = setup()
     _age(state, 61)
     errors, lost = reconcile.probe(cfg, bdir, state)
-    assert errors == {} and lost == {"nas": NAME}
+    assert errors == {} and lost == {"nas": (NAME, 1)}
     assert bdir.pending("nas") == [NAME]
 
 
 def test_a_failed_run_makes_the_next_one_ask(setup):
     cfg, bdir, state = setup()
     state.doc["last_run"] = {"at": dt.datetime.now(dt.timezone.utc).isoformat(), "outcome": "failed"}
-    assert reconcile.probe(cfg, bdir, state)[1] == {"nas": NAME}
+    assert reconcile.probe(cfg, bdir, state)[1] == {"nas": (NAME, 1)}
 
 
 def test_a_failed_probe_is_asked_again_every_run_until_it_answers(setup, tmp_path):
@@ -72,13 +72,13 @@ def test_a_failed_probe_is_asked_again_every_run_until_it_answers(setup, tmp_pat
     errors, _ = reconcile.probe(cfg, bdir, state)
     assert list(errors) == ["nas"] and state.probed("nas") is None
     os.rename(tmp_path / "unmounted", tmp_path / "nas")
-    assert reconcile.probe(cfg, bdir, state)[1] == {"nas": NAME}
+    assert reconcile.probe(cfg, bdir, state)[1] == {"nas": (NAME, 1)}
     assert state.probed("nas") is not None
 
 
 def test_interval_zero_asks_every_run(setup):
     cfg, bdir, state = setup("0")
-    assert reconcile.probe(cfg, bdir, state)[1] == {"nas": NAME}
+    assert reconcile.probe(cfg, bdir, state)[1] == {"nas": (NAME, 1)}
 
 
 @pytest.mark.parametrize("minutes, due", [(-5, True), (0, False), (59, False), (60, True)])
