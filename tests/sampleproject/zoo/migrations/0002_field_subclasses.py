@@ -17,7 +17,8 @@ class Migration(migrations.Migration):
 
     operations = [
         # SplitField adds its excerpt column as it joins a model: the state names it (what makemigrations compares),
-        # the table is created from the field alone (named too, the column would be created twice)
+        # the table is created from the field alone (named too, the column would be created twice), and the column
+        # added where the installed django-model-utils did not
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.CreateModel(
@@ -46,6 +47,13 @@ class Migration(migrations.Migration):
                         ),
                         ("body", model_utils.fields.SplitField()),
                     ],
+                ),
+                # django-model-utils 5 adds the excerpt column as the field joins the table; 4.2 (the original
+                # application's pin, the Django 3.2 run) does not: added here when it is missing, the same column
+                migrations.RunSQL(
+                    'ALTER TABLE "zoo_article" ADD COLUMN IF NOT EXISTS "_body_excerpt" text NOT NULL DEFAULT \'\';'
+                    ' ALTER TABLE "zoo_article" ALTER COLUMN "_body_excerpt" DROP DEFAULT;',
+                    reverse_sql=migrations.RunSQL.noop,
                 ),
             ],
         ),
