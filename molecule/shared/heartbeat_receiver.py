@@ -22,12 +22,14 @@ def serve(out, port):
         def _record(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", "replace").replace("\n", " ") if length else ""
+            path, _, query = self.path.partition("?")  # ?rid=<the job's run id>, the same on /start and the end
             fields = (
                 self.command,
-                self.path,
+                path,
                 self.headers.get("Authorization", "-"),
                 self.headers.get("X-Checkniner-Outcome", "-"),
                 body,
+                query,
             )
             with open(out, "a", encoding="utf-8") as handle:
                 handle.write(" | ".join(fields) + "\n")
