@@ -20,7 +20,6 @@ from .. import latest, stores
 from ..errors import BackupError, StoreError
 from ..local import unreconciled
 from ..manifest import describe_local
-from ..state import State
 from ..units import utcnow
 
 
@@ -64,9 +63,9 @@ def probe(config, bdir, state, skip=()):
     ]
     if not due:
         return errors, lost
-    # one listing of the directory and of state.json's sequences, whatever the destinations
+    # one listing of the directory, whatever the destinations; the sequences from the state the run holds
     names = latest.candidates(bdir.archive_names())
-    sequences = State.load(bdir).sequences() if names else {}
+    sequences = state.sequences()
     hashed = {}
     for dest in due:
         waiting = set(bdir.pending(dest.name))
